@@ -1,0 +1,1 @@
+"""Documents in, answers out: readers, prefill, the KV pot, memory units."""
