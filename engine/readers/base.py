@@ -1,0 +1,96 @@
+"""What every reader yields: text segments that know where they came from.
+
+Readers stream: a segment is produced as soon as its page (or chapter, or
+block of lines) is read, so a 1,000-page book starts flowing into the model
+after its first page. Nothing here holds a whole large file in memory.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator
+
+
+@dataclass(frozen=True)
+class Locator:
+    """Where a segment sits in the document, in the words a reader uses.
+
+    ``page`` is the *printed* page label when the PDF defines one ("iv",
+    "12"), else the 1-based physical page number as text. ``page_index`` is
+    the 0-based physical page. ``chapter`` is the chapter/section title
+    (EPUB spine item title, Markdown heading, HTML <h1>/<h2>). Line numbers
+    are 1-based and inclusive (text, Markdown, HTML).
+    """
+
+    page: str | None = None
+    page_index: int | None = None
+    chapter: str | None = None
+    line_start: int | None = None
+    line_end: int | None = None
+
+    def __str__(self) -> str:
+        parts = []
+        if self.chapter:
+            parts.append(f"“{self.chapter}”")
+        if self.page is not None:
+            parts.append(f"p. {self.page}")
+        if self.line_start is not None:
+            if self.line_end is not None and self.line_end != self.line_start:
+                parts.append(f"lines {self.line_start}–{self.line_end}")
+            else:
+                parts.append(f"line {self.line_start}")
+        return ", ".join(parts) or "document"
+
+    def to_dict(self) -> dict:
+        d = {k: v for k, v in self.__dict__.items() if v is not None}
+        d["locator"] = str(self)
+        return d
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A piece of document text with its locator.
+
+    ``progress`` is the fraction (0..1] of the document read once this
+    segment has been produced: pages for PDF, spine items for EPUB, bytes for
+    text and HTML. Progress bars and ETAs use it before the token total is
+    known.
+    """
+
+    text: str
+    locator: Locator
+    progress: float = 0.0
+
+
+@dataclass
+class DocumentInfo:
+    """Cheap facts about a document, gathered without reading all its text."""
+
+    path: str
+    format: str  # "pdf" | "epub" | "text" | "markdown" | "html"
+    title: str | None = None
+    pages: int | None = None
+    chapters: list[str] = field(default_factory=list)
+    size_bytes: int = 0
+
+
+class Reader:
+    """Base class: open cheaply in ``__init__``, stream in ``segments()``.
+
+    ``__init__`` must validate enough to fail early with a clear
+    ``DocumentError`` (wrong type, corrupt, encrypted) without reading the
+    whole document. ``segments()`` may still raise ``DocumentError`` for
+    damage found later (a bad page), and raises ``NoTextError`` at the end
+    if the whole document yielded no text.
+    """
+
+    format: str = ""
+
+    def __init__(self, path: str, password: str | None = None) -> None:
+        self.path = path
+        self.password = password
+
+    def info(self) -> DocumentInfo:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def segments(self) -> Iterator[Segment]:  # pragma: no cover - abstract
+        raise NotImplementedError

@@ -1,0 +1,321 @@
+"""EPUB with the stdlib only: container.xml -> OPF -> spine, one item at a time.
+
+An EPUB is a zip from a stranger, so this module trusts nothing in it:
+hrefs must stay inside the archive, every member is read with a size cap
+(the header's size is not believed), the running total is capped, and XML
+with entity declarations is refused before any parser sees it. Only one
+spine item's text is in memory at a time.
+"""
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+import zipfile
+import zlib
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from typing import Iterator
+from urllib.parse import unquote
+from xml.etree import ElementTree as ET
+
+from ..errors import DocumentError, EncryptedDocument, NoTextError
+from .base import DocumentInfo, Locator, Reader, Segment
+from .html import TextExtractor, pack_blocks, sniff_markup_encoding
+
+MAX_MEMBER_BYTES = 64 * 1024 * 1024
+MAX_TOTAL_BYTES = 1024 * 1024 * 1024
+SEGMENT_CHARS = 4_000
+XHTML_TYPES = frozenset(("application/xhtml+xml", "text/html", "application/xml"))
+XHTML_TYPES_DEFAULT = "application/xhtml+xml"
+
+_ENTITY_DECL = re.compile(r"<!ENTITY|<!DOCTYPE[^>\[]*\[", re.I)
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+# Errors the zip/zlib layers raise on damaged or hostile archives.
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError,
+               NotImplementedError, RuntimeError, KeyError)
+
+
+@dataclass
+class SpineItem:
+    path: str          # member name inside the zip
+    title: str | None  # from the table of contents, if it lists this file
+
+
+class _Archive:
+    """A zip opened for reading with per-member and total size caps."""
+
+    def __init__(self, path: str, name: str) -> None:
+        self.name = name
+        self.total = 0
+        try:
+            self.zip = zipfile.ZipFile(path)
+            self.members = set(self.zip.namelist())
+        except _ZIP_ERRORS:
+            raise DocumentError(f"{name} is not a readable EPUB (damaged zip archive)") from None
+
+    def close(self) -> None:
+        self.zip.close()
+
+    def read(self, member: str) -> bytes:
+        if member not in self.members:
+            raise DocumentError(f"{self.name} is damaged: {member} is missing")
+        try:
+            info = self.zip.getinfo(member)
+            if info.file_size > MAX_MEMBER_BYTES:
+                raise self._too_big(member)
+            with self.zip.open(info) as f:
+                data = f.read(MAX_MEMBER_BYTES + 1)
+        except DocumentError:
+            raise
+        except _ZIP_ERRORS:
+            raise DocumentError(f"{self.name} is damaged: cannot unpack {member}") from None
+        if len(data) > MAX_MEMBER_BYTES:
+            raise self._too_big(member)
+        self.total += len(data)
+        if self.total > MAX_TOTAL_BYTES:
+            raise DocumentError(f"{self.name} unpacks to more than "
+                                f"{MAX_TOTAL_BYTES >> 20} MiB; refusing to read it")
+        return data
+
+    def _too_big(self, member: str) -> DocumentError:
+        return DocumentError(f"{self.name} is unsafe: {member} unpacks to more than "
+                             f"{MAX_MEMBER_BYTES >> 20} MiB")
+
+
+def decode_markup(data: bytes) -> str:
+    """Bytes of an XML/XHTML member as text, never failing on bad bytes."""
+    return data.decode(sniff_markup_encoding(data[:4096]), errors="replace")
+
+
+class EpubReader(Reader):
+    """An EPUB 2 or 3 book: one segment per spine item (split if long).
+
+    A segment's chapter is the item's title in the table of contents (EPUB 3
+    nav, else EPUB 2 NCX); for an item the toc does not list, its first
+    h1/h2, else the previous item's chapter (a chapter split over files),
+    else its <title>.
+    """
+
+    format = "epub"
+
+    def __init__(self, path, password: str | None = None) -> None:
+        super().__init__(os.fspath(path), password)
+        self.name = os.path.basename(self.path)
+        try:
+            self.size = os.path.getsize(self.path)
+        except OSError as e:
+            raise DocumentError(f"cannot read {self.name}: {e.strerror or e}") from None
+        archive = _Archive(self.path, self.name)
+        try:
+            self._load(archive)
+        finally:
+            archive.close()
+
+    # -- structure ----------------------------------------------------------
+    def _xml(self, archive: _Archive, member: str, required: bool = True) -> ET.Element | None:
+        """Parse an XML member; a broken optional one (the NCX) gives None, not an error.
+
+        Entity declarations are refused either way: that is an attack, not damage.
+        """
+        if not required and member not in archive.members:
+            return None
+        text = decode_markup(archive.read(member))
+        self._refuse_entities(text, member)
+        text = re.sub(r"^\s*<\?xml[^>]*\?>", "", text)  # str input: drop the encoding decl
+        try:
+            return ET.fromstring(text)
+        except ET.ParseError:
+            if not required:
+                return None
+            raise DocumentError(f"{self.name} is damaged: {member} is not valid XML") from None
+
+    def _refuse_entities(self, text: str, member: str) -> None:
+        if _ENTITY_DECL.search(text):
+            raise DocumentError(f"{self.name} is unsafe: {member} declares XML entities")
+
+    def resolve(self, base_dir: str, href: str) -> str:
+        """The zip member an href names, refusing any that leave the archive."""
+        target = unquote(href.split("#", 1)[0]).replace("\\", "/")
+        if target.startswith("/") or _SCHEME.match(target):
+            raise DocumentError(f"{self.name} is unsafe: {href!r} points outside the book")
+        path = posixpath.normpath(posixpath.join(base_dir, target))
+        if path == ".." or path.startswith("../"):
+            raise DocumentError(f"{self.name} is unsafe: {href!r} points outside the book")
+        return path
+
+    def _load(self, archive: _Archive) -> None:
+        container = self._xml(archive, "META-INF/container.xml")
+        rootfile = container.find(".//{*}rootfile")
+        if rootfile is None or not rootfile.get("full-path"):
+            raise DocumentError(f"{self.name} is damaged: container.xml names no package file")
+        opf_path = self.resolve("", rootfile.get("full-path"))
+        opf = self._xml(archive, opf_path)
+        base = posixpath.dirname(opf_path)
+
+        title = opf.find(".//{*}metadata/{*}title")
+        self.title = " ".join(title.text.split()) if title is not None and title.text else None
+
+        manifest = {}
+        for item in opf.iterfind(".//{*}manifest/{*}item"):
+            if item.get("id") and item.get("href"):
+                manifest[item.get("id")] = item
+        spine = opf.find(".//{*}spine")
+        refs = [] if spine is None else spine.findall("{*}itemref")
+        if not refs:
+            raise DocumentError(f"{self.name} is damaged: it has no spine (reading order)")
+
+        toc = self._toc(archive, base, manifest, spine)
+        items = []
+        for ref in refs:
+            item = manifest.get(ref.get("idref", ""))
+            if item is None or (item.get("media-type") or XHTML_TYPES_DEFAULT) not in XHTML_TYPES:
+                continue  # images or fonts in the spine carry no text
+            path = self.resolve(base, item.get("href"))
+            if path not in archive.members:
+                raise DocumentError(f"{self.name} is damaged: {path} is missing")
+            items.append(SpineItem(path, toc.get(path)))
+        if not items:
+            raise DocumentError(f"{self.name} is damaged: its spine lists no chapters")
+        self._check_drm(archive, {i.path for i in items})
+        self.items = items
+        seen: list[str] = []
+        for t in toc.values():
+            if t not in seen:
+                seen.append(t)
+        self.toc_titles = seen
+
+    def _toc(self, archive, base, manifest, spine) -> dict[str, str]:
+        """Map member path -> title from the EPUB 3 nav, else the EPUB 2 NCX."""
+        for item in manifest.values():
+            if "nav" in (item.get("properties") or "").split():
+                path = self.resolve(base, item.get("href"))
+                if path not in archive.members:
+                    return {}  # a missing toc only loses chapter titles
+                text = decode_markup(archive.read(path))
+                self._refuse_entities(text, path)
+                parser = _NavParser()
+                try:
+                    parser.feed(text)
+                    parser.close()
+                except (AssertionError, ValueError):
+                    return {}
+                return self._toc_map(posixpath.dirname(path), parser.links)
+        ncx = manifest.get(spine.get("toc", "")) if spine is not None else None
+        if ncx is None:
+            ncx = next((i for i in manifest.values()
+                        if i.get("media-type") == "application/x-dtbncx+xml"), None)
+        if ncx is None:
+            return {}
+        path = self.resolve(base, ncx.get("href"))
+        root = self._xml(archive, path, required=False)
+        if root is None:
+            return {}
+        links = []
+        for point in root.iter():
+            if not point.tag.endswith("navPoint"):
+                continue
+            label = point.find("{*}navLabel/{*}text")
+            content = point.find("{*}content")
+            if label is not None and content is not None and content.get("src"):
+                links.append((content.get("src"), " ".join((label.text or "").split())))
+        return self._toc_map(posixpath.dirname(path), links)
+
+    def _toc_map(self, base: str, links: list[tuple[str, str]]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for href, title in links:
+            if not title:
+                continue
+            try:
+                path = self.resolve(base, href)
+            except DocumentError:
+                continue  # a toc link we never follow cannot hurt; ignore it
+            out.setdefault(path, title)
+        return out
+
+    def _check_drm(self, archive: _Archive, spine_paths: set[str]) -> None:
+        """Refuse books whose chapters are encrypted (DRM); font obfuscation is fine."""
+        if "META-INF/encryption.xml" not in archive.members:
+            return
+        root = self._xml(archive, "META-INF/encryption.xml")
+        for ref in root.iter():
+            if not (ref.tag.endswith("CipherReference") and ref.get("URI")):
+                continue
+            try:
+                path = self.resolve("", ref.get("URI"))
+            except DocumentError:
+                continue  # names no member we read
+            if path in spine_paths:
+                raise EncryptedDocument(f"{self.name} is DRM-protected; bookpot cannot read it")
+
+    # -- reading ------------------------------------------------------------
+    def info(self) -> DocumentInfo:
+        return DocumentInfo(path=self.path, format="epub", title=self.title,
+                            chapters=list(self.toc_titles), size_bytes=self.size)
+
+    def segments(self) -> Iterator[Segment]:
+        archive = _Archive(self.path, self.name)
+        try:
+            total = len(self.items)
+            chapter = None
+            any_text = False
+            for i, item in enumerate(self.items):
+                text = decode_markup(archive.read(item.path))
+                self._refuse_entities(text, item.path)
+                parser = TextExtractor()
+                try:
+                    parser.feed(text)
+                    parser.close()
+                except (AssertionError, ValueError):
+                    raise DocumentError(
+                        f"{self.name} is damaged: cannot parse {item.path}") from None
+                del text
+                chapter = item.title or parser.first_heading or chapter or parser.title
+                pieces = list(pack_blocks(parser.blocks, SEGMENT_CHARS * 3 // 4, SEGMENT_CHARS))
+                for k, piece in enumerate(pieces):
+                    any_text = True
+                    yield Segment(piece.text, Locator(chapter=chapter),
+                                  progress=(i + (k + 1) / len(pieces)) / total)
+            if not any_text:
+                raise NoTextError(f"{self.name} has no text")
+        finally:
+            archive.close()
+
+
+class _NavParser(HTMLParser):
+    """Links (href, text) inside the EPUB 3 ``<nav epub:type="toc">`` (else any nav)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.links: list[tuple[str, str]] = []
+        self._other: list[tuple[str, str]] = []
+        self._nav = 0
+        self._is_toc = False
+        self._href: str | None = None
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "nav":
+            self._nav += 1
+            if self._nav == 1:
+                self._is_toc = "toc" in (a.get("epub:type") or "").split()
+        elif tag == "a" and self._nav and a.get("href"):
+            self._href, self._text = a["href"], []
+
+    def handle_endtag(self, tag):
+        if tag == "nav":
+            self._nav = max(0, self._nav - 1)
+        elif tag == "a" and self._href is not None:
+            link = (self._href, " ".join("".join(self._text).split()))
+            (self.links if self._is_toc else self._other).append(link)
+            self._href = None
+
+    def handle_data(self, data):
+        if self._href is not None:
+            self._text.append(data)
+
+    def close(self):
+        super().close()
+        if not self.links:
+            self.links = self._other
