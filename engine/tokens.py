@@ -1,0 +1,52 @@
+"""Reader segments -> token chunks that remember their locator.
+
+Each segment is tokenized on its own as plain text (never parsing special
+tokens) and joined to the previous one with the prompt's separator, so the
+model sees one continuous document while every token still knows which
+page or chapter it came from.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+from .readers.base import Locator, Segment
+
+
+@dataclass
+class TokenChunk:
+    tokens: list[int]
+    locator: Locator
+    progress: float  # fraction of the document read after this chunk
+    chars: int
+
+
+def token_chunks(model, segments: Iterable[Segment], *, separator: str = "\n",
+                 max_tokens: int = 512) -> Iterator[TokenChunk]:
+    """Tokenize segments; split long ones into chunks of ``max_tokens``.
+
+    Segments are joined back as the document had them: a reader that keeps
+    whitespace (plain text) is reproduced exactly; between segments that
+    carry none (PDF pages, EPUB chapters) goes ``separator``. Trailing
+    whitespace is held back until more text follows, so the document never
+    ends in blank lines (the model answers worse after "\n\n").
+    """
+    started = False
+    pending = ""  # whitespace held back from the end of the last segment
+    for seg in segments:
+        text = seg.text
+        body = text.rstrip()
+        if not body.strip():
+            pending += text if started else ""
+            continue
+        if not started:
+            body = body.lstrip()
+        else:
+            lead = pending if (pending or body[:1].isspace()) else separator
+            body = lead + body
+        started = True
+        pending = text[len(text.rstrip()):]
+        toks = model.tokenize(body, special=False)
+        for i in range(0, len(toks), max_tokens):
+            yield TokenChunk(toks[i : i + max_tokens], seg.locator, seg.progress,
+                             len(body) if i == 0 else 0)

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Set up (as for users, plus test tools) and run the whole test suite on the
+# real default model. This is what CI runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash packaging/setup.sh --test
+exec .venv/bin/python -m pytest -q -rs "$@"
