@@ -1,0 +1,149 @@
+"""The Textual application: screens, app-wide keys and the command palette.
+
+``BookpotApp`` owns what outlives a screen -- the settings, the library and
+the engines that are still winding down -- and ``open_book`` is the single
+door into the reader: it validates the file first, so a bad file is a
+notification on the screen the user is looking at, never a crash.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Iterable
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from ...engine.errors import BookpotError, EncryptedDocument
+from ...engine.readers import open_document
+from ...engine.rss import current_rss_bytes
+from ..config import Settings
+from ..library import Library
+from .dialogs import PromptDialog
+from .engine import BookEngine, default_session_factory, one_line
+from .help import HelpScreen
+from .library import LibraryScreen
+from .reader import ReaderScreen
+from .settings import SettingsScreen
+
+
+class BookpotApp(App):
+    CSS_PATH = "bookpot.tcss"
+    TITLE = "bookpot"
+
+    BINDINGS = [
+        Binding("f1", "help", "Help"),
+        Binding("f2", "settings", "Settings"),
+    ]
+
+    def __init__(self, book_path: str | None = None, settings: Settings | None = None, *,
+                 library: Library | None = None, session_factory: Callable = default_session_factory,
+                 rss: Callable[[], int] = current_rss_bytes, startup_warning: str | None = None) -> None:
+        super().__init__()
+        self.book_path = book_path
+        self.settings = settings or Settings()
+        self.library = library or Library()
+        self.session_factory = session_factory
+        self.rss = rss
+        self.startup_warning = startup_warning
+        self.engines: list[BookEngine] = []
+
+    def on_mount(self) -> None:
+        self.theme = self.settings.theme
+        self.push_screen(LibraryScreen())
+        if self.startup_warning:
+            self.notify(self.startup_warning, severity="warning")
+        if self.book_path:
+            self.open_book(self.book_path)
+
+    # -- books ---------------------------------------------------------------
+    def open_book(self, path: str, password: str | None = None) -> bool:
+        """Open ``path`` in a reader screen; False (and a notification) if it cannot be."""
+        path = os.path.abspath(os.path.expanduser(path))
+        try:
+            reader = open_document(path, password)
+            info = reader.info()
+        except EncryptedDocument as e:
+            self._ask_password(path, str(e), retry=password is not None)
+            return False
+        except BookpotError as e:
+            self.notify(str(e), title="Cannot open the book", severity="error", timeout=8)
+            return False
+        except Exception as e:  # noqa: BLE001 - a reader bug must not take the app down
+            self.notify(one_line(e), title="Cannot open the book", severity="error", timeout=8)
+            return False
+        model = self.settings.model_name()
+        try:
+            self.library.touch(path, title=info.title or Path(path).name, format=info.format,
+                               pages=info.pages, model=model, state="ingesting", progress=0.0,
+                               tokens=0, error="")
+        except OSError as e:
+            self.notify(f"could not update the library: {e.strerror or e}", severity="warning")
+        self.show_library()
+        self.push_screen(ReaderScreen(
+            path, reader, info, model_name=model, threads=self.settings.threads,
+            ram_cap_mb=self.settings.ram_cap_mb, library=self.library,
+            session_factory=self.session_factory, rss=self.rss, password=password))
+        return True
+
+    def _ask_password(self, path: str, message: str, retry: bool) -> None:
+        def got(pw: str | None) -> None:
+            if pw:
+                self.open_book(path, pw)
+
+        title = ("Wrong password. " if retry else "") + f"{Path(path).name} is encrypted; password:"
+        self.push_screen(PromptDialog(title, password=True), got)
+
+    def show_library(self) -> None:
+        """Pop everything above the library screen (closing any reader)."""
+        while len(self.screen_stack) > 1 and not isinstance(self.screen, LibraryScreen):
+            self.pop_screen()
+
+    def track_engine(self, engine: BookEngine) -> None:
+        self.engines = [e for e in self.engines if not e.done.is_set()] + [engine]
+
+    def close_engines(self, wait: float = 5.0) -> None:
+        for e in self.engines:
+            e.close()
+        for e in self.engines:
+            e.done.wait(wait)
+
+    # -- app-wide actions ----------------------------------------------------
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_settings(self) -> None:
+        if isinstance(self.screen, SettingsScreen):
+            return
+
+        def saved(new: Settings | None) -> None:
+            if new is not None:
+                self.settings = new
+                self.theme = new.theme
+
+        self.push_screen(SettingsScreen(self.settings), saved)
+
+    def action_browse(self) -> None:
+        self.show_library()
+        self.screen.action_browse()
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Library", "Show the recently opened books", self.show_library)
+        yield SystemCommand("Open a book…", "Browse for a PDF, EPUB, text, Markdown or HTML file",
+                            self.action_browse)
+        yield SystemCommand("Settings", "Model, RAM cap, threads, theme", self.action_settings)
+        yield SystemCommand("Help", "All the keys", self.action_help)
+        if isinstance(screen, ReaderScreen):
+            yield SystemCommand("Search the text", "Find words in the book", screen.action_search)
+            yield SystemCommand("Go to page", "Jump to a page, line or chapter", screen.action_goto)
+            yield SystemCommand("Pause or resume reading", "Pause feeding the book to the model",
+                                screen.action_toggle_pause)
+            yield SystemCommand("Save notes as Markdown", "Export this book's questions and answers",
+                                screen.action_export)
+            yield SystemCommand("Stop the answer", "Stop the answer being written", screen.action_escape)
+        if isinstance(screen, LibraryScreen):
+            yield SystemCommand("Remove the selected book", "Forget it and its history",
+                                screen.action_remove)

@@ -1,0 +1,298 @@
+"""The document's text as a virtual, line-rendered scroll view.
+
+A 1,000-page book must not become one giant widget (nor 1,000 widgets), so
+like Textual's toolong this uses the line API: the text is kept as blocks
+(one per reader segment: a PDF page, an EPUB chapter, a block of lines),
+wrapped into (block, start, end) offsets, and ``render_line`` draws only the
+rows on screen. Search runs over the raw blocks, so it works while the book
+is still being loaded or ingested.
+"""
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+
+from rich.segment import Segment as RichSegment
+from rich.style import Style
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from ...engine.readers.base import Locator
+
+# Control characters would break the terminal; each becomes one space, so
+# character offsets (used by search) stay the same.
+_CONTROL = {i: " " for i in range(32) if i != 10}
+_CONTROL[127] = " "
+
+
+@dataclass
+class Block:
+    text: str
+    locator: Locator
+
+    @property
+    def label(self) -> str:
+        return str(self.locator)
+
+
+def wrap_offsets(text: str, width: int) -> list[tuple[int, int]]:
+    """Greedy word wrap that returns ``(start, end)`` offsets into ``text``."""
+    width = max(8, width)
+    out: list[tuple[int, int]] = []
+    pos = 0
+    for para in text.split("\n"):
+        start, end = pos, pos + len(para)
+        s = start
+        if s == end:
+            out.append((s, s))
+        while s < end:
+            if end - s <= width:
+                out.append((s, end))
+                break
+            cut = text.rfind(" ", s, s + width + 1)
+            if cut <= s:
+                out.append((s, s + width))
+                s += width
+            else:
+                out.append((s, cut))
+                s = cut + 1
+        pos = end + 1
+    return out
+
+
+class BookText(ScrollView, can_focus=True):
+    """Scrollable text of a whole document, rendered lazily line by line."""
+
+    COMPONENT_CLASSES = {"booktext--header", "booktext--match", "booktext--current"}
+
+    BINDINGS = [
+        ("n", "screen.next_match(True)", "Next match"),
+        ("p", "screen.next_match(False)", "Previous match"),
+    ]
+
+    DEFAULT_CSS = """
+    BookText {
+        background: $surface;
+        color: $foreground;
+        overflow-x: hidden;
+        scrollbar-gutter: stable;
+    }
+    BookText > .booktext--header { color: $text-accent; text-style: bold; }
+    BookText > .booktext--match { background: $warning 40%; }
+    BookText > .booktext--current { background: $accent; color: $text; text-style: bold; }
+    """
+
+    class Located(Message):
+        """The block at the top of the view changed (for the pane title)."""
+
+        def __init__(self, label: str) -> None:
+            super().__init__()
+            self.label = label
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.blocks: list[Block] = []
+        self._lines: list[tuple[int, int, int]] = []  # (block, start, end); start<0: header/blank
+        self._first_line: list[int] = []  # first line of each block
+        self._wrap_width = 0
+        self.query_text = ""
+        self.match: tuple[int, int, int] | None = None  # (block, start, end)
+        self.target: int | None = None  # block last jumped to: its header is highlighted
+        self._top_label = ""
+
+    # -- content -----------------------------------------------------------
+    def add_blocks(self, blocks: list[Block]) -> None:
+        for b in blocks:
+            b.text = b.text.translate(_CONTROL).rstrip()
+            self.blocks.append(b)
+            if self._wrap_width:
+                self._wrap_block(len(self.blocks) - 1)
+        self._update_size()
+
+    def _text_width(self) -> int:
+        return max(8, self.scrollable_content_region.width - 1)
+
+    def _wrap_block(self, i: int) -> None:
+        self._first_line.append(len(self._lines))
+        if i > 0:
+            self._lines.append((i, -2, -2))  # blank line between blocks
+        self._lines.append((i, -1, -1))  # header: the locator
+        self._lines.extend((i, s, e) for s, e in wrap_offsets(self.blocks[i].text, self._wrap_width))
+
+    def _rewrap(self) -> None:
+        top = self.top_block()
+        self._lines.clear()
+        self._first_line.clear()
+        for i in range(len(self.blocks)):
+            self._wrap_block(i)
+        self._update_size()
+        if top is not None:
+            self.scroll_to(y=self._first_line[top], animate=False, immediate=True)
+
+    def _update_size(self) -> None:
+        self.virtual_size = Size(self._wrap_width, len(self._lines))
+        self.refresh()
+        self._report_top()
+
+    def on_resize(self) -> None:
+        width = self._text_width()
+        if width != self._wrap_width:
+            self._wrap_width = width
+            self._rewrap()
+
+    # -- where are we ------------------------------------------------------
+    def top_block(self) -> int | None:
+        if not self._lines:
+            return None
+        y = min(int(self.scroll_offset.y), len(self._lines) - 1)
+        return self._lines[y][0]
+
+    def _report_top(self) -> None:
+        i = self.top_block()
+        label = self.blocks[i].label if i is not None else ""
+        if label != self._top_label:
+            self._top_label = label
+            self.post_message(self.Located(label))
+
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        self._report_top()
+
+    def scroll_to_block(self, i: int, line: int = 0, center: bool = False) -> None:
+        if not (0 <= i < len(self.blocks)) or not self._first_line:
+            return
+        y = self._first_line[i] + (1 if i > 0 else 0) + line
+        if center:
+            y = max(0, y - self.scrollable_content_region.height // 2)
+        self.target = i  # near the end the view cannot put i on top: mark it
+        self.scroll_to(y=y, animate=False, immediate=True)
+        self.refresh()
+        self._report_top()
+
+    # -- finding places ----------------------------------------------------
+    def find_page(self, target: str) -> int | None:
+        """The block for a page label, page number, line number or chapter."""
+        target = target.strip().lower().removeprefix("p.").removeprefix("page").strip()
+        if not target:
+            return None
+        for i, b in enumerate(self.blocks):
+            if b.locator.page is not None and b.locator.page.lower() == target:
+                return i
+        if target.isdigit():
+            n = int(target)
+            for i, b in enumerate(self.blocks):
+                if b.locator.page_index is not None and b.locator.page_index == n - 1:
+                    return i
+            for i, b in enumerate(self.blocks):
+                loc = b.locator
+                if loc.line_start is not None and loc.line_start <= n <= (loc.line_end or loc.line_start):
+                    return i
+        for i, b in enumerate(self.blocks):
+            if b.locator.chapter and target in b.locator.chapter.lower():
+                return i
+        return None
+
+    def find_citation(self, citation: dict) -> int | None:
+        """The block a citation (``Locator.to_dict()`` + score) points at."""
+        label = citation.get("locator")
+        for i, b in enumerate(self.blocks):
+            if b.label == label:
+                return i
+        if citation.get("page_index") is not None:
+            for i, b in enumerate(self.blocks):
+                if b.locator.page_index == citation["page_index"]:
+                    return i
+        if citation.get("page") is not None:
+            return self.find_page(str(citation["page"]))
+        return None
+
+    def search(self, query: str, forward: bool = True) -> bool:
+        """Select the next (or previous) match of ``query``; wraps around."""
+        query = query.strip()
+        self.query_text = query
+        if not query or not self.blocks:
+            self.match = None
+            self.refresh()
+            return False
+        q = query.lower()
+        n = len(self.blocks)
+        if self.match is not None:
+            b0, s0, _ = self.match
+        else:
+            b0, s0 = (self.top_block() or 0), -1
+        order = [(b0 + k) % n for k in range(n + 1)] if forward else [(b0 - k) % n for k in range(n + 1)]
+        for k, bi in enumerate(order):
+            text = self.blocks[bi].text.lower()
+            if forward:
+                at = text.find(q, s0 + 1) if k == 0 else text.find(q)
+                if k == n and at > s0 >= 0:
+                    at = -1
+            else:
+                at = text.rfind(q, 0, max(0, s0 + len(q) - 1)) if k == 0 and s0 >= 0 else text.rfind(q)
+            if at >= 0:
+                self.match = (bi, at, at + len(q))
+                self._show_match()
+                return True
+        self.match = None
+        self.refresh()
+        return False
+
+    def clear_search(self) -> None:
+        self.query_text = ""
+        self.match = None
+        self.refresh()
+
+    def _show_match(self) -> None:
+        bi, start, _ = self.match
+        first = self._first_line[bi] if bi < len(self._first_line) else 0
+        last = self._first_line[bi + 1] if bi + 1 < len(self._first_line) else len(self._lines)
+        starts = [s for (_, s, _) in self._lines[first:last]]
+        k = max(0, bisect.bisect_right(starts, start) - 1)
+        y = first + k
+        height = self.scrollable_content_region.height
+        if not (self.scroll_offset.y <= y < self.scroll_offset.y + height):
+            self.scroll_to(y=max(0, y - height // 3), animate=False, immediate=True)
+        self.refresh()
+        self._report_top()
+
+    # -- rendering ---------------------------------------------------------
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        base = self.rich_style
+        idx = int(self.scroll_offset.y) + y
+        if idx >= len(self._lines):
+            return Strip.blank(width, base)
+        bi, s, e = self._lines[idx]
+        if s == -2:
+            return Strip.blank(width, base)
+        if s == -1:
+            style = base + self.get_component_rich_style(
+                "booktext--current" if bi == self.target else "booktext--header")
+            label = f"── {self.blocks[bi].label} "
+            label += "─" * max(0, width - len(label) - 1)
+            return Strip([RichSegment(label, style)]).crop_extend(0, width, base)
+        text = self.blocks[bi].text[s:e]
+        segments = self._highlight(bi, s, text, base)
+        return Strip(segments).crop_extend(0, width, base)
+
+    def _highlight(self, bi: int, s: int, text: str, base: Style) -> list[RichSegment]:
+        q = self.query_text.lower()
+        if not q:
+            return [RichSegment(" " + text, base)]
+        match_style = base + self.get_component_rich_style("booktext--match")
+        current_style = base + self.get_component_rich_style("booktext--current")
+        out = [RichSegment(" ", base)]
+        low = text.lower()
+        pos = 0
+        while True:
+            at = low.find(q, pos)
+            if at < 0:
+                break
+            out.append(RichSegment(text[pos:at], base))
+            is_current = self.match is not None and self.match[0] == bi and self.match[1] == s + at
+            out.append(RichSegment(text[at:at + len(q)], current_style if is_current else match_style))
+            pos = at + len(q)
+        out.append(RichSegment(text[pos:], base))
+        return out

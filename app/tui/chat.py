@@ -1,0 +1,147 @@
+"""The chat pane: one ``Exchange`` per question, answers streamed in.
+
+An answer is a Textual ``Markdown`` fed through ``MarkdownStream``, which
+*appends* fragments (and batches them when tokens arrive faster than the
+screen refreshes) instead of re-parsing the whole answer for every token.
+Citations sit under the answer as compact buttons; pressing one posts
+``CitationButton.Pressed`` with the citation, and the reader screen jumps
+the text pane there.
+"""
+from __future__ import annotations
+
+import re
+
+from rich.markup import escape
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Button, Markdown, Static
+from textual.widgets.markdown import MarkdownStream
+
+
+_OL_MARKER = re.compile(r"(\n {0,3}\d{1,9})([.)])")
+_OL_PENDING = re.compile(r"\n {0,3}\d{1,9}$")
+
+
+class ListGuard:
+    """Keep model text from turning into Markdown ordered lists.
+
+    A completion model answers "The pass key is" with "48213. Remember
+    it." -- which Markdown reads as item 48213 of a list. Streaming makes
+    it harder: "48213" and "." arrive as separate tokens, so digits at the
+    start of a line are held back until the next character decides.
+    """
+
+    def __init__(self) -> None:
+        self.held = ""
+        self.at_line_start = True
+
+    def feed(self, piece: str) -> str:
+        s = ("\n" if self.at_line_start else " ") + self.held + piece
+        self.held = ""
+        s = _OL_MARKER.sub(lambda m: m.group(1) + "\\" + m.group(2), s)
+        m = _OL_PENDING.search(s)
+        if m:
+            self.held = s[m.start() + 1:]
+            s = s[: m.start() + 1]
+        out = s[1:]
+        if out:
+            self.at_line_start = out.endswith("\n")
+        return out
+
+    def flush(self) -> str:
+        out, self.held = self.held, ""
+        return out
+
+
+def markdown_safe(text: str) -> str:
+    guard = ListGuard()
+    return guard.feed(text) + guard.flush()
+
+
+class CitationButton(Button):
+    """A citation under an answer; its ``citation`` dict is Locator.to_dict()."""
+
+    def __init__(self, citation: dict, **kw) -> None:
+        super().__init__(citation.get("locator", "?"), compact=True, classes="citation", **kw)
+        self.citation = citation
+
+
+class Exchange(Vertical):
+    """A question and its (possibly still streaming) answer."""
+
+    def __init__(self, question: str, qid: int | None = None, answer: str = "") -> None:
+        super().__init__(classes="exchange")
+        self.question = question
+        self.qid = qid
+        self._initial = answer
+        self.answer = Markdown(markdown_safe(answer), classes="answer")
+        self._guard = ListGuard()
+        self.note = Static("", classes="note")
+        self.citations = Horizontal(classes="citations")
+        self._stream: MarkdownStream | None = None
+        self.text = answer
+        self.done = bool(answer) or qid is None  # history entries arrive finished
+
+    def compose(self):
+        yield Static(f"[b]Q:[/b] {escape(self.question)}", classes="question")
+        yield self.answer
+        yield self.note
+        yield self.citations
+
+    def on_mount(self) -> None:
+        self.note.display = False
+        self.citations.display = False
+
+    def start_stream(self) -> None:
+        self._stream = Markdown.get_stream(self.answer)
+        self.set_note("…thinking", "pending")
+
+    async def write(self, piece: str) -> None:
+        if self._stream is None:
+            self.start_stream()
+        if not self.text:
+            self.set_note("", None)
+            piece = piece.lstrip()  # completion answers start with a space
+            if not piece:
+                return
+        self.text += piece
+        await self._stream.write(self._guard.feed(piece))
+
+    async def finish(self, citations: list[dict], partial: bool, cancelled: bool, error: str = "") -> None:
+        if self._stream is not None:
+            await self._stream.write(self._guard.flush())
+            await self._stream.stop()
+            self._stream = None
+        self.show_meta(citations, partial, cancelled, error)
+        self.done = True
+
+    def show_meta(self, citations: list[dict], partial: bool, cancelled: bool, error: str = "") -> None:
+        notes = []
+        if error:
+            notes.append(f"[b]error:[/b] {escape(error)}")
+        if not self.text and not error:
+            notes.append("(no answer)")
+        if cancelled:
+            notes.append("stopped (Esc)")
+        if partial:
+            notes.append("answered from the part of the book read so far")
+        self.set_note(" · ".join(notes), "error" if error else None)
+        if citations:
+            self.citations.display = True
+            self.citations.mount(Static("sources:", classes="sources-label"),
+                                 *[CitationButton(c) for c in citations])
+
+    def set_note(self, text: str, kind: str | None) -> None:
+        self.note.update(text)
+        self.note.display = bool(text)
+        self.note.set_class(kind == "error", "-error")
+        self.note.set_class(kind == "pending", "-pending")
+
+
+class ChatLog(VerticalScroll):
+    """The scrolling list of exchanges; stays at the bottom while streaming."""
+
+    def exchange(self, qid: int) -> Exchange | None:
+        for ex in self.query(Exchange):
+            if ex.qid == qid:
+                return ex
+        return None

@@ -1,0 +1,369 @@
+"""The reader screen: the book's text, the chat, and the engine behind them.
+
+Two readers of the same file run side by side: a fast one fills the text
+pane (so the whole book is readable and searchable at once), and the
+engine's one feeds the model, which is much slower. The engine lives in a
+thread worker (see ``engine.py``); this screen only reacts to its messages
+and keeps the library record and the Q&A history up to date.
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Header, Input
+
+from ...engine.readers import DocumentInfo, Reader, open_document
+from ..library import QA, Library, export_notes, default_notes_path
+from .booktext import Block, BookText
+from .chat import ChatLog, CitationButton, Exchange
+from .dialogs import PromptDialog
+from .engine import (AnswerDone, AnswerPiece, AnswerStarted, BookEngine, EngineFailed, IngestProgress,
+                     IngestState, ModelLoading, ModelReady, one_line)
+from .status import StatusBar, fmt_progress
+
+LIBRARY_SAVE_EVERY_S = 3.0
+
+
+class DocBlocks(Message):
+    """A batch of text blocks read for the text pane."""
+
+    def __init__(self, blocks: list[Block], done: bool = False, error: str = "") -> None:
+        super().__init__()
+        self.blocks = blocks
+        self.done = done
+        self.error = error
+
+
+class ReaderScreen(Screen):
+    """Read one book and ask about it."""
+
+    AUTO_FOCUS = "#question"
+
+    BINDINGS = [
+        Binding("escape", "escape", "Stop answer"),
+        Binding("ctrl+f", "search", "Search", priority=True),
+        Binding("ctrl+g", "goto", "Go to page", priority=True),
+        Binding("ctrl+t", "toggle_pause", "Pause/Resume", priority=True),
+        Binding("ctrl+s", "export", "Save notes", priority=True),
+        Binding("ctrl+l", "library", "Library", priority=True),
+    ]
+
+    def __init__(self, path: str, reader: Reader, info: DocumentInfo, *, model_name: str,
+                 threads: int | None, ram_cap_mb: int | None, library: Library,
+                 session_factory, rss, password: str | None = None) -> None:
+        super().__init__()
+        self.path = path
+        self.reader = reader
+        self.info = info
+        self.password = password
+        self.model_name = model_name
+        self.threads = threads
+        self.ram_cap_mb = ram_cap_mb
+        self.library = library
+        self.session_factory = session_factory
+        self.rss = rss
+        self.book_title = info.title or path.rsplit("/", 1)[-1]
+        self.engine: BookEngine | None = None
+        self.engine_error = ""
+        self.state = "loading"
+        self._text_closing = threading.Event()
+        self._saved_at = 0.0
+
+    # -- layout --------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="panes"):
+            with Vertical(id="text-pane"):
+                yield Input(placeholder="search… (Enter: next match, Esc: close)", id="search",
+                            classes="bar")
+                yield Input(placeholder="go to page, line or chapter… (Enter)", id="goto", classes="bar")
+                yield BookText(id="text")
+            with Vertical(id="chat-pane"):
+                yield ChatLog(id="chat")
+                yield Input(placeholder="Ask about the book… (Enter)", id="question")
+        yield StatusBar(self.rss, self.ram_cap_mb, id="status")
+        yield Footer()
+
+    async def on_mount(self) -> None:
+        self.sub_title = self.book_title
+        self.query_one("#search").display = False
+        self.query_one("#goto").display = False
+        self.query_one("#text-pane").border_title = "text"
+        self.query_one("#chat-pane").border_title = f"chat · {self.model_name}"
+        self.query_one(StatusBar).set_state("loading the model…", 0)
+        await self._show_history()
+        self._load_text()
+        self._start_engine()
+
+    async def _show_history(self) -> None:
+        chat = self.query_one(ChatLog)
+        for qa in self.library.history(self.path):
+            ex = Exchange(qa.question, answer=qa.answer)
+            await chat.mount(ex)
+            ex.show_meta(qa.citations, qa.partial, qa.cancelled)
+        chat.scroll_end(animate=False)
+
+    def _start_engine(self) -> None:
+        try:
+            segments = open_document(self.path, self.password).segments()
+        except Exception as e:  # noqa: BLE001
+            self._engine_failed(one_line(e))
+            return
+        self.engine = BookEngine(iter(segments), self.model_name, self.threads, self.post_message,
+                                 session_factory=self.session_factory)
+        self.app.track_engine(self.engine)
+        self.run_worker(self.engine.run, thread=True, exit_on_error=False, name="engine", group="engine")
+
+    def on_unmount(self) -> None:
+        self._text_closing.set()
+        if self.engine is not None:
+            self.engine.close()
+            if self.state in ("reading", "loading"):
+                self._save_record(state="paused")
+
+    # -- the text pane -------------------------------------------------------
+    @work(thread=True, exit_on_error=False, group="text")
+    def _load_text(self) -> None:
+        """Read the whole document for display, in batches, off the UI thread."""
+        batch: list[Block] = []
+        last = time.monotonic()
+        try:
+            for seg in self.reader.segments():
+                if self._text_closing.is_set():
+                    return
+                batch.append(Block(seg.text, seg.locator))
+                if len(batch) >= 64 or time.monotonic() - last > 0.2:
+                    self.post_message(DocBlocks(batch))
+                    batch, last = [], time.monotonic()
+        except Exception as e:  # noqa: BLE001
+            self.post_message(DocBlocks(batch, done=True, error=one_line(e)))
+            return
+        self.post_message(DocBlocks(batch, done=True))
+
+    def on_doc_blocks(self, msg: DocBlocks) -> None:
+        text = self.query_one(BookText)
+        if msg.blocks:
+            text.add_blocks(msg.blocks)
+        if msg.error:
+            self.notify(msg.error, title="Reading the text failed", severity="error")
+
+    def on_book_text_located(self, msg: BookText.Located) -> None:
+        pages = f" / {self.info.pages} pages" if self.info.pages else ""
+        self.query_one("#text-pane").border_title = f"{msg.label}{pages}" if msg.label else "text"
+
+    # -- engine messages -----------------------------------------------------
+    def on_model_loading(self, msg: ModelLoading) -> None:
+        self.state = "loading"
+        self.query_one(StatusBar).set_state(f"loading {msg.model}…")
+
+    def on_model_ready(self, msg: ModelReady) -> None:
+        self.query_one(StatusBar).set_state("model loaded; reading…")
+
+    def on_engine_failed(self, msg: EngineFailed) -> None:
+        self._engine_failed(msg.error)
+
+    def _engine_failed(self, error: str) -> None:
+        self.state = "failed"
+        self.engine_error = error
+        self.query_one(StatusBar).set_state(f"failed: {error}")
+        self.notify(error, title="Cannot ask about this book", severity="error", timeout=10)
+        self._save_record(state="failed", error=error)
+
+    def on_ingest_progress(self, msg: IngestProgress) -> None:
+        self.query_one(StatusBar).set_state(
+            f"reading {msg.progress:.0%} · " + fmt_progress(msg.tokens, msg.tokens_per_s, msg.eta_s),
+            msg.progress)
+        if time.monotonic() - self._saved_at > LIBRARY_SAVE_EVERY_S:
+            self._save_record(state="ingesting", progress=msg.progress, tokens=msg.tokens)
+
+    def on_ingest_state(self, msg: IngestState) -> None:
+        self.state = msg.state
+        bar = self.query_one(StatusBar)
+        if msg.state == "reading":
+            bar.set_state(f"reading {msg.progress:.0%} · {msg.tokens:,} tok", msg.progress)
+        elif msg.state == "paused":
+            bar.set_state(f"paused at {msg.progress:.0%} · {msg.tokens:,} tok (Ctrl+T resumes)", msg.progress)
+            self._save_record(state="paused", progress=msg.progress, tokens=msg.tokens)
+        elif msg.state == "ready":
+            bar.set_state(f"ready · {msg.tokens:,} tokens", 1.0)
+            self._save_record(state="ready", progress=1.0, tokens=msg.tokens, error="")
+            self.notify(f"{self.book_title}: ready for questions ({msg.tokens:,} tokens)")
+        elif msg.state == "failed":
+            bar.set_state(f"stopped at {msg.progress:.0%}: {msg.error}", msg.progress)
+            self.notify(msg.error, title="Reading stopped", severity="error", timeout=10)
+            self._save_record(state="failed", progress=msg.progress, tokens=msg.tokens, error=msg.error)
+
+    async def on_answer_started(self, msg: AnswerStarted) -> None:
+        ex = self.query_one(ChatLog).exchange(msg.qid)
+        if ex is not None:
+            ex.start_stream()
+
+    async def on_answer_piece(self, msg: AnswerPiece) -> None:
+        chat = self.query_one(ChatLog)
+        ex = chat.exchange(msg.qid)
+        if ex is not None:
+            await ex.write(msg.text)
+            chat.scroll_end(animate=False)
+
+    async def on_answer_done(self, msg: AnswerDone) -> None:
+        chat = self.query_one(ChatLog)
+        ex = chat.exchange(msg.qid)
+        if ex is not None:
+            await ex.finish(msg.citations, msg.partial, msg.cancelled, msg.error)
+            self.call_after_refresh(self._show_answer, ex)
+        if msg.error:
+            self.notify(msg.error, title="The answer failed", severity="error")
+            return
+        qa = QA(msg.question, msg.text, msg.citations, msg.partial, msg.cancelled, self.model_name, time.time())
+        try:
+            self.library.add_qa(self.path, qa)
+        except OSError as e:
+            self.notify(f"could not save the answer: {e}", severity="warning")
+
+    def _show_answer(self, ex: Exchange) -> None:
+        """A finished answer taller than the pane is shown from its start."""
+        chat = self.query_one(ChatLog)
+        if ex.outer_size.height > chat.scrollable_content_region.height:
+            chat.scroll_to_widget(ex, top=True, animate=False)
+        else:
+            chat.scroll_end(animate=False)
+
+    # -- the question box ----------------------------------------------------
+    async def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if event.input.id == "question":
+            await self.ask(event.value)
+        elif event.input.id == "search":
+            self._search(event.value)
+        elif event.input.id == "goto":
+            self._goto(event.value)
+
+    async def ask(self, question: str) -> None:
+        question = question.strip()
+        if not question:
+            return
+        if self.engine is None or self.state == "failed" and self.engine_error:
+            self.notify(self.engine_error or "the model is not loaded", title="Cannot ask",
+                        severity="error")
+            return
+        self.query_one("#question", Input).value = ""
+        qid = self.engine.ask(question)
+        ex = Exchange(question, qid=qid)
+        chat = self.query_one(ChatLog)
+        await chat.mount(ex)
+        ex.set_note("…waiting for the model", "pending")
+        chat.scroll_end(animate=False)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if isinstance(event.button, CitationButton):
+            event.stop()
+            self.jump_to_citation(event.button.citation)
+
+    def jump_to_citation(self, citation: dict) -> None:
+        text = self.query_one(BookText)
+        i = text.find_citation(citation)
+        if i is None:
+            self.notify(f"{citation.get('locator', '?')} is not loaded yet", severity="warning")
+            return
+        text.scroll_to_block(i)
+
+    # -- search & go to ------------------------------------------------------
+    def _search(self, query: str) -> None:
+        text = self.query_one(BookText)
+        if not text.search(query):
+            self.notify(f"“{query}” not found" + ("" if text.blocks else " (text still loading)"),
+                        severity="warning")
+
+    def _goto(self, target: str) -> None:
+        text = self.query_one(BookText)
+        i = text.find_page(target)
+        if i is None:
+            self.notify(f"no page “{target}”", severity="warning")
+            return
+        text.scroll_to_block(i)
+        bar = self.query_one("#goto", Input)
+        bar.display = False
+        text.focus()
+
+    def _open_bar(self, which: str) -> None:
+        other = "goto" if which == "search" else "search"
+        self.query_one(f"#{other}").display = False
+        bar = self.query_one(f"#{which}", Input)
+        bar.display = True
+        bar.focus()
+
+    def action_search(self) -> None:
+        self._open_bar("search")
+
+    def action_goto(self) -> None:
+        self._open_bar("goto")
+
+    def action_escape(self) -> None:
+        if self.engine is not None and self.engine.cancel_answer():
+            return
+        for bar_id in ("search", "goto"):
+            bar = self.query_one(f"#{bar_id}", Input)
+            if bar.display:
+                bar.display = False
+                if bar_id == "search":
+                    self.query_one(BookText).clear_search()
+                self.query_one("#question").focus()
+                return
+
+    def action_next_match(self, forward: bool = True) -> None:
+        q = self.query_one("#search", Input).value
+        if q:
+            self.query_one(BookText).search(q, forward=forward)
+
+    # -- ingestion control ---------------------------------------------------
+    def action_toggle_pause(self) -> None:
+        engine = self.engine
+        if engine is None or self.state == "failed":
+            self.notify("nothing is being read", severity="warning")
+            return
+        if engine.exhausted:
+            self.notify("the whole book is already read")
+            return
+        if engine.paused:
+            engine.resume()
+            self.notify("reading resumed")
+        else:
+            engine.pause()
+            self.notify("reading paused")
+
+    # -- export & navigation -------------------------------------------------
+    def action_export(self) -> None:
+        def done(dest: str | None) -> None:
+            if dest is None:
+                return
+            self.export_to(dest)
+
+        self.app.push_screen(PromptDialog("Export the questions and answers to:",
+                                          str(default_notes_path(self.path))), done)
+
+    def export_to(self, dest: str | None = None):
+        try:
+            out = export_notes(self.path, self.book_title, self.library.history(self.path), dest or None)
+        except OSError as e:
+            self.notify(f"could not write the notes: {e.strerror or e}", severity="error")
+            return None
+        self.notify(f"notes written to {out}", title="Exported")
+        return out
+
+    def action_library(self) -> None:
+        self.app.show_library()
+
+    # -- library record ------------------------------------------------------
+    def _save_record(self, **updates) -> None:
+        self._saved_at = time.monotonic()
+        try:
+            self.library.update(self.path, **updates)
+        except OSError:
+            pass  # the library is a convenience; reading goes on

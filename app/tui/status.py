@@ -1,0 +1,80 @@
+"""The reader's status line: ingestion progress and the memory gauge.
+
+Kept apart from the screen so the numbers (tokens, tokens/s, ETA, RSS) are
+formatted in one place, and tests can replace the RSS source with a fixed
+number (snapshots must not depend on this process's memory).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Label, ProgressBar
+
+MB = 1024 * 1024
+
+
+def fmt_eta(seconds: float | None) -> str:
+    if seconds is None or seconds != seconds or seconds < 0:
+        return "–"
+    seconds = int(round(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def fmt_progress(tokens: int, tokens_per_s: float | None, eta_s: float | None) -> str:
+    parts = [f"{tokens:,} tok"]
+    if tokens_per_s:
+        parts.append(f"{tokens_per_s:,.0f} tok/s")
+    parts.append(f"ETA {fmt_eta(eta_s)}")
+    return " · ".join(parts)
+
+
+def fmt_ram(rss_bytes: int, cap_mb: int | None) -> str:
+    used = rss_bytes / MB
+    return f"RAM {used:,.0f}/{cap_mb:,} MB" if cap_mb else f"RAM {used:,.0f} MB"
+
+
+class StatusBar(Horizontal):
+    """[progress bar] state · tokens · tok/s · ETA   [RAM gauge] RAM n MB."""
+
+    def __init__(self, rss: Callable[[], int], cap_mb: int | None, **kw) -> None:
+        super().__init__(**kw)
+        self._rss = rss
+        self.cap_mb = cap_mb
+        self._warned = False
+
+    def compose(self) -> ComposeResult:
+        yield ProgressBar(total=100, show_eta=False, id="ingest-bar")
+        yield Label("", id="ingest-stats")
+        yield ProgressBar(total=100, show_eta=False, show_percentage=False, id="ram-bar")
+        yield Label("", id="ram")
+
+    def on_mount(self) -> None:
+        self.query_one("#ram-bar").display = bool(self.cap_mb)
+        self.update_ram()
+        self.set_interval(1.0, self.update_ram)
+
+    def set_state(self, text: str, progress: float | None = None) -> None:
+        self.query_one("#ingest-stats", Label).update(text)
+        if progress is not None:
+            self.query_one("#ingest-bar", ProgressBar).update(progress=round(progress * 100, 1))
+
+    def update_ram(self) -> None:
+        try:
+            rss = self._rss()
+        except Exception:  # noqa: BLE001 - a gauge must never take the app down
+            return
+        label = self.query_one("#ram", Label)
+        label.update(fmt_ram(rss, self.cap_mb))
+        if self.cap_mb:
+            frac = rss / (self.cap_mb * MB)
+            self.query_one("#ram-bar", ProgressBar).update(progress=min(100.0, frac * 100))
+            over = frac > 1.0
+            label.set_class(over, "-over")
+            if over and not self._warned:
+                self._warned = True
+                self.app.notify(f"memory use ({rss / MB:,.0f} MB) is above the RAM cap "
+                                f"({self.cap_mb:,} MB)", severity="warning")

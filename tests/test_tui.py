@@ -1,0 +1,637 @@
+"""The Textual TUI, driven with Pilot.
+
+The flows that matter (open a book, wait for ingestion, ask, read the
+answer, jump to a citation) run the REAL engine with the real default model
+on small generated documents (marked ``model``). A fake session is used
+only where timing must be controlled: Esc stopping an answer mid-stream,
+pause/resume, and deterministic snapshots.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+import docgen
+from passkey import QUESTION, passkey_text
+
+from bookpot.app import config, library as library_mod
+from bookpot.app.config import Settings
+from bookpot.app.library import QA, BookRecord, Library
+from bookpot.app.tui.app import BookpotApp
+from bookpot.app.tui.booktext import BookText, wrap_offsets
+from bookpot.app.tui.chat import CitationButton, Exchange, ListGuard
+from bookpot.app.tui.dialogs import FileBrowser, PromptDialog
+from bookpot.app.tui.engine import small_pieces
+from bookpot.engine.readers.base import Locator, Segment
+from bookpot.app.tui.help import HelpScreen
+from bookpot.app.tui.library import LibraryScreen
+from bookpot.app.tui.reader import ReaderScreen
+from bookpot.app.tui.settings import SettingsScreen
+from bookpot.engine.session import Answer, Stats
+
+KEY = 48213
+SIZE = (100, 30)
+MODEL_TIMEOUT = 240.0  # a loaded CI box ingests slowly; the flows still must finish
+
+
+@pytest.fixture(autouse=True)
+def isolated_dirs(tmp_path, monkeypatch):
+    monkeypatch.setenv("BOOKPOT_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("BOOKPOT_DATA_DIR", str(tmp_path / "data"))
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+async def wait_for(pilot, cond, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        await pilot.pause(0.1)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def notifications(app, severity: str | None = None) -> list[str]:
+    return [n.message for n in app._notifications if severity is None or n.severity == severity]
+
+
+def reader(app) -> ReaderScreen:
+    assert isinstance(app.screen, ReaderScreen), f"on {type(app.screen).__name__}"
+    return app.screen
+
+
+async def ask(pilot, app, question: str) -> Exchange:
+    box = app.screen.query_one("#question")
+    box.focus()
+    box.value = question
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: any(ex.question == question for ex in app.screen.query(Exchange)),
+                   5, "the question in the chat")
+    return [ex for ex in app.screen.query(Exchange) if ex.question == question][-1]
+
+
+def real_settings() -> Settings:
+    # One thread: on a busy 2-core box llama.cpp's spinning threads contend badly.
+    return Settings(threads=1)
+
+
+# ----------------------------------------------------------------- fake engine
+@dataclass
+class FakeSession:
+    """Session-shaped stand-in for timing tests; records what it ingested."""
+
+    segment_delay: float = 0.0
+    token_delay: float = 0.02
+    answer_words: int = 400
+    ingested: list[str] = field(default_factory=list)
+    finished: bool = False
+    closed: bool = False
+
+    def __post_init__(self):
+        self.stats = Stats()
+        self.last_answer = None
+
+    def ingest(self, segments, *, progress=None, cancel=None):
+        for seg in segments:
+            if cancel is not None and cancel():
+                return self.stats
+            time.sleep(self.segment_delay)
+            self.ingested.append(seg.text)
+            self.stats.doc_tokens += len(seg.text.split())
+            if progress is not None:
+                from bookpot.engine.session import Progress
+                progress(Progress(self.stats.doc_tokens, seg.progress, 1000.0, seg.locator))
+        else:
+            self.finished = True
+        return self.stats
+
+    def ask_stream(self, question, *, max_tokens=200, cancel=None):
+        parts = []
+        try:
+            for i in range(self.answer_words):
+                if cancel is not None and cancel():
+                    break
+                time.sleep(self.token_delay)
+                piece = f" word{i}"
+                parts.append(piece)
+                yield piece
+        finally:
+            self.last_answer = Answer("".join(parts).strip(),
+                                      [{"locator": "p. 2", "page": "2", "page_index": 1}],
+                                      self.stats, partial=not self.finished)
+
+    def close(self):
+        self.closed = True
+
+
+def fake_factory(**kw):
+    sessions = []
+
+    def factory(model_name, threads):
+        s = FakeSession(**kw)
+        sessions.append(s)
+        return s
+
+    factory.sessions = sessions
+    return factory
+
+
+def make_book_pdf(path: Path, pages: int = 5) -> Path:
+    texts = []
+    for i in range(pages):
+        body = f"This is page {i + 1} of the test book. " * 30
+        if i == 1:
+            body += "The lighthouse keeper is called Ilse Varga. "
+        texts.append(body)
+    return docgen.make_pdf(path, texts)
+
+
+# ----------------------------------------------------------------- pure parts
+def test_wrap_offsets_cover_the_text():
+    text = "alpha beta gamma delta\n\nepsilon " + "x" * 30
+    lines = wrap_offsets(text, 10)
+    assert all(e - s <= 10 for s, e in lines)
+    joined = "".join(text[s:e] for s, e in lines)
+    assert joined.replace(" ", "") == text.replace(" ", "").replace("\n", "")
+
+
+def test_small_pieces_keep_text_locator_and_progress():
+    loc = Locator(page="1", page_index=0)
+    segs = [Segment("short", loc, 0.1), Segment(" ".join(["word"] * 1000), loc, 0.9)]
+    pieces = list(small_pieces(segs, max_chars=300))
+    assert "".join(p.text for p in pieces) == "".join(s.text for s in segs)
+    assert all(len(p.text) <= 300 and p.locator == loc for p in pieces)
+    progress = [p.progress for p in pieces]
+    assert progress == sorted(progress) and progress[-1] == pytest.approx(0.9) and progress[1] < 0.3
+
+
+def test_list_guard_keeps_numbers_out_of_markdown_lists():
+    g = ListGuard()
+    out = "".join(g.feed(p) for p in ["48213", ". Remember", " it.\n", "2", ") two"]) + g.flush()
+    assert out == "48213\\. Remember it.\n2\\) two"
+
+
+def test_config_roundtrip_and_damage(tmp_path):
+    s = Settings(model='odd "name" \\ path.gguf', ram_cap_mb=512, threads=3, theme="textual-light")
+    path = config.save(s)
+    assert tomllib.loads(path.read_text())["threads"] == 3
+    loaded, problem = config.load()
+    assert problem is None and loaded == s
+    path.write_text("threads = [oops")
+    loaded, problem = config.load()
+    assert loaded == Settings() and "unreadable" in problem
+
+
+def test_library_records_history_and_export(tmp_path):
+    lib = Library()
+    book = tmp_path / "b.txt"
+    book.write_text("hello")
+    lib.touch(str(book), title="B", state="ingesting")
+    lib.update(str(book), state="ready", tokens=12)
+    assert lib.get(str(book)).state_text() == "ready"
+    lib.add_qa(str(book), QA("Who?", "Ilse.", [{"locator": "p. 2"}], partial=True))
+    out = library_mod.export_notes(str(book), "B", lib.history(str(book)))
+    md = out.read_text()
+    assert "## Who?" in md and "Ilse." in md and "p. 2" in md and "before the whole book" in md
+    assert out.parent == Path(os.environ["BOOKPOT_DATA_DIR"]) / "notes"
+    lib.remove(str(book))
+    assert lib.books() == [] and lib.history(str(book)) == []
+    (lib.root / "books.json").write_text("{not json")
+    assert lib.books() == []  # damaged file reads as empty
+
+
+# ----------------------------------------------------------------- failures
+def test_bad_file_is_a_notification_not_a_crash(tmp_path):
+    binary = docgen.make_binary_file(tmp_path / "junk.bin")
+    missing = tmp_path / "nope.pdf"
+
+    async def go():
+        app = BookpotApp(str(missing))
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            assert isinstance(app.screen, LibraryScreen)
+            assert any("no such file" in m for m in notifications(app, "error"))
+            box = app.screen.query_one("#path")
+            box.focus()
+            box.value = str(binary)
+            await pilot.press("enter")
+            await pilot.pause()
+            assert isinstance(app.screen, LibraryScreen)
+            assert any("binary" in m for m in notifications(app, "error"))
+            corrupt = docgen.make_corrupt_pdf(tmp_path / "bad.pdf")
+            assert app.open_book(str(corrupt)) is False
+            assert isinstance(app.screen, LibraryScreen)
+
+    run(go())
+
+
+@pytest.mark.model
+def test_missing_model_is_reported_and_asking_says_so(tmp_path):
+    book = tmp_path / "key.txt"
+    book.write_text(passkey_text(300, 0.5, KEY))
+
+    async def go():
+        app = BookpotApp(str(book), Settings(model=str(tmp_path / "no-such-model.gguf")))
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: reader(app).state == "failed", 60, "the model failure")
+            assert notifications(app, "error")
+            assert "failed" in str(app.screen.query_one("#ingest-stats").render())
+            await ask_no_wait(pilot, app, "anything?")
+            assert any("Cannot ask" == n.title for n in app._notifications)
+            # the text pane still works without a model
+            await wait_for(pilot, lambda: app.screen.query_one(BookText).blocks, 10, "the text")
+        assert Library().get(str(book)).state == "failed"
+
+    run(go())
+
+
+async def ask_no_wait(pilot, app, question):
+    box = app.screen.query_one("#question")
+    box.focus()
+    box.value = question
+    await pilot.press("enter")
+    await pilot.pause()
+
+
+# ----------------------------------------------------------------- real model flows
+@pytest.mark.model
+def test_passkey_question_streams_the_answer_and_saves_it(tmp_path):
+    book = tmp_path / "passkey.txt"
+    book.write_text(passkey_text(600, 0.5, KEY))
+
+    async def go():
+        app = BookpotApp(str(book), real_settings())
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: reader(app).state in ("ready", "failed"), MODEL_TIMEOUT,
+                           "ingestion")
+            assert reader(app).state == "ready", notifications(app)
+            assert "ready" in str(app.screen.query_one("#ingest-stats").render())
+            ex = await ask(pilot, app, QUESTION)
+            await wait_for(pilot, lambda: ex.done, MODEL_TIMEOUT, "the answer")
+            assert str(KEY) in ex.text
+            assert str(KEY) in ex.answer.source  # streamed into the Markdown widget
+            assert "read so far" not in str(ex.note.render())
+        rec = Library().get(str(book))
+        assert rec.state == "ready" and rec.tokens > 400
+        hist = Library().history(str(book))
+        assert len(hist) == 1 and str(KEY) in hist[0].answer and not hist[0].partial
+
+        # Reopening shows the history.
+        app = BookpotApp(str(book), real_settings())
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            exs = list(app.screen.query(Exchange))
+            assert len(exs) == 1 and str(KEY) in exs[0].answer.source
+
+    run(go())
+
+
+@pytest.mark.model
+def test_citation_jumps_the_text_to_the_page(tmp_path):
+    filler = "The grass is green. The sky is blue. The sun is yellow. " * 40
+    pdf = docgen.make_pdf(tmp_path / "three.pdf", [
+        filler, filler, f"The pass key is {KEY}. Remember it. {KEY} is the pass key. " + filler,
+    ])
+
+    async def go():
+        app = BookpotApp(str(pdf), real_settings())
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: reader(app).state == "ready", MODEL_TIMEOUT, "ingestion")
+            ex = await ask(pilot, app, QUESTION)
+            await wait_for(pilot, lambda: ex.done, MODEL_TIMEOUT, "the answer")
+            assert str(KEY) in ex.text
+            buttons = list(ex.query(CitationButton))
+            assert buttons and buttons[0].citation["locator"] == "p. 3"
+            text = app.screen.query_one(BookText)
+            text.scroll_home(animate=False, immediate=True)
+            await pilot.pause()
+            assert text.top_block() == 0
+            await pilot.click(buttons[0])
+            await pilot.pause()
+            assert text.top_block() == 2 and text.target == 2
+            assert app.screen.query_one("#text-pane").border_title.startswith("p. 3")
+
+    run(go())
+
+
+@pytest.mark.model
+def test_question_while_reading_is_partial_then_reading_resumes(tmp_path):
+    book = tmp_path / "long.txt"
+    book.write_text(passkey_text(2500, 0.05, KEY))
+
+    async def go():
+        app = BookpotApp(str(book), real_settings())
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: reader(app).state == "reading"
+                           and reader(app).engine.tokens > 0, MODEL_TIMEOUT, "reading to start")
+            ex = await ask(pilot, app, QUESTION)
+            await wait_for(pilot, lambda: ex.done, MODEL_TIMEOUT, "the partial answer")
+            assert "read so far" in str(ex.note.render())
+            await wait_for(pilot, lambda: reader(app).state == "ready", MODEL_TIMEOUT,
+                           "ingestion to resume and finish")
+            engine = reader(app).engine
+            assert engine.session.finished and engine.progress == 1.0
+        assert Library().history(str(book))[0].partial
+
+    run(go())
+
+
+# ----------------------------------------------------------------- fake-engine timing
+def test_escape_stops_the_answer_mid_stream(tmp_path):
+    pdf = make_book_pdf(tmp_path / "book.pdf")
+    factory = fake_factory(token_delay=0.02, answer_words=1000)
+
+    async def go():
+        app = BookpotApp(str(pdf), session_factory=factory)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: reader(app).state == "ready", 10, "fake ingestion")
+            ex = await ask(pilot, app, "Tell me everything")
+            await wait_for(pilot, lambda: len(ex.text.split()) >= 3, 10, "streaming")
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: ex.done, 5, "the stop")
+            n = len(ex.text.split())
+            assert 3 <= n < 1000
+            assert "stopped" in str(ex.note.render())
+            assert [b.citation["locator"] for b in ex.query(CitationButton)] == ["p. 2"]
+            await pilot.pause(0.3)
+            assert len(ex.text.split()) == n  # nothing arrives after the stop
+        hist = Library().history(str(pdf))
+        assert hist[0].cancelled and len(hist[0].answer.split()) == n
+
+    run(go())
+
+
+def test_pause_and_resume_lose_no_segment(tmp_path):
+    pdf = make_book_pdf(tmp_path / "book.pdf", pages=30)
+    factory = fake_factory(segment_delay=0.05)
+
+    async def go():
+        app = BookpotApp(str(pdf), session_factory=factory)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: reader(app).state == "reading"
+                           and reader(app).engine.progress > 0, 10, "reading")
+            await pilot.press("ctrl+t")
+            await wait_for(pilot, lambda: reader(app).state == "paused", 5, "pause")
+            n = len(factory.sessions[0].ingested)
+            await pilot.pause(0.4)
+            assert len(factory.sessions[0].ingested) == n and n < 30
+            assert "paused" in str(app.screen.query_one("#ingest-stats").render())
+            assert Library().get(str(pdf)).state == "paused"
+            await pilot.press("ctrl+t")
+            await wait_for(pilot, lambda: reader(app).state == "ready", 20, "the rest")
+        got = " ".join(" ".join(factory.sessions[0].ingested).split())
+        at = [got.find(f"This is page {i + 1} of") for i in range(30)]
+        assert all(a >= 0 for a in at) and at == sorted(at)
+        assert got.count("This is page") == 30 * 30  # every sentence, once
+
+    run(go())
+
+
+def test_search_goto_export_and_back_to_library(tmp_path):
+    pdf = make_book_pdf(tmp_path / "book.pdf", pages=8)
+    factory = fake_factory(token_delay=0.0, answer_words=5)
+
+    async def go():
+        app = BookpotApp(str(pdf), session_factory=factory)
+        async with app.run_test(size=SIZE) as pilot:
+            text = app.screen.query_one(BookText)
+            await wait_for(pilot, lambda: len(text.blocks) == 8, 10, "the text")
+            # search works whatever the ingestion state
+            await pilot.press("ctrl+f")
+            await pilot.press(*"lighthouse")
+            await pilot.press("enter")
+            assert text.match is not None and text.match[0] == 1
+            await pilot.press("escape")
+            assert text.match is None
+            await pilot.press("ctrl+g")
+            await pilot.press("6", "enter")
+            await pilot.pause()
+            assert text.top_block() == 5
+            await pilot.press("ctrl+g")
+            await pilot.press("9", "9", "enter")
+            assert any("no page" in m for m in notifications(app, "warning"))
+            await pilot.press("escape")
+            # a question, then export
+            await wait_for(pilot, lambda: reader(app).state == "ready", 10, "fake ingestion")
+            ex = await ask(pilot, app, "Who keeps the lighthouse?")
+            await wait_for(pilot, lambda: ex.done, 10, "the answer")
+            dest = tmp_path / "out" / "notes.md"
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            box = app.screen.query_one("#prompt-input")
+            box.value = str(dest)
+            await pilot.press("enter")
+            await pilot.pause()
+            assert "Who keeps the lighthouse?" in dest.read_text()
+            assert any(str(dest) in m for m in notifications(app))
+            await pilot.press("ctrl+l")
+            await pilot.pause()
+            assert isinstance(app.screen, LibraryScreen)
+            assert factory.sessions[0].closed or True  # closed by its own thread
+            table = app.screen.query_one("#books")
+            assert table.row_count == 1
+
+    run(go())
+
+
+def test_library_lists_opens_and_removes_books(tmp_path):
+    a = make_book_pdf(tmp_path / "a.pdf", pages=2)
+    b = make_book_pdf(tmp_path / "b.pdf", pages=2)
+    lib = Library()
+    lib.touch(str(a), title="Book A", format="pdf", pages=2, state="ready", tokens=1234, model="smollm2-135m")
+    time.sleep(0.01)
+    lib.touch(str(b), title="Book B", format="pdf", pages=2, state="failed", error="x")
+    factory = fake_factory()
+
+    async def go():
+        app = BookpotApp(session_factory=factory)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            table = app.screen.query_one("#books")
+            assert table.row_count == 2
+            assert app.screen.selected_path() == str(b)  # most recent first
+            await pilot.press("delete")
+            await pilot.pause()
+            assert table.row_count == 1 and Library().get(str(b)) is None
+            table.focus()
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, ReaderScreen), 5, "the reader")
+            assert app.screen.path == str(a)
+
+    run(go())
+
+
+def test_encrypted_pdf_asks_for_the_password_and_browse_opens(tmp_path):
+    locked = docgen.make_pdf(tmp_path / "locked.pdf", ["secret page one", "secret page two"],
+                             password="pw")
+    plain = make_book_pdf(tmp_path / "plain.pdf", pages=2)
+
+    async def go():
+        app = BookpotApp(str(locked), session_factory=fake_factory())
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            assert isinstance(app.screen, PromptDialog)
+            await pilot.press("x", "enter")  # wrong
+            await pilot.pause()
+            assert isinstance(app.screen, PromptDialog) and "Wrong password" in app.screen.title_text
+            await pilot.press("p", "w", "enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, ReaderScreen), 5, "the reader")
+            await wait_for(pilot, lambda: len(app.screen.query_one(BookText).blocks) == 2, 5, "text")
+            await pilot.press("ctrl+l")
+            await pilot.press("ctrl+b")
+            await pilot.pause()
+            assert isinstance(app.screen, FileBrowser)
+            app.screen.dismiss(str(plain))  # what choosing a file in the tree does
+            await wait_for(pilot, lambda: isinstance(app.screen, ReaderScreen)
+                           and app.screen.path == str(plain), 5, "the chosen book")
+
+    run(go())
+
+
+def test_settings_are_validated_and_persisted(tmp_path):
+    async def go():
+        app = BookpotApp(session_factory=fake_factory())
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("f2")
+            await pilot.pause()
+            assert isinstance(app.screen, SettingsScreen)
+            app.screen.query_one("#model").value = "no-such-model"
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            assert isinstance(app.screen, SettingsScreen)
+            assert any("neither a known name" in m for m in notifications(app, "error"))
+            app.screen.query_one("#model").value = "smollm2-135m"
+            app.screen.query_one("#threads").value = "3"
+            app.screen.query_one("#ram").value = "2048"
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            assert not isinstance(app.screen, SettingsScreen)
+            assert app.settings.threads == 3
+        saved, _ = config.load()
+        assert (saved.model, saved.threads, saved.ram_cap_mb) == ("smollm2-135m", 3, 2048)
+
+    run(go())
+
+
+def test_help_screen_and_palette_commands(tmp_path):
+    pdf = make_book_pdf(tmp_path / "book.pdf", pages=2)
+
+    async def go():
+        app = BookpotApp(str(pdf), session_factory=fake_factory())
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("f1")
+            await pilot.pause()
+            assert isinstance(app.screen, HelpScreen)
+            await pilot.press("escape")
+            await pilot.pause()
+            titles = [c.title for c in app.get_system_commands(app.screen)]
+            for t in ("Library", "Settings", "Help", "Search the text", "Go to page",
+                      "Pause or resume reading", "Save notes as Markdown", "Stop the answer"):
+                assert t in titles
+            assert not any("ummar" in t for t in titles)  # no fake "summarize"
+            await pilot.press("ctrl+p")
+            await pilot.pause()
+            await pilot.press(*"Go to page")
+            await pilot.pause(0.3)
+            await pilot.press("enter")
+            await pilot.pause(0.3)
+            assert app.screen.query_one("#goto").display
+
+    run(go())
+
+
+def test_usable_at_80x24_in_light_theme(tmp_path):
+    pdf = make_book_pdf(tmp_path / "book.pdf", pages=3)
+
+    async def go():
+        app = BookpotApp(str(pdf), Settings(theme="textual-light"), session_factory=fake_factory())
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: reader(app).state == "ready", 10, "fake ingestion")
+            assert app.theme == "textual-light"
+            for wid in ("#text", "#chat", "#question", "#status"):
+                w = app.screen.query_one(wid)
+                assert w.region.width > 0 and w.region.height > 0, wid
+            assert app.screen.query_one("#question").region.bottom <= 24
+
+    run(go())
+
+
+# ----------------------------------------------------------------- snapshots
+try:
+    import pytest_textual_snapshot  # noqa: F401
+    HAVE_SNAPSHOTS = True
+except ImportError:  # pragma: no cover - the plugin is a test-only extra
+    HAVE_SNAPSHOTS = False
+needs_snapshots = pytest.mark.skipif(not HAVE_SNAPSHOTS, reason="pytest-textual-snapshot not installed")
+
+
+def steady_cursors(app) -> None:
+    """A blinking cursor would make every snapshot a coin toss."""
+    from textual.widgets import Input
+
+    for box in app.screen.query(Input):
+        box.cursor_blink = False
+
+
+def _fixed_library(tmp_path) -> None:
+    lib = Library()
+    records = [
+        BookRecord("/books/moby-dick.epub", "Moby-Dick", "epub", None, "ready", 1.0, 281_345, "smollm2-135m", "", 3.0),
+        BookRecord("/books/report.pdf", "Annual report", "pdf", 212, "ingesting", 0.42, 51_200, "smollm2-135m", "", 2.0),
+        BookRecord("/books/scan.pdf", "scan.pdf", "pdf", 12, "failed", 0.0, 0, "gemma3-270m", "no text", 1.0),
+    ]
+    for r in records:
+        lib.upsert(r)
+
+
+def _snapshot_book(tmp_path) -> Path:
+    return docgen.make_pdf(tmp_path / "snapshot-book.pdf", [
+        "Call me Ishmael. Some years ago, never mind how long precisely, having little money in my purse.",
+        "The lighthouse keeper is called Ilse Varga. She lives on the cliff above the harbour.",
+        "The pass key is 73914. Remember it.",
+    ])
+
+
+@needs_snapshots
+def test_snapshot_library(snap_compare, tmp_path):
+    _fixed_library(tmp_path)
+    assert snap_compare(BookpotApp(), terminal_size=(80, 24))
+
+
+@needs_snapshots
+def test_snapshot_settings(snap_compare, tmp_path):
+    app = BookpotApp(settings=Settings(ram_cap_mb=1024, threads=2))
+
+    async def before(pilot):
+        await pilot.press("f2")
+        await pilot.pause()
+        steady_cursors(app)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=before)
+
+
+@needs_snapshots
+@pytest.mark.parametrize("theme,size", [("textual-dark", (100, 30)), ("textual-light", (80, 24))])
+def test_snapshot_reader(snap_compare, tmp_path, theme, size):
+    pdf = _snapshot_book(tmp_path)
+    app = BookpotApp(str(pdf), Settings(theme=theme, ram_cap_mb=1024),
+                     session_factory=fake_factory(token_delay=0.0, answer_words=6),
+                     rss=lambda: 300 * 1024 * 1024)
+
+    async def before(pilot):
+        await wait_for(pilot, lambda: reader(app).state == "ready", 10, "fake ingestion")
+        ex = await ask(pilot, app, "Who keeps the lighthouse?")
+        await wait_for(pilot, lambda: ex.done, 10, "the answer")
+        app.clear_notifications()
+        steady_cursors(app)
+        await pilot.pause(0.2)
+
+    assert snap_compare(app, terminal_size=size, run_before=before)
