@@ -32,10 +32,15 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="registry name (see `bookpot models list`) or a .gguf path; default smollm2-135m")
     g.add_argument("--prompt-style", choices=("completion", "chat"), default=None,
                    help="how document and question are shown to the model (default: the model's measured best)")
-    g.add_argument("--mode", choices=("auto", "full", "truncate", "streaming"), default="auto",
-                   help="what to do when the book is longer than the window (default auto)")
+    g.add_argument("--mode", choices=("auto", "full", "pot", "truncate", "streaming"), default="auto",
+                   help="auto: plain while the book fits the pot, then distil it (default); "
+                        "full: the whole window, no eviction; truncate/streaming: baselines under the same budget")
+    g.add_argument("--ram-cap", default=None, metavar="SIZE",
+                   help="peak memory to plan for, e.g. 512M or 2G (default: half the available RAM, at most 4G)")
+    g.add_argument("--pot-tokens", type=int, default=None, metavar="N", help="pot size |M| (overrides the plan)")
+    g.add_argument("--alpha", type=float, default=0.5, help="share of kept tokens chosen by novelty (NuC); default 0.5")
+    g.add_argument("--no-nuc", action="store_true", help="score by catalyst attention only (saves the logits memory)")
     g.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads (default: all usable cores)")
-    g.add_argument("--ctx", type=int, default=None, metavar="N", help="context size in tokens (default: the model's trained window)")
     g.add_argument("--password", default=None, help="password of an encrypted PDF")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress line")
 
@@ -105,11 +110,25 @@ def _fetch_progress(quiet: bool):
     return show
 
 
-def _session(args, model, entry):
+def _session(args, model, entry, meta, question: str | None = None):
+    """A Session sized by the RAM plan (every mode but ``full`` shares its budget)."""
+    from ..engine.plan import default_cap, make_plan, parse_size
+    from ..engine.pot import PotConfig
     from ..engine.session import Session
 
     style = args.prompt_style or (entry.default_prompt_style if entry else "completion")
-    return Session(model, prompt_style=style, mode=args.mode, n_ctx=args.ctx, threads=args.threads)
+    if not 0.0 <= args.alpha <= 1.0:
+        raise BookpotError("--alpha must be between 0 and 1")
+    if args.mode == "full":
+        return Session(model, prompt_style=style, mode="full", threads=args.threads)
+    cap = parse_size(args.ram_cap) if args.ram_cap else default_cap()
+    plan = make_plan(meta, cap, pot_tokens=args.pot_tokens, nuc=not args.no_nuc)
+    pot = PotConfig(plan.pot_tokens, plan.keep_tokens, alpha=args.alpha, nuc=plan.nuc)
+    session = Session(model, prompt_style=style, mode=args.mode, n_ctx=plan.n_ctx,
+                      n_batch=plan.n_batch, pot=pot, question=question)
+    session.stats.ram_cap_bytes = cap
+    session.stats.plan = plan.describe()
+    return session
 
 
 def _ingest(args, session, reader):
@@ -132,6 +151,8 @@ def _stats_line(stats) -> str:
         parts.insert(2, f"first token {s.ttft_s:.2f} s")
     if s.evictions:
         parts.append(f"kept {s.kept_tokens:,} tokens after {s.evictions} evictions")
+    if s.distillations:
+        parts.append(f"pot kept {s.kept_tokens:,} tokens after {s.distillations} distillations")
     return " · ".join(parts)
 
 
@@ -140,8 +161,8 @@ def cmd_ask(args) -> int:
     from ..engine.readers import open_document
 
     reader = open_document(args.book, password=args.password)
-    model, entry, _ = _load(args)
-    session = _session(args, model, entry)
+    model, entry, meta = _load(args)
+    session = _session(args, model, entry, meta, question=args.question)
     _ingest(args, session, reader)
     if args.json:
         answer = session.ask(args.question, max_tokens=args.max_tokens, temperature=args.temperature)
@@ -165,8 +186,8 @@ def cmd_ingest(args) -> int:
     from ..engine.readers import open_document
 
     reader = open_document(args.book, password=args.password)
-    model, entry, _ = _load(args)
-    session = _session(args, model, entry)
+    model, entry, meta = _load(args)
+    session = _session(args, model, entry, meta)
     _ingest(args, session, reader)
     if args.json:
         print(json.dumps(session.stats.to_dict()))

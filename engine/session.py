@@ -64,6 +64,8 @@ class Stats:
     pot_tokens: int = 0
     keep_tokens: int = 0
     max_position: int = 0  # highest KV position ever used (must stay < n_ctx)
+    ram_cap_bytes: int | None = None
+    plan: str | None = None
     prompt_style: str = "completion"
 
     def to_dict(self) -> dict:
@@ -186,11 +188,26 @@ class Session:
 
     def ingest(self, segments: Iterable[Segment], *, progress: Callable[[Progress], None] | None = None,
                cancel: Callable[[], bool] | None = None) -> Stats:
-        """Stream the document into the KV cache, chunk by chunk."""
+        """Stream the document into the KV cache, chunk by chunk.
+
+        Resumable: when ``cancel()`` turns true ingestion stops *between*
+        chunks, losing nothing; calling ``ingest`` again with the same
+        ``segments`` object carries on where it stopped (a question can be
+        answered in between). ``finished`` is set only when the document
+        has been read to its end.
+        """
+        if getattr(self, "_feed_src", None) is not segments:
+            self._feed_src = segments
+            self._feed = token_chunks(self.model, segments, separator=self.fmt.doc_separator,
+                                      max_tokens=self.ctx.n_batch, first=self.stats.doc_tokens == 0)
         t0 = time.perf_counter()
-        for chunk in token_chunks(self.model, segments, separator=self.fmt.doc_separator,
-                                  max_tokens=self.ctx.n_batch):
+        spent = self.stats.ingest_s
+        while True:
             if cancel is not None and cancel():
+                break
+            chunk = next(self._feed, None)
+            if chunk is None:
+                self.finished = True
                 break
             if self.n_past + len(chunk.tokens) > self.budget:
                 self._make_room(len(chunk.tokens))
@@ -198,12 +215,10 @@ class Session:
             self.stats.doc_tokens += len(chunk.tokens)
             self.stats.chars += chunk.chars
             if progress is not None:
-                dt = time.perf_counter() - t0
+                dt = spent + time.perf_counter() - t0
                 progress(Progress(self.stats.doc_tokens, chunk.progress,
                                   self.stats.doc_tokens / dt if dt > 0 else 0.0, chunk.locator))
-        else:
-            self.finished = True
-        dt = time.perf_counter() - t0
+        dt = spent + time.perf_counter() - t0
         self.stats.ingest_s = dt
         self.stats.ingest_tokens_per_s = self.stats.doc_tokens / dt if dt > 0 else 0.0
         self.stats.kept_tokens = self.n_past - self.n_prefix

@@ -22,7 +22,7 @@ class TokenChunk:
 
 
 def token_chunks(model, segments: Iterable[Segment], *, separator: str = "\n",
-                 max_tokens: int = 512) -> Iterator[TokenChunk]:
+                 max_tokens: int = 512, first: bool = True) -> Iterator[TokenChunk]:
     """Tokenize segments; split long ones into chunks of ``max_tokens``.
 
     Segments are joined back as the document had them: a reader that keeps
@@ -30,8 +30,11 @@ def token_chunks(model, segments: Iterable[Segment], *, separator: str = "\n",
     carry none (PDF pages, EPUB chapters) goes ``separator``. Trailing
     whitespace is held back until more text follows, so the document never
     ends in blank lines (the model answers worse after "\n\n").
+    ``first=False`` continues a document already begun (joins with the
+    separator). Progress is interpolated across a long segment's chunks.
     """
-    started = False
+    started = not first
+    done = 0.0
     pending = ""  # whitespace held back from the end of the last segment
     for seg in segments:
         text = seg.text
@@ -47,6 +50,9 @@ def token_chunks(model, segments: Iterable[Segment], *, separator: str = "\n",
         started = True
         pending = text[len(text.rstrip()):]
         toks = model.tokenize(body, special=False)
-        for i in range(0, len(toks), max_tokens):
-            yield TokenChunk(toks[i : i + max_tokens], seg.locator, seg.progress,
+        n_chunks = max(1, -(-len(toks) // max_tokens))
+        for j, i in enumerate(range(0, len(toks), max_tokens)):
+            frac = done + (seg.progress - done) * (j + 1) / n_chunks
+            yield TokenChunk(toks[i : i + max_tokens], seg.locator, frac,
                              len(body) if i == 0 else 0)
+        done = seg.progress

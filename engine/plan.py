@@ -1,0 +1,132 @@
+"""RAM planning: from a cap and the GGUF's metadata to a pot size.
+
+Peak RSS, measured on SmolLM2-135M (bench/RESULTS.md), is the sum of:
+
+- the interpreter and libraries (~45 MiB) plus the mapped weights (the
+  file size: every weight is touched when decoding) and ~15 MiB of loader
+  overhead;
+- the KV cache: ``kv_bytes_per_token × n_ctx`` (f16 K and V, every layer);
+- llama.cpp's compute buffer, ~0.2 MiB per batch token with flash attention
+  off (99.4 MiB at n_batch 512, independent of n_ctx up to 8K);
+- the logits when every token's logits are read for novelty scoring: they
+  exist twice (the graph's output tensor and the output buffer), measured
+  +150 MiB at n_batch 512 for a 49K vocabulary, so ``1.6 × n_batch × n_vocab
+  × 4`` bytes.
+
+The plan takes the largest pot that fits the cap with a safety margin,
+preferring big batches (faster prefill) and shrinking them only when the
+cap forces it. A cap below the smallest workable plan is an error that
+names that smallest cap.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .errors import RamCapError
+
+MiB = 1 << 20
+BASE_BYTES = 60 * MiB  # interpreter, numpy, llama.cpp libraries, loader overhead
+COMPUTE_BYTES_PER_BATCH_TOKEN = int(0.2 * MiB)
+MARGIN = 0.92  # plan to this share of the cap: allocator slack, page cache noise
+RESERVE_TOKENS = 512  # catalyst / question + answer room beyond the pot
+MIN_POT = 512
+
+
+@dataclass
+class Plan:
+    ram_cap: int
+    pot_tokens: int
+    keep_tokens: int
+    n_batch: int
+    n_ctx: int
+    nuc: bool
+    estimate: dict  # bytes per component
+
+    @property
+    def estimated_bytes(self) -> int:
+        return sum(self.estimate.values())
+
+    def describe(self) -> str:
+        e = self.estimate
+        return (f"pot {self.pot_tokens:,} tokens (keeps {self.keep_tokens:,}), batch {self.n_batch}, "
+                f"context {self.n_ctx:,}; estimated peak {self.estimated_bytes / MiB:,.0f} MiB of "
+                f"{self.ram_cap / MiB:,.0f} MiB: weights {e['weights'] / MiB:,.0f}, KV {e['kv'] / MiB:,.0f}, "
+                f"compute {e['compute'] / MiB:,.0f}, logits {e['logits'] / MiB:,.0f}, base {e['base'] / MiB:,.0f}")
+
+
+def parse_size(text: str | int) -> int:
+    """"512M", "2G", "1.5GiB", "800MB" or bytes -> bytes (binary units)."""
+    if isinstance(text, int):
+        return text
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*", str(text).lower())
+    if not m:
+        raise RamCapError(f"cannot read the size {text!r}; write it like 512M or 2G")
+    scale = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}[m.group(2)]
+    return int(float(m.group(1)) * scale)
+
+
+def default_cap() -> int:
+    """Half the machine's available memory, at most 4 GiB: leave room for the rest."""
+    try:
+        with open("/proc/meminfo") as f:
+            info = {l.split(":")[0]: int(l.split()[1]) * 1024 for l in f}
+        avail = info.get("MemAvailable", info.get("MemTotal", 0))
+    except OSError:
+        avail = 0
+    if not avail:
+        return 1 << 30
+    return max(256 * MiB, min(4 << 30, avail // 2))
+
+
+def estimate(meta, *, pot_tokens: int, n_batch: int, nuc: bool) -> dict:
+    n_ctx = pot_tokens + RESERVE_TOKENS
+    return {
+        "base": BASE_BYTES,
+        "weights": meta.file_size,
+        "kv": meta.kv_bytes_per_token() * n_ctx,
+        "compute": COMPUTE_BYTES_PER_BATCH_TOKEN * n_batch,
+        "logits": int(1.6 * (n_batch if nuc else 1) * meta.vocab_size * 4),
+    }
+
+
+def make_plan(meta, ram_cap: int, *, pot_tokens: int | None = None, nuc: bool = True,
+              keep_ratio: float = 0.5) -> Plan:
+    """The largest pot under ``ram_cap`` (or the given ``pot_tokens``, checked)."""
+    window = meta.n_ctx_train
+    budget = int(ram_cap * MARGIN)
+    best = None
+    for n_batch in (512, 256, 128):
+        fixed = sum(estimate(meta, pot_tokens=0, n_batch=n_batch, nuc=nuc).values())
+        per_token = meta.kv_bytes_per_token()
+        most = (budget - fixed) // per_token - RESERVE_TOKENS if budget > fixed else -1
+        most = min(most, window - RESERVE_TOKENS)
+        least = max(MIN_POT, int(n_batch / (1 - keep_ratio)))
+        if pot_tokens is not None:
+            if pot_tokens < least:
+                continue
+            if pot_tokens <= most:
+                best = (pot_tokens, n_batch)
+                break
+            continue
+        if most >= least:
+            # Round down to a multiple of 256 (llama.cpp pads the KV view so).
+            pot = max(least, most // 256 * 256)
+            best = (pot, n_batch)
+            break
+    if best is None:
+        need = smallest_cap(meta, nuc=nuc, pot_tokens=pot_tokens)
+        what = f"a {pot_tokens:,}-token pot" if pot_tokens else "this model"
+        raise RamCapError(f"a RAM cap of {ram_cap / MiB:,.0f} MiB is too small for {what}; "
+                          f"the smallest that works is {need / MiB:,.0f} MiB")
+    pot, n_batch = best
+    keep = min(int(pot * keep_ratio), pot - n_batch)
+    return Plan(ram_cap, pot, keep, n_batch, pot + RESERVE_TOKENS, nuc,
+                estimate(meta, pot_tokens=pot, n_batch=n_batch, nuc=nuc))
+
+
+def smallest_cap(meta, *, nuc: bool = True, pot_tokens: int | None = None) -> int:
+    n_batch = 128
+    pot = max(pot_tokens or 0, MIN_POT, 2 * n_batch)
+    need = sum(estimate(meta, pot_tokens=pot, n_batch=n_batch, nuc=nuc).values())
+    return int(need / MARGIN) + MiB
