@@ -5,6 +5,7 @@
     bookpot info BOOK               format, pages, chapters, characters, tokens
     bookpot open [BOOK]             the reader (Textual TUI)
     bookpot models list|fetch|path|info
+    bookpot doctor                  machine, model, RAM plan, warnings
 
 Every failure a user can cause prints one line, ``bookpot: ...``, and exits
 with code 2; nothing prints a traceback unless BOOKPOT_DEBUG=1.
@@ -73,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("book", nargs="?")
     o.add_argument("--model", default=None)
     o.add_argument("--threads", type=int, default=None)
+
+    d = sub.add_parser("doctor", help="machine, model, RAM plan and what to fix")
+    d.add_argument("--model", default=None, metavar="NAME|PATH")
+    d.add_argument("--ram-cap", default=None, metavar="SIZE")
+    d.add_argument("--threads", type=int, default=None)
 
     m = sub.add_parser("models", help="list, fetch and locate models")
     msub = m.add_subparsers(dest="models_command", metavar="ACTION", parser_class=_Parser)
@@ -265,7 +271,13 @@ def cmd_open(args) -> int:
     return run(args.book, model=args.model, threads=args.threads, ram_cap=None)
 
 
-COMMANDS = {"ask": cmd_ask, "ingest": cmd_ingest, "info": cmd_info, "models": cmd_models, "open": cmd_open}
+def cmd_doctor(args) -> int:
+    from .doctor import run
+
+    return run(args.model, args.ram_cap, args.threads)
+
+
+COMMANDS = {"doctor": cmd_doctor, "ask": cmd_ask, "ingest": cmd_ingest, "info": cmd_info, "models": cmd_models, "open": cmd_open}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -105,8 +105,21 @@ def check_pin() -> None:
         )
 
 
+class _Owned:
+    """Frees its C object on ``close()``, and at garbage collection at the latest."""
+
+    def close(self) -> None:  # pragma: no cover - overridden
+        pass
+
+    def __del__(self):  # pragma: no cover - best effort
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
 # ------------------------------------------------------------------ model
-class Model:
+class Model(_Owned):
     """A loaded GGUF: weights and vocabulary.
 
     ``vocab_only=True`` loads just the tokenizer (fast, a few MB) for
@@ -187,15 +200,9 @@ class Model:
             C.llama_model_free(self._ptr)
             self._ptr = None
 
-    def __del__(self):  # pragma: no cover - best effort
-        try:
-            self.close()
-        except Exception:
-            pass
-
 
 # ---------------------------------------------------------------- context
-class Context:
+class Context(_Owned):
     """One llama_context: a KV cache of ``n_ctx`` cells and the decode call.
 
     Sequence 0 holds the document (and the question while answering); other
@@ -322,15 +329,9 @@ class Context:
             C.llama_free(self._ptr)
             self._ptr = None
 
-    def __del__(self):  # pragma: no cover - best effort
-        try:
-            self.close()
-        except Exception:
-            pass
-
 
 # --------------------------------------------------------------- sampling
-class Sampler:
+class Sampler(_Owned):
     """llama.cpp's sampler chain: repetition penalty, then greedy or top-p.
 
     Greedy (temperature 0) is the default: answers about a document should
@@ -365,12 +366,6 @@ class Sampler:
         if getattr(self, "_ptr", None):
             C.llama_sampler_free(self._ptr)
             self._ptr = None
-
-    def __del__(self):  # pragma: no cover
-        try:
-            self.close()
-        except Exception:
-            pass
 
 
 def generate(ctx: Context, pos: int, *, max_tokens: int, sampler: Sampler,

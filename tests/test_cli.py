@@ -154,3 +154,12 @@ def test_error_corrupt_model(tmp_path, model_path):
 def test_error_bad_arguments():
     p = run_cli("ask")
     assert p.returncode == 2 and "Traceback" not in p.stderr and p.stderr.startswith("bookpot: ")
+
+
+def test_doctor_reports_plan_and_warns_on_low_cap(model_path):
+    p = run_cli("doctor")
+    assert p.returncode == 0, p.stderr
+    for word in ("cpu", "memory", "disk", "native", "KV 23,040 B/token", "plan         pot"):
+        assert word in p.stdout, word
+    p = run_cli("doctor", "--ram-cap", "128M", "--threads", "64")
+    assert "smallest that works" in p.stdout and "more than the" in p.stdout

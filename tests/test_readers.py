@@ -414,7 +414,7 @@ def test_markdown_headings_become_chapters(tmp_path):
     assert reader.info().title == "Part One"
     segs = list(reader.segments())
     assert [s.locator.chapter for s in segs] == [None, "Part One", "Part Two"]
-    assert segs[0].text == "Intro line before any heading."
+    assert segs[0].text.strip() == "Intro line before any heading."
     assert "# not a heading" in segs[1].text and "More part one." in segs[1].text
     assert segs[2].text.startswith("## Part Two")
     assert (segs[1].locator.line_start, segs[2].locator.line_start) == (3, 16)
@@ -436,16 +436,19 @@ def test_text_segments_end_at_paragraph_breaks_with_line_numbers(tmp_path):
         assert s.locator.chapter is None
         # The locator's lines are exactly the segment's text.
         span = "\n".join(lines[s.locator.line_start - 1: s.locator.line_end])
-        assert span.strip() == s.text
+        assert span.strip() == s.text.strip()
         assert s.text.startswith("Paragraph ")  # cut only between paragraphs
     assert sum(s.text.count("Paragraph ") for s in segs) == 200
+    # Verbatim: joined back, the segments are the file's exact text (the
+    # tokenizer relies on it to feed the model the document unchanged).
+    assert "".join(s.text for s in segs) == path.read_text()
     assert_progress(segs)
 
 
 def test_text_non_utf8_is_read_as_cp1252(tmp_path):
     path = tmp_path / "old.txt"
     path.write_bytes("Café “quoted” naïve – résumé\n".encode("cp1252"))
-    assert read_all(path)[0].text == "Café “quoted” naïve – résumé"
+    assert read_all(path)[0].text.strip() == "Café “quoted” naïve – résumé"
 
 
 def test_text_bad_bytes_late_in_utf8_file_never_crash(tmp_path):
@@ -460,7 +463,7 @@ def test_text_utf16_and_crlf(tmp_path):
     path = tmp_path / "win.txt"
     path.write_bytes("first line\r\nsecond line\r\n\r\nthird ünïcode\r\n".encode("utf-16"))
     segs = read_all(path)
-    assert segs[0].text == "first line\nsecond line\n\nthird ünïcode"
+    assert segs[0].text.strip() == "first line\nsecond line\n\nthird ünïcode"
     assert (segs[0].locator.line_start, segs[0].locator.line_end) == (1, 4)
 
 
@@ -469,6 +472,11 @@ def test_text_one_huge_line_is_cut(tmp_path):
     path.write_text("x" * 50_000)
     segs = read_all(path)
     assert sum(len(s.text) for s in segs) == 50_000
+    spaced = tmp_path / "words.txt"
+    spaced.write_text("word " * 20_000)
+    wsegs = read_all(spaced)
+    assert "".join(s.text for s in wsegs) == spaced.read_text()  # cut between words
+    assert all(s.text.endswith(" ") for s in wsegs)
     assert all(len(s.text) <= MAX_CHARS for s in segs)
     assert all(s.locator.line_start == 1 for s in segs)
 
@@ -476,7 +484,7 @@ def test_text_one_huge_line_is_cut(tmp_path):
 def test_text_without_extension_is_read(tmp_path):
     path = tmp_path / "README"
     path.write_text("Just text.\n")
-    assert read_all(path)[0].text == "Just text."
+    assert read_all(path)[0].text.strip() == "Just text."
 
 
 def test_text_only_whitespace(tmp_path):
