@@ -74,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("book", nargs="?")
     o.add_argument("--model", default=None)
     o.add_argument("--threads", type=int, default=None)
+    o.add_argument("--ram-cap", default=None, metavar="SIZE", help="memory gauge limit, e.g. 512M")
 
     d = sub.add_parser("doctor", help="machine, model, RAM plan and what to fix")
     d.add_argument("--model", default=None, metavar="NAME|PATH")
@@ -268,7 +269,10 @@ def cmd_models(args) -> int:
 def cmd_open(args) -> int:
     from .tui import run
 
-    return run(args.book, model=args.model, threads=args.threads, ram_cap=None)
+    from ..engine.plan import parse_size
+
+    cap = parse_size(args.ram_cap) if getattr(args, "ram_cap", None) else None
+    return run(args.book, model=args.model, threads=args.threads, ram_cap=cap)
 
 
 def cmd_doctor(args) -> int:
@@ -285,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     command = args.command or "open"
     if command == "open" and not hasattr(args, "book"):
-        args.book, args.model, args.threads = None, None, None
+        args.book, args.model, args.threads, args.ram_cap = None, None, None, None
     try:
         return COMMANDS[command](args)
     except BookpotError as e:
