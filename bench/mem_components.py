@@ -5,7 +5,8 @@ Prints RSS after import, after loading the model, after making the context
 after ingesting a pass-key document of DOC_TOKENS and answering.
 """
 import sys, re
-sys.path.insert(0, str(__import__('pathlib').Path(__file__).resolve().parents[1] / 'tests'))
+from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'tests'))
 from passkey import passkey_text, QUESTION
 from bookpot.engine.rss import peak_rss_bytes, current_rss_bytes
 from bookpot.engine import llm
@@ -14,7 +15,8 @@ from bookpot.engine.llm import Model, LLAMA_LOG
 from bookpot.engine.session import Session
 from bookpot.engine.pot import PotConfig
 from bookpot.engine.readers.base import Segment, Locator
-m = Model('__import__('bookpot.models', fromlist=['resolve']).resolve('smollm2-135m')')
+from bookpot.models import resolve
+m = Model(resolve('smollm2-135m'))
 print("model", current_rss_bytes()>>20, end=" ")
 M = int(sys.argv[1]); n = int(sys.argv[2]); nuc = sys.argv[3] == "1"
 s = Session(m, mode="pot", pot=PotConfig(M, M//2, nuc=nuc))
