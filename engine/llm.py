@@ -141,6 +141,8 @@ class Model(_Owned):
         self.vocab = C.llama_model_get_vocab(self._ptr)
         self.n_vocab = C.llama_vocab_n_tokens(self.vocab)
         self.n_ctx_train = C.llama_model_n_ctx_train(self._ptr)
+        self.n_layer = C.llama_model_n_layer(self._ptr)
+        self.n_swa = C.llama_model_n_swa(self._ptr)  # > 0: sliding-window layers
         self.add_bos = bool(C.llama_vocab_get_add_bos(self.vocab))
         self.bos = C.llama_vocab_bos(self.vocab)
         self.eos = C.llama_vocab_eos(self.vocab)

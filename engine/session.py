@@ -129,6 +129,7 @@ class Session:
         self.kept = _Kept()
         self.finished = False
         self._prev_row_nll = None  # logits row predicting the next chunk's first token
+        self._catalyst: list[int] | None = None
         self._append(self.fmt.prefix, loc_id=-1)
         self.n_prefix = len(self.fmt.prefix)
 
@@ -261,8 +262,10 @@ class Session:
         """One InfiniPot distillation: CaP + NuC scores, keep |C|, compact."""
         cfg = self.pot_cfg
         n = self.n_past
-        catalyst = self.fmt.suffix(self.model, self.question or pot_mod.GENERIC_CATALYST)
-        layers = cfg.layers or range(C_n_layer(self.model))
+        if self._catalyst is None:  # the same for every distillation of this book
+            self._catalyst = self.fmt.suffix(self.model, self.question or pot_mod.GENERIC_CATALYST)
+        catalyst = self._catalyst
+        layers = cfg.layers or range(self.model.n_layer)
         cap = pot_mod.catalyst_scores(self.ctx, n, catalyst, layers)
         self.stats.max_position = max(self.stats.max_position, n + len(catalyst) - 1)
         nuc = np.asarray(self.kept.nuc, dtype=np.float32) if cfg.nuc else None
@@ -355,21 +358,13 @@ def _content_words(text: str) -> set[str]:
     return {w for w in re.findall(r"[a-z0-9]{3,}", text.lower()) if w not in _STOP}
 
 
-def C_n_layer(model: Model) -> int:
-    from llama_cpp import llama_cpp as C
-
-    return C.llama_model_n_layer(model._ptr)
-
-
 def _tap_or_reason(model: Model):
     """The native attention tap, or (None, why pot mode cannot run)."""
-    from llama_cpp import llama_cpp as C
-
     from .. import native
 
     if not native.available():
         return None, f"bookpot's native extension is not usable ({native.reason()})"
-    if C.llama_model_n_swa(model._ptr) > 0:
+    if model.n_swa > 0:
         return None, ("this model has sliding-window attention layers; llama.cpp keeps their KV in "
                       "a separate window cache the pot cannot score or compact "
                       "(use --mode truncate, streaming or full)")
