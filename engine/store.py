@@ -1,0 +1,147 @@
+"""Files on disk that must survive kill -9, full disks and a second process.
+
+Everything bookpot saves goes through here:
+
+- ``cache_root()``: the platformdirs user cache directory (or ``--cache-dir``
+  / ``BOOKPOT_CACHE_DIR``), the only place bookpot writes besides the
+  model directory and the config file.
+- ``atomic_write()``: write to a temporary file in the same directory,
+  fsync, rename over the target. A reader sees the old file or the new one,
+  never half of either; a failed write (ENOSPC, EFBIG) leaves the old file
+  and no temporary behind, and raises ``CacheError`` with one sentence.
+- ``locked()``: an exclusive ``flock`` on a lock file, so two processes on
+  the same book take turns instead of corrupting it. The kernel drops the
+  lock when a process dies, so a killed run never leaves a stale lock.
+- ``digest()``: the checksum stored beside every unit and state file.
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+from .errors import CacheError
+
+APP = "bookpot"
+
+
+def cache_root(override: str | os.PathLike | None = None) -> Path:
+    """Where books' states, units and summaries live."""
+    if override:
+        return Path(override).expanduser()
+    env = os.environ.get("BOOKPOT_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir(APP, appauthor=False))
+
+
+def ensure_dir(path: Path) -> Path:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CacheError(f"cannot create the cache directory {path}: {e.strerror or e}") from e
+    return path
+
+
+def digest(data: bytes | memoryview) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def file_digest(path: Path) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _disk_error(path: Path, e: OSError) -> CacheError:
+    if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        what = "file too large for this filesystem/limit" if e.errno == errno.EFBIG else "no space left on device"
+        return CacheError(f"{what} while writing {path.name} in {path.parent}; "
+                          "the cache was left as it was (free some space or use --cache-dir)")
+    return CacheError(f"cannot write {path}: {e.strerror or e}")
+
+
+def atomic_write(path: Path, data: bytes | memoryview | Callable[[object], None]) -> None:
+    """Replace ``path`` with ``data`` (bytes, or a function writing to a file) atomically."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            if callable(data):
+                data(f)
+            else:
+                f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise _disk_error(path, e) from e
+
+
+def atomic_write_json(path: Path, obj) -> None:
+    atomic_write(path, json.dumps(obj, ensure_ascii=False, indent=1).encode())
+
+
+def read_json(path: Path):
+    """The JSON in ``path``, or None when it is missing or damaged."""
+    try:
+        return json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
+@contextlib.contextmanager
+def locked(path: Path, *, wait: Callable[[], None] | None = None, shared: bool = False) -> Iterator[None]:
+    """Hold an flock on ``path`` (created if needed) for the ``with`` block.
+
+    When another process holds it, ``wait()`` is called once (to tell the
+    user) and we block until it is released.
+    """
+    ensure_dir(path.parent)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
+        try:
+            fcntl.flock(fd, mode | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if wait is not None:
+                wait()
+            fcntl.flock(fd, mode)
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def dir_size(path: Path) -> int:
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(root, name)).st_size
+    return total
+
+
+def document_hash(path: str | os.PathLike) -> str:
+    """Content hash of a document (streams the file: books can be large)."""
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S")
