@@ -1,15 +1,22 @@
 """``bookpot doctor``: what this machine, model and RAM cap give, and what to fix.
 
-Everything is read or computed cheaply (no model is loaded): a user on a
-small board runs it first to see the plan before a long ingestion.
+Everything is read or computed cheaply (no model is loaded, nothing is
+written): a user on a small board runs it first to see the plan before a
+long ingestion, and where the cache will put its memory units.
 """
 from __future__ import annotations
 
 import os
 import platform
 import shutil
+from pathlib import Path
 
 MiB = 1 << 20
+GiB = 1 << 30
+MIN_FREE = 1 * GiB  # below this, a disk warning
+# A long book, for "is there disk for its memory units": ~300 printed pages.
+LONG_BOOK_TOKENS = 150_000
+SYSFS = "/sys"
 
 
 def _cpu_model() -> str:
@@ -31,25 +38,77 @@ def _meminfo() -> dict:
         return {}
 
 
-def report(model_name: str | None, ram_cap: str | None, threads: int | None) -> tuple[list[str], list[str]]:
-    """(lines, warnings)."""
+def _existing(path: Path) -> Path:
+    """``path`` or its nearest existing parent (doctor creates nothing)."""
+    for p in (path, *path.parents):
+        if p.exists():
+            return p
+    return Path(path.anchor or "/")
+
+
+def block_device(path: Path, sysfs: str | None = None) -> str | None:
+    """The kernel's name of the block device holding ``path`` (``mmcblk0p2``, ``sda1``), if any."""
+    try:
+        st = os.stat(_existing(path))
+        link = Path(sysfs or SYSFS) / "dev" / "block" / f"{os.major(st.st_dev)}:{os.minor(st.st_dev)}"
+        return Path(os.path.realpath(link)).name if link.exists() else None
+    except (OSError, ValueError):
+        return None
+
+
+def _cache_lines(cache: Path, kv_bytes_per_token: int | None, lines: list[str], warnings: list[str]) -> None:
+    """Free disk where the cache lives, what bookpot keeps there, what memory units will need."""
+    from ..engine.store import dir_size
+
+    probe = _existing(cache)
+    free = shutil.disk_usage(probe).free
+    used = dir_size(cache) if cache.is_dir() else 0
+    dev = block_device(cache)
+    lines.append(f"cache        {free / MiB:,.0f} MiB free at {cache}"
+                 f"{f' ({dev})' if dev else ''}, bookpot keeps {used / MiB:,.1f} MiB there")
+    if kv_bytes_per_token:
+        room = free // kv_bytes_per_token
+        lines.append(f"units        memory units take ~{kv_bytes_per_token * 1000 / MiB:,.0f} MiB of cache per "
+                     f"1,000 tokens of book: room for ~{room:,} tokens")
+    if free < MIN_FREE:
+        warnings.append(f"less than 1 GiB free for the cache at {cache}: "
+                        "use --cache-dir (or BOOKPOT_CACHE_DIR) on a bigger disk")
+    elif kv_bytes_per_token and free < LONG_BOOK_TOKENS * kv_bytes_per_token:
+        warnings.append(f"the cache disk has room for the memory units of ~{free // kv_bytes_per_token:,} tokens "
+                        f"only (a 300-page book is ~{LONG_BOOK_TOKENS:,}): use --cache-dir on a bigger disk")
+    if dev and dev.startswith("mmcblk"):
+        warnings.append(f"the cache is on an SD card or eMMC ({dev}): memory units write a lot there and wear it; "
+                        "put --cache-dir (or BOOKPOT_CACHE_DIR) on a USB SSD")
+
+
+def report(model_name: str | None, ram_cap: str | None, threads: int | None,
+           cache_dir: str | os.PathLike | None = None) -> tuple[list[str], list[str]]:
+    """(lines, warnings). ``cache_dir``: the ``--cache-dir`` given, if any."""
     from .. import models, native
+    from ..engine.errors import BookpotError
     from ..engine.llm import PINNED_LLAMA_CPP_PYTHON, default_threads
     from ..engine.plan import default_cap, make_plan, parse_size, smallest_cap
-    from ..engine.errors import BookpotError
+    from ..engine.store import cache_root
 
     lines, warnings = [], []
     cores = default_threads()
     mem = _meminfo()
-    lines.append(f"cpu          {_cpu_model()} ({platform.machine()}), {os.cpu_count()} cores, {cores} usable")
+    machine = platform.machine()
+    lines.append(f"cpu          {_cpu_model()} ({machine}), {os.cpu_count()} cores, {cores} usable")
+    if machine in ("armv6l", "armv7l", "armv8l", "i686", "i386"):
+        warnings.append(f"a 32-bit system ({machine}): llama.cpp is much slower there; use a 64-bit OS")
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        load = 0.0
     lines.append(f"memory       {mem.get('MemTotal', 0) / MiB:,.0f} MiB total, "
                  f"{mem.get('MemAvailable', 0) / MiB:,.0f} MiB available, swap {mem.get('SwapTotal', 0) / MiB:,.0f} MiB")
     mdir = models.models_dir()
-    probe = mdir if mdir.exists() else mdir.parent if mdir.parent.exists() else mdir.anchor
-    free = shutil.disk_usage(probe).free
-    lines.append(f"disk         {free / MiB:,.0f} MiB free at {mdir}")
-    if free < 1024 * MiB:
-        warnings.append(f"less than 1 GiB free at {mdir}: models and caches may not fit")
+    free = shutil.disk_usage(_existing(mdir)).free
+    lines.append(f"disk         {free / MiB:,.0f} MiB free at {mdir} (models)")
+    if free < MIN_FREE:
+        warnings.append(f"less than 1 GiB free at {mdir}: models may not fit")
+    cache = cache_root(cache_dir)
     try:
         import llama_cpp
 
@@ -74,6 +133,8 @@ def report(model_name: str | None, ram_cap: str | None, threads: int | None) -> 
     except BookpotError as e:
         lines.append(f"model        {name}: {e}")
         warnings.append(str(e))
+        _cache_lines(cache, None, lines, warnings)
+        _thread_warnings(threads, cores, load, warnings)
         return lines, warnings
     lines.append(f"model        {name}: {meta.architecture}, {meta.quantization}, {meta.file_size / MiB:,.0f} MiB, "
                  f"{meta.n_layer} layers, window {meta.n_ctx_train:,}, KV {meta.kv_bytes_per_token():,} B/token")
@@ -86,13 +147,21 @@ def report(model_name: str | None, ram_cap: str | None, threads: int | None) -> 
         warnings.append(f"RAM cap too low: at least {smallest_cap(meta) / MiB:,.0f} MiB is needed")
     if mem.get("MemAvailable") and cap > mem["MemAvailable"]:
         warnings.append(f"the RAM cap ({cap / MiB:,.0f} MiB) is above the memory available now")
-    if threads and threads > cores:
-        warnings.append(f"--threads {threads} is more than the {cores} usable cores: it will be slower")
+    _cache_lines(cache, meta.kv_bytes_per_token(), lines, warnings)
+    _thread_warnings(threads, cores, load, warnings)
     return lines, warnings
 
 
-def run(model_name, ram_cap, threads) -> int:
-    lines, warnings = report(model_name, ram_cap, threads)
+def _thread_warnings(threads: int | None, cores: int, load: float, warnings: list[str]) -> None:
+    if threads and threads > cores:
+        warnings.append(f"--threads {threads} is more than the {cores} usable cores: it will be slower")
+    elif load >= cores:
+        warnings.append(f"the {cores} usable cores are busy (load {load:.1f}): reading will be slower "
+                        "than bookpot's figures; fewer --threads leaves room for the rest")
+
+
+def run(model_name, ram_cap, threads, cache_dir=None) -> int:
+    lines, warnings = report(model_name, ram_cap, threads, cache_dir)
     print("\n".join(lines))
     for w in warnings:
         print(f"warning      {w}")
