@@ -153,7 +153,7 @@ step "bookpot models fetch: $out (already there: nothing downloaded or rewritten
 
 SAMPLE=$(ls "$VENV"/lib/python*/site-packages/bookpot/app/sample/sample.pdf)
 QUESTION="Who was the last keeper of Harrow Point? The last keeper was"
-user bookpot ask "$SAMPLE" "$QUESTION" </dev/null >"$WORK/ask.out" 2>"$WORK/ask.err" \
+user bookpot ask "$SAMPLE" "$QUESTION" --max-tokens 40 </dev/null >"$WORK/ask.out" 2>"$WORK/ask.err" \
   || { cat "$WORK/ask.err" >&2; fail "bookpot ask failed"; }
 tr -s ' \n' '  ' <"$WORK/ask.out" | grep -q "Ada Brennan" || { cat "$WORK/ask.out" "$WORK/ask.err" >&2; fail "the answer does not name Ada Brennan"; }
 grep -q "^Sources: p\. " "$WORK/ask.out" || fail "bookpot ask printed no sources"
