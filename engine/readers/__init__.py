@@ -6,7 +6,6 @@ bytes) and extension, and returns a ``Reader`` whose ``segments()`` yields
 """
 from __future__ import annotations
 
-import codecs
 import os
 import stat
 
@@ -28,9 +27,12 @@ _CONTROL_OK = frozenset(b"\t\n\r\f\b\x1b")
 def looks_binary(head: bytes) -> bool:
     """True if these first bytes are not text: a NUL, or >10% control characters.
 
-    UTF-16 text (with its BOM) is text even though it is full of NULs.
+    UTF-16 and UTF-32 text (with a BOM, or UTF-16 without one) is text even
+    though it is full of NULs.
     """
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+    from .text import bom_encoding, utf16_without_bom
+
+    if bom_encoding(head) in ("utf-16", "utf-32") or utf16_without_bom(head):
         return False
     if b"\x00" in head:
         return True

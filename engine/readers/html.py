@@ -17,10 +17,14 @@ from typing import Iterable, Iterator
 
 from ..errors import DocumentError, NoTextError
 from .base import DocumentInfo, Locator, Reader, Segment
+from .text import bom_encoding, utf16_without_bom
 
 CHUNK_BYTES = 64 * 1024
 TARGET_CHARS = 2_000
 MAX_CHARS = 4_000
+# Markup html.parser must hold unparsed (an open comment, tag or <script>)
+# may grow to this many characters; past it the document is refused.
+MAX_PENDING_CHARS = 32 * 1024 * 1024
 
 BLOCK_TAGS = frozenset(
     "address article aside blockquote body caption center dd details dialog div dl dt "
@@ -30,6 +34,7 @@ BLOCK_TAGS = frozenset(
 SKIP_TAGS = frozenset(("script", "style", "template"))
 CHAPTER_TAGS = frozenset(("h1", "h2"))
 
+_NON_SPACE = re.compile(r"\S")
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.I)
 _XML_ENCODING = re.compile(rb"""^<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)""")
 
@@ -48,10 +53,9 @@ class Block:
 
 def sniff_markup_encoding(head: bytes) -> str:
     """Codec of an HTML/XHTML file: BOM, XML declaration, <meta charset>, else UTF-8/cp1252."""
-    if head.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
+    bom = bom_encoding(head) or utf16_without_bom(head)
+    if bom:
+        return bom
     m = _XML_ENCODING.match(head) or _META_CHARSET.search(head[:4096])
     if m:
         try:
@@ -155,19 +159,72 @@ class TextExtractor(HTMLParser):
         self._break()
 
 
+class Feeder:
+    """Feeds markup to a ``TextExtractor`` without html.parser going quadratic.
+
+    html.parser rescans everything it holds unparsed (an unclosed comment,
+    tag or <script>) on every ``feed``; fed 64 KiB at a time, a 100 MB
+    ``<!--`` would take hours. Here new text is buffered until it is at
+    least as long as what the parser holds, so each rescan is paid for by as
+    much new text: linear overall. Unparsed markup over ``MAX_PENDING_CHARS``
+    is refused, and the parser's rare internal errors become a DocumentError.
+    """
+
+    def __init__(self, parser: HTMLParser, name: str) -> None:
+        self.parser = parser
+        self.name = name
+        self._buf: list[str] = []
+        self._size = 0
+
+    def feed(self, text: str) -> None:
+        if text:
+            self._buf.append(text)
+            self._size += len(text)
+        if self._size >= max(CHUNK_BYTES, len(self.parser.rawdata)):
+            self._flush()
+
+    def close(self) -> None:
+        self._flush()
+        try:
+            self.parser.close()
+        except (AssertionError, ValueError):
+            raise self._damaged() from None
+
+    def _flush(self) -> None:
+        text = "".join(self._buf)
+        self._buf, self._size = [], 0
+        try:
+            self.parser.feed(text)
+        except (AssertionError, ValueError):
+            raise self._damaged() from None
+        if len(self.parser.rawdata) > MAX_PENDING_CHARS:
+            raise DocumentError(f"{self.name} has markup that never ends (a comment, tag or "
+                                f"script longer than {MAX_PENDING_CHARS >> 20} MiB)")
+
+    def _damaged(self) -> DocumentError:
+        return DocumentError(f"{self.name} is damaged: its markup cannot be parsed")
+
+
 def split_long(text: str, limit: int) -> list[str]:
-    """Split ``text`` into pieces of at most ``limit`` chars, at whitespace when possible."""
+    """Split ``text`` into pieces of at most ``limit`` chars, at whitespace when possible.
+
+    Walks an index instead of re-slicing the rest, so a 20 MB paragraph
+    (an unclosed comment read as text) splits in linear time.
+    """
     pieces = []
-    while len(text) > limit:
-        cut = text.rfind("\n", limit // 2, limit)
+    start, end = 0, len(text)
+    while end - start > limit:
+        cut = text.rfind("\n", start + limit // 2, start + limit)
         if cut < 0:
-            cut = text.rfind(" ", limit // 2, limit)
+            cut = text.rfind(" ", start + limit // 2, start + limit)
         if cut < 0:
-            cut = limit
-        pieces.append(text[:cut].strip())
-        text = text[cut:].lstrip()
-    if text.strip():
-        pieces.append(text.strip())
+            cut = start + limit
+        pieces.append(text[start:cut].strip())
+        m = _NON_SPACE.search(text, cut)
+        start = m.start() if m else end
+    rest = text[start:].strip()
+    if rest:
+        pieces.append(rest)
     return pieces
 
 
@@ -236,13 +293,17 @@ class HtmlReader(Reader):
 
     def info(self) -> DocumentInfo:
         p = TextExtractor()
-        p.feed(self._head.decode(self.encoding, errors="replace"))
+        try:
+            p.feed(self._head.decode(self.encoding, errors="replace"))
+        except (AssertionError, ValueError):  # a title is not worth an error
+            pass
         return DocumentInfo(path=self.path, format="html", title=p.title or p.first_heading,
                             size_bytes=self.size)
 
     def _blocks(self) -> Iterator[Block]:
         decoder = codecs.getincrementaldecoder(self.encoding)(errors="replace")
         parser = TextExtractor()
+        feeder = Feeder(parser, self.name)
         done = 0
         try:
             with open(self.path, "rb") as f:
@@ -250,10 +311,10 @@ class HtmlReader(Reader):
                     chunk = f.read(CHUNK_BYTES)
                     done += len(chunk)
                     if chunk:
-                        parser.feed(decoder.decode(chunk))
+                        feeder.feed(decoder.decode(chunk))
                     else:
-                        parser.feed(decoder.decode(b"", final=True))
-                        parser.close()
+                        feeder.feed(decoder.decode(b"", final=True))
+                        feeder.close()
                     progress = min(done / max(self.size, 1), 1.0) if chunk else 1.0
                     for block in parser.blocks:
                         block.progress = progress

@@ -4,7 +4,9 @@ A book-sized .txt can be tens of megabytes and a reader must start the model
 on its first paragraph, so the file is never read whole: lines come from a
 file handle, at most ``MAX_CHARS`` characters at a time (a file with no
 newlines at all still streams). Bad bytes never stop reading: undecodable
-bytes become U+FFFD.
+bytes become U+FFFD. A NUL character is not text: a file that turns binary
+after a textual start (which is all ``open_document`` sniffs) is refused
+when the NUL is reached.
 """
 from __future__ import annotations
 
@@ -25,17 +27,49 @@ _HEADING = re.compile(r"^ {0,3}(#{1,2})[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$")
 _FENCE = re.compile(r"^ {0,3}(```|~~~)")
 
 
-def sniff_encoding(head: bytes) -> str:
-    """Pick the codec for a text file from its first bytes.
+def utf16_without_bom(head: bytes) -> str | None:
+    """"utf-16-le"/"utf-16-be" if ``head`` looks like BOM-less UTF-16 text, else None.
 
-    A BOM wins; otherwise UTF-8 if the head decodes as UTF-8 (a character cut
-    at the end of the head is fine), else cp1252, the usual encoding of old
-    Western "plain text" files. Never raises: decoding uses errors="replace".
+    Mostly-Latin UTF-16 has a NUL in every other byte; binary data does not
+    keep to one parity. Needs a few dozen bytes to say anything.
     """
+    if len(head) < 32:
+        return None
+    head = head[: len(head) - len(head) % 2]
+    even, odd = head[0::2], head[1::2]
+    half = len(head) // 2
+    for zeros, chars, codec in ((odd, even, "utf-16-le"), (even, odd, "utf-16-be")):
+        if zeros.count(0) >= half * 0.9 and chars.count(0) == 0:
+            return codec
+    return None
+
+
+def bom_encoding(head: bytes) -> str | None:
+    """The codec a byte-order mark names (UTF-32 checked before UTF-16: it starts alike)."""
+    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "utf-32"
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
+    return None
+
+
+def sniff_encoding(head: bytes) -> str:
+    """Pick the codec for a text file from its first bytes.
+
+    A BOM wins (UTF-8, UTF-16, UTF-32); then BOM-less UTF-16 (NULs in every
+    other byte); then UTF-8 if the head decodes as UTF-8 (a character cut at
+    the end of the head is fine), else cp1252, the usual encoding of old
+    Western "plain text" files (latin-1 text reads right as cp1252). Never
+    raises: decoding uses errors="replace".
+    """
+    bom = bom_encoding(head)
+    if bom:
+        return bom
+    wide = utf16_without_bom(head)
+    if wide:
+        return wide
     try:
         codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
         return "utf-8"
@@ -99,6 +133,9 @@ class TextReader(Reader):
                             yield lineno, carry, at_start, raw.tell()
                         return
                     piece, carry = carry + piece, ""
+                    if "\x00" in piece:
+                        raise DocumentError(f"{self.name} is not text: it has binary data "
+                                            f"(a NUL byte) at line {lineno:,}")
                     if not piece.endswith("\n") and len(piece) >= MAX_CHARS:
                         # Cut after a space, never inside a word: segments
                         # joined back must give the document's exact text.
