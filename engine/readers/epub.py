@@ -1,13 +1,18 @@
 """EPUB with the stdlib only: container.xml -> OPF -> spine, one item at a time.
 
 An EPUB is a zip from a stranger, so this module trusts nothing in it:
-hrefs must stay inside the archive, every member is read with a size cap
-(the header's size is not believed), the running total is capped, and XML
-with entity declarations is refused before any parser sees it. Only one
-spine item's text is in memory at a time.
+hrefs must stay inside the archive; the number of members is checked before
+the zip's directory is loaded; every member is streamed with a size cap (the
+header's size is not believed), a cap on its expansion ratio, and a cap on
+the running total; the package XML files have a smaller cap and an element
+count limit (ElementTree costs ~250 bytes per element); XML with entity
+declarations is refused before any parser sees it. Chapters are streamed
+through the HTML parser a chunk at a time, so not even one whole chapter
+needs to be in memory.
 """
 from __future__ import annotations
 
+import codecs
 import os
 import posixpath
 import re
@@ -21,10 +26,16 @@ from xml.etree import ElementTree as ET
 
 from ..errors import DocumentError, EncryptedDocument, NoTextError
 from .base import DocumentInfo, Locator, Reader, Segment
-from .html import TextExtractor, pack_blocks, sniff_markup_encoding
+from .html import Block, Feeder, TextExtractor, pack_blocks, sniff_markup_encoding
 
-MAX_MEMBER_BYTES = 64 * 1024 * 1024
-MAX_TOTAL_BYTES = 1024 * 1024 * 1024
+MAX_MEMBER_BYTES = 64 * 1024 * 1024     # one chapter, inflated
+MAX_TOTAL_BYTES = 1024 * 1024 * 1024    # everything read from one book, inflated
+MAX_XML_BYTES = 8 * 1024 * 1024         # container.xml, the OPF, the toc, encryption.xml
+MAX_XML_ELEMENTS = 300_000              # ... and their elements (a huge NCX has ~100k)
+MAX_MEMBERS = 20_000                    # files in the zip (big illustrated books: ~5k)
+MAX_RATIO = 200                         # inflated / compressed; text deflates ~3-10x
+RATIO_FREE_BYTES = 1024 * 1024          # small members may compress better than that
+READ_CHUNK = 1024 * 1024
 SEGMENT_CHARS = 4_000
 XHTML_TYPES = frozenset(("application/xhtml+xml", "text/html", "application/xml"))
 XHTML_TYPES_DEFAULT = "application/xhtml+xml"
@@ -36,51 +47,128 @@ _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError,
                NotImplementedError, RuntimeError, KeyError)
 
 
+class _TooManyElements(Exception):
+    pass
+
+
+class _CountingBuilder:
+    """An ElementTree builder that stops at ``MAX_XML_ELEMENTS`` elements."""
+
+    def __init__(self) -> None:
+        self._tree = ET.TreeBuilder()
+        self.count = 0
+
+    def start(self, tag, attrs):
+        self.count += 1
+        if self.count > MAX_XML_ELEMENTS:
+            raise _TooManyElements
+        return self._tree.start(tag, attrs)
+
+    def end(self, tag):
+        return self._tree.end(tag)
+
+    def data(self, data):
+        self._tree.data(data)
+
+    def close(self):
+        return self._tree.close()
+
+
 @dataclass
 class SpineItem:
     path: str          # member name inside the zip
     title: str | None  # from the table of contents, if it lists this file
 
 
+def zip_directory(path: str) -> tuple[int, int] | None:
+    """``(member count, directory bytes)`` from the zip's end record, read first.
+
+    ``zipfile.ZipFile`` builds one ZipInfo (~1 KB) per member up front, so a
+    20 MB archive of 200,000 empty members costs 200 MB before any check
+    could run. None if the end record cannot be found (ZipFile will say why).
+    """
+    end_record = getattr(zipfile, "_EndRecData", None)
+    if end_record is None:  # pragma: no cover - present in every CPython 3
+        return None
+    try:
+        with open(path, "rb") as f:
+            rec = end_record(f)
+    except (OSError, ValueError, zipfile.BadZipFile):
+        return None
+    # _ECD_ENTRIES_TOTAL, _ECD_SIZE (zip64 values when the zip has them)
+    return None if not rec else (int(rec[4]), int(rec[5]))
+
+
 class _Archive:
-    """A zip opened for reading with per-member and total size caps."""
+    """A zip opened for reading, every member streamed under size and ratio caps."""
 
     def __init__(self, path: str, name: str) -> None:
         self.name = name
         self.total = 0
+        directory = zip_directory(path)
+        if directory is not None:
+            count, size = directory
+            if count > MAX_MEMBERS:
+                raise DocumentError(f"{name} is unsafe: its zip holds {count:,} files "
+                                    f"(an EPUB has at most a few thousand)")
+            if size > count * 2048 + 65536:  # a count that lies, or names of kilobytes
+                raise DocumentError(f"{name} is unsafe: its zip directory is "
+                                    f"{size:,} bytes for {count:,} files")
         try:
             self.zip = zipfile.ZipFile(path)
             self.members = set(self.zip.namelist())
         except _ZIP_ERRORS:
             raise DocumentError(f"{name} is not a readable EPUB (damaged zip archive)") from None
+        if len(self.zip.infolist()) > MAX_MEMBERS:  # pragma: no cover - caught above
+            self.zip.close()
+            raise DocumentError(f"{name} is unsafe: its zip holds more than {MAX_MEMBERS:,} files")
 
     def close(self) -> None:
         self.zip.close()
 
-    def read(self, member: str) -> bytes:
+    def stream(self, member: str, cap: int = MAX_MEMBER_BYTES) -> Iterator[bytes]:
+        """Yield ``member`` inflated, ``READ_CHUNK`` bytes at a time, refusing a bomb.
+
+        The caps count the bytes actually inflated, never the sizes the zip
+        declares: per member (``cap``), per book (``MAX_TOTAL_BYTES``), and
+        the ratio of inflated to compressed bytes once past ``RATIO_FREE_BYTES``.
+        """
         if member not in self.members:
             raise DocumentError(f"{self.name} is damaged: {member} is missing")
         try:
             info = self.zip.getinfo(member)
-            if info.file_size > MAX_MEMBER_BYTES:
-                raise self._too_big(member)
+            if info.file_size > cap:
+                raise self._too_big(member, cap)
+            packed = max(info.compress_size, 1)
+            done = 0
             with self.zip.open(info) as f:
-                data = f.read(MAX_MEMBER_BYTES + 1)
+                while True:
+                    chunk = f.read(READ_CHUNK)
+                    if not chunk:
+                        return
+                    done += len(chunk)
+                    self.total += len(chunk)
+                    if done > cap:
+                        raise self._too_big(member, cap)
+                    if self.total > MAX_TOTAL_BYTES:
+                        raise DocumentError(f"{self.name} unpacks to more than "
+                                            f"{MAX_TOTAL_BYTES >> 20} MiB; refusing to read it")
+                    if done > RATIO_FREE_BYTES and done > packed * MAX_RATIO:
+                        raise DocumentError(
+                            f"{self.name} is unsafe: {member} inflates more than {MAX_RATIO}:1 "
+                            f"(a zip bomb?)")
+                    yield chunk
         except DocumentError:
             raise
         except _ZIP_ERRORS:
             raise DocumentError(f"{self.name} is damaged: cannot unpack {member}") from None
-        if len(data) > MAX_MEMBER_BYTES:
-            raise self._too_big(member)
-        self.total += len(data)
-        if self.total > MAX_TOTAL_BYTES:
-            raise DocumentError(f"{self.name} unpacks to more than "
-                                f"{MAX_TOTAL_BYTES >> 20} MiB; refusing to read it")
-        return data
 
-    def _too_big(self, member: str) -> DocumentError:
+    def read(self, member: str, cap: int = MAX_MEMBER_BYTES) -> bytes:
+        return b"".join(self.stream(member, cap))
+
+    def _too_big(self, member: str, cap: int) -> DocumentError:
         return DocumentError(f"{self.name} is unsafe: {member} unpacks to more than "
-                             f"{MAX_MEMBER_BYTES >> 20} MiB")
+                             f"{cap >> 20} MiB")
 
 
 def decode_markup(data: bytes) -> str:
@@ -116,19 +204,35 @@ class EpubReader(Reader):
     def _xml(self, archive: _Archive, member: str, required: bool = True) -> ET.Element | None:
         """Parse an XML member; a broken optional one (the NCX) gives None, not an error.
 
-        Entity declarations are refused either way: that is an attack, not damage.
+        Entity declarations are refused either way: that is an attack, not
+        damage. So is a file over ``MAX_XML_BYTES`` or ``MAX_XML_ELEMENTS``
+        when it is required; an optional one that large only loses its titles.
         """
         if not required and member not in archive.members:
             return None
-        text = decode_markup(archive.read(member))
+        try:
+            text = decode_markup(archive.read(member, MAX_XML_BYTES))
+        except DocumentError:
+            if required:
+                raise
+            return None
         self._refuse_entities(text, member)
         text = re.sub(r"^\s*<\?xml[^>]*\?>", "", text)  # str input: drop the encoding decl
+        counter = _CountingBuilder()
+        parser = ET.XMLParser(target=counter)
         try:
-            return ET.fromstring(text)
+            parser.feed(text)
+            root = parser.close()
+        except _TooManyElements:
+            if not required:
+                return None
+            raise DocumentError(f"{self.name} is unsafe: {member} has more than "
+                                f"{MAX_XML_ELEMENTS:,} XML elements") from None
         except ET.ParseError:
             if not required:
                 return None
             raise DocumentError(f"{self.name} is damaged: {member} is not valid XML") from None
+        return root
 
     def _refuse_entities(self, text: str, member: str) -> None:
         if _ENTITY_DECL.search(text):
@@ -192,7 +296,10 @@ class EpubReader(Reader):
                 path = self.resolve(base, item.get("href"))
                 if path not in archive.members:
                     return {}  # a missing toc only loses chapter titles
-                text = decode_markup(archive.read(path))
+                try:
+                    text = decode_markup(archive.read(path, MAX_XML_BYTES))
+                except DocumentError:
+                    return {}  # an oversized or damaged toc only loses chapter titles
                 self._refuse_entities(text, path)
                 parser = _NavParser()
                 try:
@@ -260,26 +367,71 @@ class EpubReader(Reader):
             chapter = None
             any_text = False
             for i, item in enumerate(self.items):
-                text = decode_markup(archive.read(item.path))
-                self._refuse_entities(text, item.path)
                 parser = TextExtractor()
-                try:
-                    parser.feed(text)
-                    parser.close()
-                except (AssertionError, ValueError):
-                    raise DocumentError(
-                        f"{self.name} is damaged: cannot parse {item.path}") from None
-                del text
+                blocks = self._item_blocks(archive, item, parser, i, total)
+                # The chapter of every segment of this item: known at once from
+                # the toc, else wait for its first h1/h2 (or its end).
+                head: list[Block] = []
+                if not item.title:
+                    held = 0
+                    for block in blocks:
+                        head.append(block)
+                        held += len(block.text)
+                        if parser.first_heading or held > 8 * SEGMENT_CHARS:
+                            break
                 chapter = item.title or parser.first_heading or chapter or parser.title
-                pieces = list(pack_blocks(parser.blocks, SEGMENT_CHARS * 3 // 4, SEGMENT_CHARS))
-                for k, piece in enumerate(pieces):
+                for piece in pack_blocks(_chain(head, blocks), SEGMENT_CHARS * 3 // 4,
+                                         SEGMENT_CHARS):
                     any_text = True
-                    yield Segment(piece.text, Locator(chapter=chapter),
-                                  progress=(i + (k + 1) / len(pieces)) / total)
+                    yield Segment(piece.text, Locator(chapter=chapter), progress=piece.progress)
             if not any_text:
                 raise NoTextError(f"{self.name} has no text")
         finally:
             archive.close()
+
+    def _item_blocks(self, archive: _Archive, item: SpineItem, parser: TextExtractor,
+                     index: int, total: int) -> Iterator[Block]:
+        """Paragraphs of one spine item, parsed as its bytes are inflated.
+
+        Progress moves through the item by inflated bytes (against the size
+        the zip declares, so it is only a guess until the item ends).
+        """
+        size = max(archive.zip.getinfo(item.path).file_size, 1)
+        feeder = Feeder(parser, f"{self.name}: {item.path}")
+        decoder = None
+        tail = ""  # the end of the previous chunk: an <!ENTITY may straddle two
+        done = 0
+        held: Block | None = None  # the latest paragraph: it may be the item's last
+        for chunk in archive.stream(item.path):
+            if decoder is None:
+                encoding = sniff_markup_encoding(chunk[:4096])
+                decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+            text = decoder.decode(chunk)
+            self._refuse_entities(tail + text, item.path)
+            tail = text[-16:]
+            feeder.feed(text)
+            done += len(chunk)
+            progress = (index + min(done / size, 0.999)) / total
+            for block in parser.blocks:
+                block.progress = progress
+                if held is not None:
+                    yield held
+                held = block
+            parser.blocks.clear()
+        if decoder is not None:
+            feeder.feed(decoder.decode(b"", final=True))
+        feeder.close()
+        if held is not None:
+            parser.blocks.insert(0, held)
+        for block in parser.blocks:
+            block.progress = (index + 1) / total
+            yield block
+        parser.blocks.clear()
+
+
+def _chain(first: list, rest: Iterator) -> Iterator:
+    yield from first
+    yield from rest
 
 
 class _NavParser(HTMLParser):
