@@ -11,9 +11,13 @@ returns its path:
   EPUB 3 with one XHTML file per ``(title, text)`` chapter, in spine order.
 * ``write_epub_files(path, files)``: any EPUB-shaped zip (mimetype first),
   for hand-made broken books.
+* ``make_pdf_from_streams(path, contents, forms=None, flate=False)``: a PDF
+  whose pages carry the given raw content streams (and may draw the given
+  form XObjects), for pages no sane writer makes.
 * broken files: ``write_truncated``, ``make_corrupt_pdf``,
   ``make_epub_without_spine``, ``make_epub_with_href``,
-  ``make_epub_entity_bomb``, ``make_epub_zip_bomb``, ``make_binary_file``.
+  ``make_epub_entity_bomb``, ``make_epub_zip_bomb``, ``make_epub_many_members``,
+  ``make_binary_file``, ``make_big_text``.
 
 The PDF bytes are written by hand (no PDF library needed to *make* the
 basic file); pypdf's ``PdfWriter`` is used only for page labels, the outline
@@ -23,12 +27,14 @@ from __future__ import annotations
 
 import textwrap
 import zipfile
+import zlib
 from pathlib import Path
 
 __all__ = [
-    "make_pdf", "make_epub", "write_epub_files", "write_truncated", "make_corrupt_pdf",
-    "make_epub_without_spine", "make_epub_with_href", "make_epub_entity_bomb",
-    "make_epub_zip_bomb", "make_binary_file", "WRAP_CHARS",
+    "make_pdf", "make_pdf_from_streams", "make_epub", "write_epub_files", "write_truncated",
+    "make_corrupt_pdf", "make_epub_without_spine", "make_epub_with_href",
+    "make_epub_entity_bomb", "make_epub_zip_bomb", "make_epub_many_members",
+    "make_binary_file", "make_big_text", "WRAP_CHARS",
 ]
 
 WRAP_CHARS = 90
@@ -103,7 +109,8 @@ def _write_plain_pdf(path: Path, pages: list[str]) -> None:
 
 def make_pdf(path, pages: list[str], page_labels: dict | None = None,
              outline: list[tuple[str, int]] | None = None,
-             password: str | None = None, algorithm: str = "RC4-128") -> Path:
+             password: str | None = None, algorithm: str = "RC4-128",
+             compress: bool = False) -> Path:
     """Write a PDF with ``pages[i]`` as the text of page *i* (0-based); return its path.
 
     ``page_labels`` maps the 0-based index of the first page of a range to a
@@ -113,17 +120,21 @@ def make_pdf(path, pages: list[str], page_labels: dict | None = None,
     ``outline`` is a list of top-level bookmarks ``(title, page_index)``.
     ``password`` encrypts the file with that user password, by default with
     RC4-128 (no extra packages needed); ``algorithm="AES-256"`` needs the
-    ``cryptography`` package, to write and to read.
+    ``cryptography`` package, to write and to read. ``compress`` deflates the
+    page content streams (/FlateDecode), as most real PDFs do.
     """
     path = Path(path)
     if not pages:
         raise ValueError("a PDF needs at least one page")
     _write_plain_pdf(path, pages)
-    if not (page_labels or outline or password):
+    if not (page_labels or outline or password or compress):
         return path
     from pypdf import PdfWriter
 
     writer = PdfWriter(clone_from=str(path))
+    if compress:
+        for page in writer.pages:
+            page.compress_content_streams()
     if page_labels:
         starts = sorted(page_labels)
         for k, first in enumerate(starts):
@@ -138,6 +149,52 @@ def make_pdf(path, pages: list[str], page_labels: dict | None = None,
                        algorithm=algorithm)
     with open(path, "wb") as f:
         writer.write(f)
+    return path
+
+
+def make_pdf_from_streams(path, contents: list[bytes], forms: dict[str, bytes] | None = None,
+                          flate: bool = False) -> Path:
+    """A PDF whose page *i* has the raw content stream ``contents[i]``.
+
+    Every page (and every form) has Helvetica as ``/F1`` and may draw any
+    form of ``forms`` (name -> content stream) with ``/name Do``; forms can
+    draw each other, cycles included. ``flate`` deflates every stream.
+    """
+    path = Path(path)
+    forms = forms or {}
+    n_pages, names = len(contents), list(forms)
+    page0 = 4 + len(names)  # 1 catalog, 2 pages, 3 font, then the forms
+    xobjects = b" ".join(b"/%s %d 0 R" % (name.encode(), 4 + k) for k, name in enumerate(names))
+    resources = b"<< /Font << /F1 3 0 R >> /XObject << %s >> >>" % xobjects
+
+    def stream(head: bytes, data: bytes) -> bytes:
+        if flate:
+            data = zlib.compress(data, 9)
+            head += b" /Filter /FlateDecode"
+        return b"<< %s /Length %d >>\nstream\n" % (head, len(data)) + data + b"\nendstream"
+
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>",
+               b"<< /Type /Pages /Kids [%s] /Count %d >>"
+               % (b" ".join(b"%d 0 R" % (page0 + 2 * i) for i in range(n_pages)), n_pages),
+               b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"]
+    for name in names:
+        objects.append(stream(b"/Type /XObject /Subtype /Form /BBox [0 0 %d %d] /Resources %s"
+                              % (_PAGE_W, _PAGE_H, resources), forms[name]))
+    for i, content in enumerate(contents):
+        objects.append(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %d %d] /Resources %s "
+                       b"/Contents %d 0 R >>" % (_PAGE_W, _PAGE_H, resources, page0 + 2 * i + 1))
+        objects.append(stream(b"", content))
+    with open(path, "wb") as f:
+        f.write(b"%PDF-1.4\n")
+        offsets = []
+        for num, obj in enumerate(objects, start=1):
+            offsets.append(f.tell())
+            f.write(b"%d 0 obj\n" % num + obj + b"\nendobj\n")
+        xref_at = f.tell()
+        f.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
+        f.write(b"".join(b"%010d 00000 n \n" % off for off in offsets))
+        f.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n"
+                % (len(objects) + 1, xref_at))
     return path
 
 
@@ -302,6 +359,37 @@ def make_epub_zip_bomb(path, member_bytes: int = 65 * 1024 * 1024) -> Path:
             while left > 0:
                 out.write(block[: min(left, len(block))])
                 left -= len(block)
+    return path
+
+
+def make_epub_many_members(path, count: int) -> Path:
+    """A valid small EPUB plus ``count`` empty files: a zip whose directory alone is costly."""
+    path = Path(path)
+    files = epub_files([("One", "Some text.")])
+    write_epub_files(path, files)
+    with zipfile.ZipFile(path, "a") as z:
+        for i in range(count):
+            z.writestr(zipfile.ZipInfo(f"OEBPS/x/{i}"), b"")
+    return path
+
+
+def make_big_text(path, size: int, sparse_after: int | None = None) -> Path:
+    """A text file of ``size`` bytes: paragraphs repeated, written 1 MiB at a time.
+
+    ``sparse_after``: write only that many bytes of text and extend the file
+    to ``size`` with a hole (no disk used; the hole reads as NUL bytes), for
+    a multi-GB file whose tail a test never reaches.
+    """
+    path = Path(path)
+    para = ("It was the best of times, it was the worst of times. " * 10 + "\n") * 4 + "\n"
+    block = para.encode() * (1024 * 1024 // len(para))
+    real = size if sparse_after is None else min(size, sparse_after)
+    with open(path, "wb") as f:
+        left = real
+        while left > 0:
+            f.write(block[:left])
+            left -= len(block)
+        f.truncate(size)
     return path
 
 

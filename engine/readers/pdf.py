@@ -5,6 +5,15 @@ a damaged or encrypted file fails at once; text is extracted page by page in
 ``segments()``, so the first page reaches the model before the last is read.
 pypdf raises many kinds of exceptions on hostile input; every one of them
 becomes a one-line ``DocumentError``, and pypdf's log chatter is silenced.
+
+Before a page's text is extracted, its content is measured (``page_cost``):
+pypdf's extraction is pure Python and, for text, quadratic in the page's
+output, so one crafted page could stall a run for hours. A page whose
+content streams (with the forms it draws, times the number of times it
+draws them) exceed ``MAX_PAGE_CONTENT_BYTES``, ``MAX_PAGE_TEXT_OPS`` or
+``MAX_PAGE_TEXT_BYTES`` is refused with one line. Real book pages are far
+below all three: a dense text page is 5-50 KB of content with a few
+thousand text operators.
 """
 from __future__ import annotations
 
@@ -12,6 +21,8 @@ import bisect
 import logging
 import os
 import re
+import zlib
+from collections import Counter
 from typing import Iterator
 
 from ..errors import DocumentError, EncryptedDocument, NoTextError
@@ -21,6 +32,157 @@ logging.getLogger("pypdf").setLevel(logging.CRITICAL)
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _TRAILING_SPACE = re.compile(r"[ \t]+\n")
+
+MAX_PAGE_CONTENT_BYTES = 16 * 1024 * 1024  # decoded content of one page (vector figures: a few MB)
+MAX_PAGE_TEXT_OPS = 50_000                 # strings/text operators shown (a dense page: ~5,000)
+MAX_PAGE_TEXT_BYTES = 1024 * 1024          # bytes of strings it could show (a dense page: ~20 KB)
+_MAX_FORM_DEPTH = 8
+
+# Content-stream tokens, approximately: good enough to count, never to parse.
+_REGULAR = rb"[^\s\[\]()<>{}/%]"
+_DO = re.compile(rb"/(" + _REGULAR + rb"+)(?:\s|%[^\r\n]*[\r\n])+Do(?!" + _REGULAR + rb")")
+_TEXT_OP = re.compile(rb"(?<!" + _REGULAR + rb")(?:Tj|TJ|'|\")(?!" + _REGULAR + rb")")
+_STRING = re.compile(rb"\((?:\\.|[^\\()])*\)|<[0-9A-Fa-f\s]*>", re.S)
+_NAME_ESCAPE = re.compile(rb"#([0-9A-Fa-f]{2})")
+
+
+class PageTooLarge(Exception):
+    """Raised inside ``page_cost`` when a limit is passed; carries the reason."""
+
+
+class PageCost:
+    """What extracting one page's text would cost, summed over streams and forms."""
+
+    __slots__ = ("content_bytes", "text_ops", "text_bytes")
+
+    def __init__(self, content_bytes: int = 0, text_ops: int = 0, text_bytes: int = 0) -> None:
+        self.content_bytes, self.text_ops, self.text_bytes = content_bytes, text_ops, text_bytes
+
+    def add(self, other: "PageCost", times: int = 1) -> None:
+        self.content_bytes += other.content_bytes * times
+        self.text_ops += other.text_ops * times
+        self.text_bytes += other.text_bytes * times
+        self.check()
+
+    def check(self) -> None:
+        if self.content_bytes > MAX_PAGE_CONTENT_BYTES:
+            raise PageTooLarge(f"its content is over {MAX_PAGE_CONTENT_BYTES >> 20} MiB")
+        if self.text_ops > MAX_PAGE_TEXT_OPS:
+            raise PageTooLarge(f"it shows over {MAX_PAGE_TEXT_OPS:,} pieces of text")
+        if self.text_bytes > MAX_PAGE_TEXT_BYTES:
+            raise PageTooLarge(f"it holds over {MAX_PAGE_TEXT_BYTES >> 20} MiB of strings")
+
+
+def _decoded(stream, limit: int) -> bytes:
+    """A content stream's decoded bytes, never inflating more than ``limit`` + 1.
+
+    Plain FlateDecode (nearly every content stream) is inflated here with a
+    bound, so a flate bomb costs ``limit`` bytes at most; other filters go
+    through pypdf (which has its own output caps in recent versions).
+    """
+    raw = getattr(stream, "_data", None)
+    filters = stream.get("/Filter")
+    filters = filters.get_object() if hasattr(filters, "get_object") else filters
+    if isinstance(filters, list):
+        filters = [str(f) for f in filters]
+    elif filters is not None:
+        filters = [str(filters)]
+    if isinstance(raw, bytes) and not filters:
+        data = raw
+    elif (isinstance(raw, bytes) and filters in (["/FlateDecode"], ["/Fl"])
+          and not stream.get("/DecodeParms")):
+        try:
+            data = zlib.decompressobj().decompress(raw, limit + 1)
+        except zlib.error:  # damaged: let pypdf try to recover it
+            data = _pypdf_data(stream)
+    else:
+        data = _pypdf_data(stream)
+    if len(data) > limit:
+        raise PageTooLarge(f"its content is over {MAX_PAGE_CONTENT_BYTES >> 20} MiB")
+    return data
+
+
+def _pypdf_data(stream) -> bytes:
+    try:
+        return stream.get_data()
+    except Exception as e:  # noqa: BLE001
+        if type(e).__name__ == "LimitReachedError":  # pypdf's own output cap
+            raise PageTooLarge(f"its content is over {MAX_PAGE_CONTENT_BYTES >> 20} MiB") from None
+        return b""  # damaged: extraction will say so
+
+
+def _name(raw: bytes) -> str:
+    raw = _NAME_ESCAPE.sub(lambda m: bytes([int(m.group(1), 16)]), raw)
+    try:
+        return "/" + raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "/" + raw.decode("latin-1")
+
+
+def _resolve(obj):
+    return obj.get_object() if hasattr(obj, "get_object") else obj
+
+
+def page_cost(page) -> PageCost:
+    """Measure ``page`` before extraction; raises ``PageTooLarge`` past a limit.
+
+    Counts the decoded bytes of its content streams, the strings (or
+    text-showing operators, if more) in them and the bytes of those strings, then adds each form
+    XObject it draws, once per ``Do``, recursively (cycles skipped, as pypdf
+    skips them). Damage is not this function's business: an unreadable
+    stream counts as empty and extraction reports it.
+    """
+    return _content_cost(_resolve(page.get("/Contents")), _resolve(page.get("/Resources")),
+                         PageCost(), depth=0, memo={}, active=set())
+
+
+def _content_cost(contents, resources, total: PageCost, depth: int, memo: dict,
+                  active: set) -> PageCost:
+    streams = contents if isinstance(contents, list) else [contents]
+    own = PageCost()
+    for ref in streams:
+        stream = _resolve(ref)
+        if not hasattr(stream, "get_data"):
+            continue
+        data = _decoded(stream, MAX_PAGE_CONTENT_BYTES - total.content_bytes)
+        # pypdf works per string (each element of a TJ array is one), so the
+        # strings are counted too; a page with more operators than strings
+        # is charged for its operators.
+        part = PageCost(len(data))
+        strings = 0
+        for m in _STRING.finditer(data):
+            strings += 1
+            part.text_bytes += m.end() - m.start()
+            if part.text_bytes > MAX_PAGE_TEXT_BYTES or strings > MAX_PAGE_TEXT_OPS:
+                break
+        part.text_ops = max(strings, len(_TEXT_OP.findall(data)))
+        own.add(part)
+        total.add(part)
+        if depth >= _MAX_FORM_DEPTH or b"Do" not in data:
+            continue
+        xobjects = _resolve(resources.get("/XObject")) if hasattr(resources, "get") else None
+        if not hasattr(xobjects, "get"):
+            continue
+        for raw_name, times in Counter(_DO.findall(data)).items():
+            ref = xobjects.get(_name(raw_name))
+            form = _resolve(ref)
+            if not hasattr(form, "get_data") or form.get("/Subtype") != "/Form":
+                continue  # an image, or nothing: extraction skips it
+            key = (ref.idnum, ref.generation) if hasattr(ref, "idnum") else id(form)
+            if key in active:
+                continue
+            if key not in memo:
+                active.add(key)
+                try:
+                    memo[key] = _content_cost(form, _resolve(form.get("/Resources")) or resources,
+                                              PageCost(total.content_bytes, total.text_ops,
+                                                       total.text_bytes),
+                                              depth + 1, memo, active)
+                finally:
+                    active.discard(key)
+            own.add(memo[key], times)
+            total.add(memo[key], times)
+    return own
 
 
 def _pypdf():
@@ -150,6 +312,18 @@ class PdfReader(Reader):
         i = bisect.bisect_right(starts, page_index) - 1
         return self._outline[i][1] if i >= 0 else None
 
+    def _check_size(self, page, label: str) -> None:
+        """Refuse a page too large to extract in reasonable time, before extracting it."""
+        try:
+            page_cost(page)
+        except PageTooLarge as e:
+            raise DocumentError(f"{self.name}: page {label} is too large to extract ({e}); "
+                                f"refusing to read it") from None
+        except RecursionError:
+            raise DocumentError(f"{self.name}: page {label} is damaged and cannot be read") from None
+        except Exception:  # noqa: BLE001 - damage: extraction reports it in its own words
+            pass
+
     def info(self) -> DocumentInfo:
         chapters = []
         for _, title in self._outline:
@@ -165,7 +339,11 @@ class PdfReader(Reader):
             for i in range(self.page_count):
                 label = self.labels[i]
                 try:
-                    text = reader.pages[i].extract_text()
+                    page = reader.pages[i]
+                    self._check_size(page, label)
+                    text = page.extract_text()
+                except DocumentError:
+                    raise
                 except Exception as e:  # noqa: BLE001
                     if type(e).__name__ == "DependencyError":
                         raise self._damaged(e) from None
