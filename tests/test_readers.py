@@ -239,6 +239,104 @@ def test_debian_pdf_read_end_to_end(capfd):
     assert capfd.readouterr().err == ""
 
 
+
+# -- PDF pages too large to extract (checked before pypdf extracts them) -------
+def _no_extraction(monkeypatch):
+    """Make pypdf's extract_text fail loudly: the size check must refuse first."""
+    import pypdf
+
+    calls = []
+    monkeypatch.setattr(pypdf.PageObject, "extract_text",
+                        lambda self, *a, **k: calls.append(1) or "")
+    return calls
+
+
+def test_pdf_enormous_content_stream_is_refused_before_extraction(tmp_path, monkeypatch):
+    from bookpot.engine.readers.pdf import MAX_PAGE_CONTENT_BYTES
+
+    drawing = b"72 72 m 540 720 l S\n" * (MAX_PAGE_CONTENT_BYTES // 20 + 1000)
+    path = docgen.make_pdf_from_streams(tmp_path / "huge.pdf", [b"BT /F1 9 Tf (fine) Tj ET",
+                                                                 drawing])
+    calls = _no_extraction(monkeypatch)
+    t0 = time.perf_counter()
+    with pytest.raises(DocumentError) as err:
+        read_all(path)
+    assert_one_line(err.value, "huge.pdf: page 2 is too large to extract", "16 MiB")
+    assert calls == [1]  # page 1 only
+    assert time.perf_counter() - t0 < 10
+
+
+def test_pdf_flate_bomb_content_stream_inflates_only_to_the_limit(tmp_path):
+    bomb = b" " * (200 * 1024 * 1024)
+    path = docgen.make_pdf_from_streams(tmp_path / "bomb.pdf", [bomb], flate=True)
+    del bomb
+    assert path.stat().st_size < 1024 * 1024
+    tracemalloc.start()
+    try:
+        with pytest.raises(DocumentError) as err:
+            read_all(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert_one_line(err.value, "bomb.pdf: page 1 is too large")
+    assert peak < 48 * 1024 * 1024, peak  # the 16 MiB limit (+1), not 200 MiB
+
+
+def test_pdf_form_drawn_thousands_of_times_is_refused(tmp_path, monkeypatch):
+    """A small form drawn 5,000 times: pypdf would re-extract it every time (hours)."""
+    form = b"BT /F1 9 Tf 72 700 Td (The quick brown fox.) Tj ET\n" * 2000  # ~100 KB
+    path = docgen.make_pdf_from_streams(tmp_path / "amp.pdf", [b"q /A Do Q\n" * 5000],
+                                        forms={"A": form})
+    calls = _no_extraction(monkeypatch)
+    with pytest.raises(DocumentError) as err:
+        read_all(path)
+    assert_one_line(err.value, "amp.pdf: page 1 is too large to extract")
+    assert calls == []
+
+
+@pytest.mark.parametrize("stream, reason", [
+    (b"BT /F1 9 Tf " + b"(a) Tj T* " * 60_000 + b"ET", "pieces of text"),
+    (b"BT /F1 9 Tf [" + b"(a) -20 " * 60_000 + b"] TJ ET", "pieces of text"),
+    (b"BT /F1 9 Tf (" + b"x" * (2 * 1024 * 1024) + b") Tj ET", "MiB of strings"),
+], ids=["Tj", "TJ-array", "long-string"])
+def test_pdf_page_with_too_much_text_is_refused(tmp_path, monkeypatch, stream, reason):
+    """pypdf's extraction is quadratic in a page's output: bounded by the strings it shows."""
+    path = docgen.make_pdf_from_streams(tmp_path / "dense.pdf", [stream])
+    calls = _no_extraction(monkeypatch)
+    with pytest.raises(DocumentError) as err:
+        read_all(path)
+    assert_one_line(err.value, "page 1 is too large", reason)
+    assert calls == []
+
+
+def test_pdf_forms_drawing_each_other_still_read(tmp_path):
+    path = docgen.make_pdf_from_streams(
+        tmp_path / "forms.pdf", [b"BT /F1 9 Tf 72 700 Td (on the page) Tj ET /A Do"],
+        forms={"A": b"BT /F1 9 Tf 72 600 Td (in A) Tj ET /B Do",
+               "B": b"BT /F1 9 Tf 72 500 Td (in B) Tj ET /A Do"}, flate=True)
+    assert [s.text for s in read_all(path)] == ["on the page\nin A\nin B"]
+
+
+def test_pdf_deflated_pages_read(tmp_path):
+    path = docgen.make_pdf(tmp_path / "z.pdf", ["first deflated page", "second"], compress=True)
+    assert b"/FlateDecode" in path.read_bytes()
+    assert [s.text for s in read_all(path)] == ["first deflated page", "second"]
+
+
+@pytest.mark.skipif(not DEBIAN_PDF.parent.exists(), reason="apt-get install glpk-doc")
+def test_pdf_real_pages_are_far_below_the_limits():
+    from pypdf import PdfReader
+
+    from bookpot.engine.readers import pdf as pdf_mod
+
+    for path in sorted(DEBIAN_PDF.parent.glob("*.pdf")):
+        for page in PdfReader(path).pages:
+            cost = pdf_mod.page_cost(page)
+            assert cost.content_bytes * 100 < pdf_mod.MAX_PAGE_CONTENT_BYTES, path
+            assert cost.text_ops * 10 < pdf_mod.MAX_PAGE_TEXT_OPS, path
+            assert cost.text_bytes * 100 < pdf_mod.MAX_PAGE_TEXT_BYTES, path
+
+
 # -- EPUB ---------------------------------------------------------------------
 CHAPTERS = [
     ("Loomings", "Call me Ishmael.\n\nSome years ago, never mind how long."),
@@ -400,6 +498,119 @@ def test_epub_without_text(tmp_path):
     assert_one_line(err.value, "blank.epub")
 
 
+
+def _prose(n_chars: int, seed: int = 8) -> str:
+    """Text that deflates like prose (~3:1), unlike a repeated sentence (~1000:1)."""
+    import random
+
+    rng = random.Random(seed)
+    words = ["whale", "sea", "ship", "captain", "harpoon", "night", "deck", "storm", "oil",
+             "Ishmael", "Ahab", "white", "voyage", "sailor", "wind", "rope", "sail", "mast"]
+    paras, size = [], 0
+    while size < n_chars:
+        para = " ".join(rng.choice(words) + rng.choice(["", "", ",", "."]) for _ in range(120))
+        paras.append(para)
+        size += len(para) + 2
+    return "\n\n".join(paras)
+
+
+def test_epub_zip_bomb_by_ratio(tmp_path):
+    """Under the per-member cap, but inflating 1000:1: refused after the first MiB."""
+    path = docgen.make_epub_zip_bomb(tmp_path / "ratio.epub", member_bytes=40 * 1024 * 1024)
+    tracemalloc.start()
+    try:
+        with pytest.raises(DocumentError) as err:
+            read_all(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert_one_line(err.value, "ratio.epub is unsafe", "zip bomb")
+    assert peak < 16 * 1024 * 1024, peak
+
+
+def test_epub_big_chapter_streams(tmp_path):
+    """An 8 MB chapter: its first segment comes before the chapter is inflated.
+
+    Whole, it would cost 8 MB of bytes plus 8 MB of str; streamed, one 1 MiB
+    chunk (bytes, str, the parser's buffer) is in memory at a time.
+    """
+    text = _prose(8_000_000)
+    path = docgen.make_epub(tmp_path / "big.epub", [("Huge", text)])
+    tracemalloc.start()
+    try:
+        it = open_document(path).segments()
+        first = next(it)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert first.locator.chapter == "Huge" and first.progress < 0.5
+    assert peak < 6 * 1024 * 1024, peak
+    rest = list(it)
+    assert rest[-1].progress == pytest.approx(1.0)
+    assert sum(len(s.text) for s in [first, *rest]) > 7_900_000
+
+
+@pytest.mark.parametrize("lie", [False, True])
+def test_epub_with_too_many_files(tmp_path, lie):
+    """Checked from the zip's end record, before zipfile builds a ZipInfo per file."""
+    import struct
+
+    from bookpot.engine.readers.epub import MAX_MEMBERS
+
+    path = docgen.make_epub_many_members(tmp_path / "many.epub", MAX_MEMBERS + 1)
+    if lie:  # the end record claims 10 files; the directory's size gives it away
+        raw = bytearray(path.read_bytes())
+        end = raw.rfind(b"PK\x05\x06")
+        raw[end + 8: end + 12] = struct.pack("<HH", 10, 10)
+        path.write_bytes(bytes(raw))
+    with pytest.raises(DocumentError) as err:
+        open_document(path)
+    assert_one_line(err.value, "many.epub is unsafe", "files")
+
+
+def test_epub_opf_with_too_many_elements(tmp_path):
+    files = docgen.epub_files(CHAPTERS)
+    files["OEBPS/content.opf"] = files["OEBPS/content.opf"].replace(
+        "</metadata>", "".join(f'<meta i="{i}"/>' for i in range(400_000)) + "</metadata>")
+    with pytest.raises(DocumentError) as err:
+        open_document(docgen.write_epub_files(tmp_path / "wide.epub", files))
+    assert_one_line(err.value, "wide.epub is unsafe", "content.opf", "XML elements")
+
+
+def test_epub_oversized_ncx_only_loses_titles(tmp_path):
+    files = docgen.epub_files(CHAPTERS, with_nav=False, with_ncx=True)
+    files["OEBPS/toc.ncx"] = files["OEBPS/toc.ncx"].replace("</navMap>", "<x/>" * 400_000 + "</navMap>")
+    segs = read_all(docgen.write_epub_files(tmp_path / "bigtoc.epub", files))
+    assert [s.locator.chapter for s in segs] == ["Loomings", "The Carpet-Bag", "The Spouter-Inn"]
+
+
+@pytest.mark.parametrize("doctype, body, message", [
+    ('<!DOCTYPE package [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>', "&xxe;", "entities"),
+    ('<!DOCTYPE package [<!ENTITY % p SYSTEM "file:///etc/passwd"> %p;]>', "x", "entities"),
+    ('<!DOCTYPE package SYSTEM "file:///etc/passwd">', "&xxe;", "not valid XML"),
+])
+def test_epub_external_entities_are_never_fetched(tmp_path, doctype, body, message):
+    files = docgen.epub_files(CHAPTERS)
+    opf = files["OEBPS/content.opf"]
+    files["OEBPS/content.opf"] = opf.replace("?>\n", "?>\n" + doctype + "\n", 1).replace(
+        "A Test Book", body)
+    with pytest.raises(DocumentError) as err:
+        open_document(docgen.write_epub_files(tmp_path / "xxe.epub", files))
+    assert_one_line(err.value, "xxe.epub", message)
+    assert "root:" not in str(err.value)
+
+
+def test_epub_chapter_with_markup_that_never_ends(tmp_path, monkeypatch):
+    import bookpot.engine.readers.html as html_mod
+
+    monkeypatch.setattr(html_mod, "MAX_PENDING_CHARS", 1024 * 1024)
+    files = docgen.epub_files(CHAPTERS)
+    files["OEBPS/text/ch002.xhtml"] = "<html><body><p>start</p><!-- " + _prose(3_000_000)
+    with pytest.raises(DocumentError) as err:
+        read_all(docgen.write_epub_files(tmp_path / "open.epub", files))
+    assert_one_line(err.value, "open.epub: OEBPS/text/ch002.xhtml has markup that never ends")
+
+
 # -- plain text and Markdown --------------------------------------------------
 def test_markdown_headings_become_chapters(tmp_path):
     path = tmp_path / "notes.md"
@@ -519,6 +730,25 @@ def test_large_text_streams(tmp_path):
     it.close()
 
 
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be", "utf-32", "utf-16", "latin-1"])
+def test_text_encodings_without_a_word_lost(tmp_path, codec):
+    text = "Première ligne, café.\nSecond line: ünïcode ±½.\n"
+    path = tmp_path / f"{codec}.txt"
+    path.write_bytes(text.encode(codec))
+    assert "".join(s.text for s in read_all(path)) == text
+
+
+def test_text_that_turns_binary_later_is_refused(tmp_path):
+    path = tmp_path / "header-then-binary.txt"
+    path.write_bytes(b"a readable header line\n" * 5000 + bytes(range(256)) * 16)
+    reader = open_document(path)  # the first 8 KiB are text
+    with pytest.raises(DocumentError) as err:
+        read_all(path)
+    assert_one_line(err.value, "header-then-binary.txt is not text", "NUL", "line 5,001")
+    assert reader.format == "text"
+
+
 # -- HTML ---------------------------------------------------------------------
 HTML_DOC = """<!DOCTYPE html>
 <html><head><title>The Page</title>
@@ -582,6 +812,40 @@ def test_large_html_streams(tmp_path):
     first = next(it)
     assert first.locator.chapter == "Section 0" and first.progress < 0.01
     it.close()
+
+
+
+def test_html_unclosed_comment_is_linear_and_capped(tmp_path, monkeypatch):
+    """html.parser rescans what it holds on every feed: fed naively, 8 MB took minutes."""
+    import bookpot.engine.readers.html as html_mod
+
+    path = tmp_path / "open.html"
+    path.write_text("<html><body><p>before</p><!-- " + "never closed " * 650_000)
+    t0 = time.perf_counter()
+    segs = read_all(path)  # html.parser hands an unclosed comment back as text at the end
+    assert time.perf_counter() - t0 < 20
+    assert segs[0].text.startswith("before")
+    monkeypatch.setattr(html_mod, "MAX_PENDING_CHARS", 1024 * 1024)
+    with pytest.raises(DocumentError) as err:
+        read_all(path)
+    assert_one_line(err.value, "open.html has markup that never ends")
+
+
+def test_html_utf16_without_bom(tmp_path):
+    path = tmp_path / "wide.html"
+    path.write_bytes("<html><body><h1>Tête</h1><p>Ünïcode body.</p></body></html>".encode("utf-16-le"))
+    segs = read_all(path)
+    assert segs[0].locator.chapter == "Tête" and "Ünïcode body." in segs[0].text
+
+
+def test_split_long_is_linear():
+    from bookpot.engine.readers.html import split_long
+
+    text = "word " * 4_000_000  # 20 MB, one paragraph
+    t0 = time.perf_counter()
+    pieces = split_long(text, 3000)
+    assert time.perf_counter() - t0 < 5
+    assert all(len(p) <= 3000 for p in pieces) and sum(len(p) for p in pieces) > 19_000_000
 
 
 # -- choosing a reader, and files that are not books ----------------------------
