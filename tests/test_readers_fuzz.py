@@ -2,13 +2,24 @@
 
 A user will point bookpot at every kind of file; whatever is wrong with it
 must come back as a DocumentError with one line, never as an IndexError from
-deep inside a parser. Bounded (a few hundred examples per test) so CI stays
-fast; no example database is written into the work tree.
+deep inside a parser. Byte mutations of real PDFs (plain and deflated),
+EPUBs (the zip, and each XML/XHTML member inside a good zip), HTML and text
+in several encodings; random content streams with form XObjects for the PDF
+page-size check; random markup for the EPUB chapter stream.
+
+Bounded so CI stays fast: at most ``EXAMPLES`` examples per test, each with
+a ``DEADLINE`` (a reader that hangs on some input fails the test instead of
+stalling it); the whole module runs in well under a minute
+(``BOOKPOT_FUZZ_EXAMPLES`` raises the count for a longer local run). No
+example database is written into the work tree.
 """
 from __future__ import annotations
 
+import codecs
+import os
 import tempfile
 import zipfile
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -22,7 +33,9 @@ from bookpot.engine.readers import open_document  # noqa: E402
 
 import docgen  # noqa: E402
 
-FUZZ = settings(max_examples=200, deadline=None, database=None,
+EXAMPLES = int(os.environ.get("BOOKPOT_FUZZ_EXAMPLES", "150"))
+DEADLINE = timedelta(seconds=3)  # one example; real ones take milliseconds
+FUZZ = settings(max_examples=EXAMPLES, deadline=DEADLINE, database=None,
                 suppress_health_check=[HealthCheck.too_slow])
 EXTENSIONS = [".pdf", ".epub", ".txt", ".md", ".html", ".xhtml", ""]
 
@@ -35,12 +48,26 @@ def _valid_pdf() -> bytes:
     return path.read_bytes()
 
 
+def _deflated_pdf() -> bytes:
+    path = docgen.make_pdf(_workdir / "seedz.pdf", ["Deflated page one.", "Page two."],
+                           compress=True)
+    return path.read_bytes()
+
+
 def _valid_epub() -> bytes:
     path = docgen.make_epub(_workdir / "seed.epub", [("One", "Alpha."), ("Two", "Beta.")])
     return path.read_bytes()
 
 
-SEEDS = {".pdf": _valid_pdf(), ".epub": _valid_epub()}
+HTML_SEED = ("<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>T</title>"
+             "<style>p{}</style></head>\n<body><h1>One</h1><p>Alpha &amp; beta.</p>"
+             "<!-- note --><pre>a\n b</pre><script>x=1</script><h2>Two</h2>"
+             "<div>Gamma<br>delta</div></body></html>\n")
+TEXT_SEED = "# Title\n\nCafé “quoted” naïve – résumé.\n\n## Part\n\nMore words here.\n"
+SEEDS = {".pdf": _valid_pdf(), ".pdfz": _deflated_pdf(), ".epub": _valid_epub()}
+TEXT_SEEDS = [TEXT_SEED.encode("utf-8"), TEXT_SEED.encode("utf-16"),
+              TEXT_SEED.encode("utf-16-le"), TEXT_SEED.encode("cp1252"),
+              codecs.BOM_UTF8 + TEXT_SEED.encode("utf-8"), TEXT_SEED.encode("utf-32")]
 
 
 def read_fully(data: bytes, ext: str, password: str | None = None) -> None:
@@ -90,6 +117,32 @@ def test_mutated_pdf(data, password):
 
 
 @FUZZ
+@given(mutated(SEEDS[".pdfz"]))
+def test_mutated_deflated_pdf(data):
+    """Damaged zlib streams: the page-size check's own inflating, then pypdf's."""
+    read_fully(data, ".pdf")
+
+
+CONTENT_TOKENS = [b"BT", b"ET", b"/F1 12 Tf", b"72 700 Td", b"(hello) Tj", b"[(a) -20 (b)] TJ",
+                  b"(x) '", b"1 2 (y) \"", b"<48656c6c6f> Tj", b"T*", b"q", b"Q",
+                  b"1 0 0 1 5 5 cm", b"/A Do", b"/B Do", b"/Nope Do", b"/A%c\nDo", b"/#41 Do",
+                  b"(unclosed", b")", b"(a\\)b)", b"[", b"]", b"<<", b">>", b"%comment\n",
+                  b"0 0 m 9 9 l S", b"BI /W 1 /H 1 ID x EI"]
+content_stream = st.lists(st.one_of(st.sampled_from(CONTENT_TOKENS), st.binary(max_size=6)),
+                          max_size=40).map(b" ".join)
+
+
+@FUZZ
+@given(st.lists(content_stream, min_size=1, max_size=3), content_stream, content_stream,
+       st.booleans())
+def test_random_content_streams(pages, form_a, form_b, flate):
+    """Odd operators, strings and forms drawing forms (cycles too): one line or text."""
+    path = docgen.make_pdf_from_streams(_workdir / "streams.pdf", pages,
+                                        forms={"A": form_a, "B": form_b}, flate=flate)
+    read_fully(path.read_bytes(), ".pdf")
+
+
+@FUZZ
 @given(mutated(SEEDS[".epub"]))
 def test_mutated_epub_bytes(data):
     read_fully(data, ".epub")
@@ -110,10 +163,41 @@ def test_mutated_epub_members(member, data):
     read_fully(path.read_bytes(), ".epub")
 
 
+MARKUP = ["<p>", "</p>", "<h1>", "</h1>", "<h2>", "</h2>", "<pre>", "</pre>", "<br>",
+          "<script>", "</script>", "<style>", "</style>", "<!--", "-->", "<![CDATA[", "]]>",
+          "<!DOCTYPE html>", "<?xml version='1.0'?>", "&amp;", "&#x41;", "&#99999999;", "&bogus;",
+          "<", ">", "&", "<a href='x'>", "</a>", "<title>", "</title>", "\x00", "\ufeff"]
+markup = st.lists(st.one_of(st.sampled_from(MARKUP), st.text(max_size=20)),
+                  max_size=80).map("".join)
+
+
 @FUZZ
 @given(st.text(max_size=3000), st.sampled_from([".txt", ".md", ".html"]))
 def test_random_text(text, ext):
     read_fully(text.encode("utf-8", errors="surrogatepass"), ext)
+
+
+@FUZZ
+@given(st.sampled_from(TEXT_SEEDS).flatmap(mutated), st.sampled_from([".txt", ".md", ""]))
+def test_mutated_text_encodings(data, ext):
+    """UTF-8, UTF-16 (BOM or not), UTF-32, cp1252: damaged, they still read or say why."""
+    read_fully(data, ext)
+
+
+@FUZZ
+@given(mutated(HTML_SEED.encode()), st.sampled_from([".html", ".xhtml", ""]))
+def test_mutated_html(data, ext):
+    read_fully(data, ext)
+
+
+@FUZZ
+@given(markup, st.sampled_from(["utf-8", "utf-16", "cp1252"]))
+def test_random_epub_chapter_markup(text, encoding):
+    """A chapter of random markup, streamed through the EPUB chapter parser."""
+    files = docgen.epub_files([("One", "Alpha."), ("Two", "Beta.")])
+    files["OEBPS/text/ch001.xhtml"] = text.encode(encoding, errors="replace")
+    path = docgen.write_epub_files(_workdir / "chapter.epub", files)
+    read_fully(path.read_bytes(), ".epub")
 
 
 def test_zip_with_odd_members_is_only_a_document_error(tmp_path):
