@@ -10,7 +10,7 @@ import os
 import stat
 
 from ..errors import DocumentError, UnsupportedFormat
-from .base import DocumentInfo, Locator, Reader, Segment
+from .base import DocumentInfo, Locator, Reader, Segment, printable
 
 __all__ = ["DocumentInfo", "Locator", "Reader", "Segment", "open_document", "looks_binary"]
 
@@ -48,11 +48,11 @@ def _looks_html(head: bytes) -> bool:
 def open_document(path, password: str | None = None) -> Reader:
     """The right reader for ``path``, opened cheaply; DocumentError if it cannot be."""
     path = os.fspath(path)
-    name = os.path.basename(path) or path
+    name = printable(os.path.basename(path) or path)
     try:
         st = os.stat(path)
     except FileNotFoundError:
-        raise DocumentError(f"{path}: no such file") from None
+        raise DocumentError(f"{printable(path, 160, keep_end=True)}: no such file") from None
     except OSError as e:
         raise DocumentError(f"cannot read {name}: {e.strerror or e}") from None
     if stat.S_ISDIR(st.st_mode):

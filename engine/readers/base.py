@@ -6,8 +6,33 @@ after its first page. Nothing here holds a whole large file in memory.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Iterator
+
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def printable(s: str, limit: int = 80, keep_end: bool = False) -> str:
+    """``s`` made safe inside a one-line message.
+
+    File names, zip member names and hrefs come from strangers: a newline in
+    one would split the promised single ``bookpot: ...`` line, a lone
+    surrogate would crash a strict UTF-8 stderr. Control characters and
+    surrogates are shown escaped (``\\n``, ``\\udc80``); past ``limit``
+    characters the text is cut with "…" (at the start for paths, whose end
+    names the file).
+    """
+    s = _UNPRINTABLE.sub(lambda m: repr(m.group())[1:-1], s)
+    if len(s) > limit:
+        s = "…" + s[-(limit - 1):] if keep_end else s[: limit - 1] + "…"
+    return s
+
+
+def valid_text(s: str) -> str:
+    """Text that encodes as UTF-8: lone surrogates (pypdf makes them) become U+FFFD."""
+    return _SURROGATE.sub("\ufffd", s)
 
 
 @dataclass(frozen=True)

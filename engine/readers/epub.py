@@ -25,7 +25,7 @@ from urllib.parse import unquote
 from xml.etree import ElementTree as ET
 
 from ..errors import DocumentError, EncryptedDocument, NoTextError
-from .base import DocumentInfo, Locator, Reader, Segment
+from .base import DocumentInfo, Locator, Reader, Segment, printable
 from .html import Block, Feeder, TextExtractor, pack_blocks, sniff_markup_encoding
 
 MAX_MEMBER_BYTES = 64 * 1024 * 1024     # one chapter, inflated
@@ -134,7 +134,7 @@ class _Archive:
         the ratio of inflated to compressed bytes once past ``RATIO_FREE_BYTES``.
         """
         if member not in self.members:
-            raise DocumentError(f"{self.name} is damaged: {member} is missing")
+            raise DocumentError(f"{self.name} is damaged: {printable(member)} is missing")
         try:
             info = self.zip.getinfo(member)
             if info.file_size > cap:
@@ -155,19 +155,19 @@ class _Archive:
                                             f"{MAX_TOTAL_BYTES >> 20} MiB; refusing to read it")
                     if done > RATIO_FREE_BYTES and done > packed * MAX_RATIO:
                         raise DocumentError(
-                            f"{self.name} is unsafe: {member} inflates more than {MAX_RATIO}:1 "
+                            f"{self.name} is unsafe: {printable(member)} inflates more than {MAX_RATIO}:1 "
                             f"(a zip bomb?)")
                     yield chunk
         except DocumentError:
             raise
         except _ZIP_ERRORS:
-            raise DocumentError(f"{self.name} is damaged: cannot unpack {member}") from None
+            raise DocumentError(f"{self.name} is damaged: cannot unpack {printable(member)}") from None
 
     def read(self, member: str, cap: int = MAX_MEMBER_BYTES) -> bytes:
         return b"".join(self.stream(member, cap))
 
     def _too_big(self, member: str, cap: int) -> DocumentError:
-        return DocumentError(f"{self.name} is unsafe: {member} unpacks to more than "
+        return DocumentError(f"{self.name} is unsafe: {printable(member)} unpacks to more than "
                              f"{cap >> 20} MiB")
 
 
@@ -189,7 +189,7 @@ class EpubReader(Reader):
 
     def __init__(self, path, password: str | None = None) -> None:
         super().__init__(os.fspath(path), password)
-        self.name = os.path.basename(self.path)
+        self.name = printable(os.path.basename(self.path))
         try:
             self.size = os.path.getsize(self.path)
         except OSError as e:
@@ -226,26 +226,26 @@ class EpubReader(Reader):
         except _TooManyElements:
             if not required:
                 return None
-            raise DocumentError(f"{self.name} is unsafe: {member} has more than "
+            raise DocumentError(f"{self.name} is unsafe: {printable(member)} has more than "
                                 f"{MAX_XML_ELEMENTS:,} XML elements") from None
         except ET.ParseError:
             if not required:
                 return None
-            raise DocumentError(f"{self.name} is damaged: {member} is not valid XML") from None
+            raise DocumentError(f"{self.name} is damaged: {printable(member)} is not valid XML") from None
         return root
 
     def _refuse_entities(self, text: str, member: str) -> None:
         if _ENTITY_DECL.search(text):
-            raise DocumentError(f"{self.name} is unsafe: {member} declares XML entities")
+            raise DocumentError(f"{self.name} is unsafe: {printable(member)} declares XML entities")
 
     def resolve(self, base_dir: str, href: str) -> str:
         """The zip member an href names, refusing any that leave the archive."""
         target = unquote(href.split("#", 1)[0]).replace("\\", "/")
         if target.startswith("/") or _SCHEME.match(target):
-            raise DocumentError(f"{self.name} is unsafe: {href!r} points outside the book")
+            raise DocumentError(f"{self.name} is unsafe: '{printable(href)}' points outside the book")
         path = posixpath.normpath(posixpath.join(base_dir, target))
         if path == ".." or path.startswith("../"):
-            raise DocumentError(f"{self.name} is unsafe: {href!r} points outside the book")
+            raise DocumentError(f"{self.name} is unsafe: '{printable(href)}' points outside the book")
         return path
 
     def _load(self, archive: _Archive) -> None:
@@ -277,7 +277,7 @@ class EpubReader(Reader):
                 continue  # images or fonts in the spine carry no text
             path = self.resolve(base, item.get("href"))
             if path not in archive.members:
-                raise DocumentError(f"{self.name} is damaged: {path} is missing")
+                raise DocumentError(f"{self.name} is damaged: {printable(path)} is missing")
             items.append(SpineItem(path, toc.get(path)))
         if not items:
             raise DocumentError(f"{self.name} is damaged: its spine lists no chapters")
@@ -397,7 +397,7 @@ class EpubReader(Reader):
         the zip declares, so it is only a guess until the item ends).
         """
         size = max(archive.zip.getinfo(item.path).file_size, 1)
-        feeder = Feeder(parser, f"{self.name}: {item.path}")
+        feeder = Feeder(parser, f"{self.name}: {printable(item.path)}")
         decoder = None
         tail = ""  # the end of the previous chunk: an <!ENTITY may straddle two
         done = 0

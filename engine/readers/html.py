@@ -16,7 +16,7 @@ from html.parser import HTMLParser
 from typing import Iterable, Iterator
 
 from ..errors import DocumentError, NoTextError
-from .base import DocumentInfo, Locator, Reader, Segment
+from .base import DocumentInfo, Locator, Reader, Segment, printable
 from .text import bom_encoding, utf16_without_bom
 
 CHUNK_BYTES = 64 * 1024
@@ -282,7 +282,7 @@ class HtmlReader(Reader):
 
     def __init__(self, path, password: str | None = None) -> None:
         super().__init__(os.fspath(path), password)
-        self.name = os.path.basename(self.path)
+        self.name = printable(os.path.basename(self.path))
         try:
             self.size = os.path.getsize(self.path)
             with open(self.path, "rb") as f:

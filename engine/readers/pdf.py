@@ -26,7 +26,7 @@ from collections import Counter
 from typing import Iterator
 
 from ..errors import DocumentError, EncryptedDocument, NoTextError
-from .base import DocumentInfo, Locator, Reader, Segment
+from .base import DocumentInfo, Locator, Reader, Segment, printable, valid_text
 
 logging.getLogger("pypdf").setLevel(logging.CRITICAL)
 
@@ -194,9 +194,20 @@ def _pypdf():
 
 
 def clean_page_text(text: str) -> str:
-    """Drop control characters pypdf leaves for unmapped glyphs; trim spaces."""
+    """Drop control characters pypdf leaves for unmapped glyphs; trim spaces.
+
+    A ToUnicode map can name a lone surrogate: it becomes U+FFFD, so the
+    text always encodes as UTF-8 (for the tokenizer, JSON and the terminal).
+    """
     text = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
-    return _TRAILING_SPACE.sub("\n", text).strip()
+    return valid_text(_TRAILING_SPACE.sub("\n", text).strip())
+
+
+def clean_label(text: str, limit: int = 200) -> str:
+    """A title, outline entry or page label on one line: no control characters,
+    no lone surrogates, whitespace collapsed, at most ``limit`` characters."""
+    text = " ".join(valid_text(_CONTROL.sub(" ", text)).split())
+    return text[: limit - 1] + "…" if len(text) > limit else text
 
 
 class PdfReader(Reader):
@@ -206,7 +217,7 @@ class PdfReader(Reader):
 
     def __init__(self, path, password: str | None = None) -> None:
         super().__init__(os.fspath(path), password)
-        self.name = os.path.basename(self.path)
+        self.name = printable(os.path.basename(self.path))
         self._fh = None
         self._reader = None
         self._reader = self._open_file()
@@ -275,7 +286,7 @@ class PdfReader(Reader):
         self._outline = self._read_outline(reader)
         try:
             meta = reader.metadata
-            self.title = str(meta.title).strip() or None if meta and meta.title else None
+            self.title = clean_label(str(meta.title)) or None if meta and meta.title else None
         except Exception:  # noqa: BLE001 - a broken /Info is no reason to refuse the book
             self.title = None
 
@@ -288,7 +299,7 @@ class PdfReader(Reader):
             return default
         if len(labels) != self.page_count:
             return default
-        return [str(label) if str(label) else default[i] for i, label in enumerate(labels)]
+        return [clean_label(str(label), 40) or default[i] for i, label in enumerate(labels)]
 
     def _read_outline(self, reader) -> list[tuple[int, str]]:
         """Top-level outline entries as sorted ``(first_page_index, title)``."""
@@ -298,7 +309,7 @@ class PdfReader(Reader):
                 if isinstance(item, list):
                     continue  # children of the previous entry
                 page = reader.get_destination_page_number(item)
-                title = " ".join(str(item.title or "").split())
+                title = clean_label(str(item.title or ""))
                 if page is not None and page >= 0 and title:
                     out.append((page, title))
         except Exception:  # noqa: BLE001 - a broken outline only loses chapter names

@@ -17,7 +17,7 @@ import re
 from typing import Iterator
 
 from ..errors import DocumentError, NoTextError
-from .base import DocumentInfo, Locator, Reader, Segment
+from .base import DocumentInfo, Locator, Reader, Segment, printable
 
 TARGET_CHARS = 2_000   # a segment may end at the first paragraph break past this
 MAX_CHARS = 4_000      # ... and ends here even in the middle of a paragraph
@@ -94,7 +94,7 @@ class TextReader(Reader):
     def __init__(self, path, password: str | None = None, markdown: bool = False) -> None:
         super().__init__(os.fspath(path), password)
         self.format = "markdown" if markdown else "text"
-        self.name = os.path.basename(self.path)
+        self.name = printable(os.path.basename(self.path))
         try:
             self.size = os.path.getsize(self.path)
             with open(self.path, "rb") as f:
