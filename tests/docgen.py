@@ -153,17 +153,20 @@ def make_pdf(path, pages: list[str], page_labels: dict | None = None,
 
 
 def make_pdf_from_streams(path, contents: list[bytes], forms: dict[str, bytes] | None = None,
-                          flate: bool = False) -> Path:
+                          flate: bool = False, to_unicode: dict[int, str] | None = None) -> Path:
     """A PDF whose page *i* has the raw content stream ``contents[i]``.
 
     Every page (and every form) has Helvetica as ``/F1`` and may draw any
     form of ``forms`` (name -> content stream) with ``/name Do``; forms can
     draw each other, cycles included. ``flate`` deflates every stream.
+    ``to_unicode`` gives the font a ToUnicode map, byte -> UTF-16 code unit
+    as 4 hex digits (``{0x41: "D800"}`` makes "A" a lone surrogate).
     """
     path = Path(path)
     forms = forms or {}
     n_pages, names = len(contents), list(forms)
     page0 = 4 + len(names)  # 1 catalog, 2 pages, 3 font, then the forms
+    cmap_no = page0 + 2 * n_pages  # after the pages, if there is one
     xobjects = b" ".join(b"/%s %d 0 R" % (name.encode(), 4 + k) for k, name in enumerate(names))
     resources = b"<< /Font << /F1 3 0 R >> /XObject << %s >> >>" % xobjects
 
@@ -176,7 +179,8 @@ def make_pdf_from_streams(path, contents: list[bytes], forms: dict[str, bytes] |
     objects = [b"<< /Type /Catalog /Pages 2 0 R >>",
                b"<< /Type /Pages /Kids [%s] /Count %d >>"
                % (b" ".join(b"%d 0 R" % (page0 + 2 * i) for i in range(n_pages)), n_pages),
-               b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"]
+               b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding%s >>"
+               % (b" /ToUnicode %d 0 R" % cmap_no if to_unicode else b"")]
     for name in names:
         objects.append(stream(b"/Type /XObject /Subtype /Form /BBox [0 0 %d %d] /Resources %s"
                               % (_PAGE_W, _PAGE_H, resources), forms[name]))
@@ -184,6 +188,13 @@ def make_pdf_from_streams(path, contents: list[bytes], forms: dict[str, bytes] |
         objects.append(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %d %d] /Resources %s "
                        b"/Contents %d 0 R >>" % (_PAGE_W, _PAGE_H, resources, page0 + 2 * i + 1))
         objects.append(stream(b"", content))
+    if to_unicode:
+        chars = "".join(f"<{code:02X}> <{unit}> " for code, unit in to_unicode.items())
+        objects.append(stream(b"", (
+            "/CIDInit /ProcSet findresource begin 12 dict begin begincmap /CMapName /T def\n"
+            "1 begincodespacerange <00> <FF> endcodespacerange\n"
+            f"{len(to_unicode)} beginbfchar {chars}endbfchar\n"
+            "endcmap CMapName currentdict /CMap defineresource pop end end\n").encode()))
     with open(path, "wb") as f:
         f.write(b"%PDF-1.4\n")
         offsets = []

@@ -337,6 +337,52 @@ def test_pdf_real_pages_are_far_below_the_limits():
             assert cost.text_bytes * 100 < pdf_mod.MAX_PAGE_TEXT_BYTES, path
 
 
+def test_pdf_lone_surrogate_from_a_tounicode_map_becomes_replacement_char(tmp_path):
+    """pypdf hands out what a ToUnicode map says, even half a UTF-16 pair."""
+    path = docgen.make_pdf_from_streams(tmp_path / "sur.pdf",
+                                        [b"BT /F1 12 Tf 72 700 Td (ABAB) Tj ET"],
+                                        to_unicode={0x41: "D800", 0x42: "0042"})
+    segs = read_all(path)
+    assert [s.text for s in segs] == ["\ufffdB\ufffdB"]
+    segs[0].text.encode("utf-8")
+
+
+def test_pdf_page_label_with_a_newline_stays_on_one_line(tmp_path):
+    from pypdf import PdfWriter
+
+    path = docgen.make_pdf(tmp_path / "lab.pdf", ["one", ""])
+    writer = PdfWriter(clone_from=str(path))
+    writer.set_page_label(0, 1, style="/D", prefix="A\nB\x00\x1b[2J-")
+    with open(path, "wb") as f:
+        writer.write(f)
+    reader = open_document(path)
+    assert reader.labels == ["A B [2J-1", "A B [2J-2"]
+    segs = list(reader.segments())
+    assert segs[0].locator.page == "A B [2J-1"
+
+
+def test_names_from_strangers_never_break_the_one_line_error(tmp_path):
+    """A file name or an href with a newline, or a 10,000-character href."""
+    odd = tmp_path / "two\nlines\x1b[31m.epub"
+    odd.write_text("not a zip")
+    with pytest.raises(DocumentError) as err:
+        open_document(odd)
+    assert_one_line(err.value, "two\\nlines\\x1b[31m.epub")
+    with pytest.raises(DocumentError) as err:
+        open_document(tmp_path / ("missing\n" * 25))
+    assert_one_line(err.value, "no such file")
+    for href in ["../../x\n.xhtml", "../../" + "a" * 10_000]:
+        with pytest.raises(DocumentError) as err:
+            open_document(docgen.make_epub_with_href(tmp_path / "h.epub", href))
+        assert_one_line(err.value, "outside the book")
+    files = docgen.epub_files(CHAPTERS)  # a character reference keeps the newline in XML
+    files["OEBPS/content.opf"] = files["OEBPS/content.opf"].replace(
+        'href="text/ch001.xhtml"', 'href="text/ch&#10;001.xhtml"')
+    with pytest.raises(DocumentError) as err:
+        open_document(docgen.write_epub_files(tmp_path / "nl.epub", files))
+    assert_one_line(err.value, "nl.epub is damaged: OEBPS/text/ch\\n001.xhtml is missing")
+
+
 # -- EPUB ---------------------------------------------------------------------
 CHAPTERS = [
     ("Loomings", "Call me Ishmael.\n\nSome years ago, never mind how long."),

@@ -76,12 +76,19 @@ def read_fully(data: bytes, ext: str, password: str | None = None) -> None:
     path.write_bytes(data)
     try:
         reader = open_document(path, password)
-        reader.info()
+        info = reader.info()
+        for text in [info.title or "", *info.chapters]:
+            assert "\n" not in text
+            text.encode("utf-8")
         for seg in reader.segments():
             assert isinstance(seg.text, str) and seg.text
+            seg.text.encode("utf-8")  # no lone surrogates: the tokenizer and JSON need UTF-8
+            str(seg.locator).encode("utf-8")
+            assert "\n" not in str(seg.locator)
     except DocumentError as e:
         msg = str(e)
-        assert msg and "\n" not in msg, repr(msg)
+        assert msg and "\n" not in msg and len(msg) < 400, repr(msg)
+        msg.encode("utf-8")
 
 
 @FUZZ
