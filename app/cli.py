@@ -19,7 +19,16 @@ import sys
 
 from ..engine.errors import BookpotError
 
-VERSION = "0.1.0"
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("bookpot")
+    except Exception:  # running from a source tree without metadata
+        return "0.1.0"
+
+
+VERSION = _version()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -44,6 +53,20 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads (default: all usable cores)")
     g.add_argument("--password", default=None, help="password of an encrypted PDF")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress line")
+    u = p.add_argument_group("memory units and cache")
+    u.add_argument("--units", type=int, default=4, metavar="K",
+                   help="memory units (pages the pot dropped) brought back per question; default 4")
+    u.add_argument("--no-units", action="store_true", help="pot only: save no units, load none")
+    u.add_argument("--unit-tokens", type=int, default=128, metavar="N", help="tokens per memory unit (default 128)")
+    u.add_argument("--disk-cap", default=None, metavar="SIZE",
+                   help="disk for one book's units, e.g. 2G (default: half the free space); beyond it units "
+                        "keep only their text and are recomputed when needed")
+    u.add_argument("--catalyst", choices=("auto", "question", "generic"), default="auto",
+                   help="what the pot is distilled toward: the question (CaP-Q, not cached) or a generic "
+                        "summary prompt (cached, serves every question); auto: generic with units, else the question")
+    u.add_argument("--cache-dir", default=None, metavar="DIR", help="where book states and units live "
+                   "(default: the platform cache dir, or $BOOKPOT_CACHE_DIR)")
+    u.add_argument("--no-cache", action="store_true", help="keep nothing on disk (units go to a temporary dir)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,10 +99,21 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--threads", type=int, default=None)
     o.add_argument("--ram-cap", default=None, metavar="SIZE", help="memory gauge limit, e.g. 512M")
 
+    c = sub.add_parser("cache", help="list or clear saved book states and units")
+    csub = c.add_subparsers(dest="cache_command", metavar="ACTION", parser_class=_Parser)
+    cl = csub.add_parser("list", help="cached books: status, tokens, disk used")
+    cl.add_argument("--json", action="store_true")
+    cc = csub.add_parser("clear", help="remove cached states (of one BOOK, or all and summaries)")
+    cc.add_argument("book", nargs="?")
+    csub.add_parser("path", help="print the cache directory")
+    for q in (c, cl, cc):
+        q.add_argument("--cache-dir", default=None, metavar="DIR")
+
     d = sub.add_parser("doctor", help="machine, model, RAM plan and what to fix")
     d.add_argument("--model", default=None, metavar="NAME|PATH")
     d.add_argument("--ram-cap", default=None, metavar="SIZE")
     d.add_argument("--threads", type=int, default=None)
+    d.add_argument("--cache-dir", default=None, metavar="DIR")
 
     m = sub.add_parser("models", help="list, fetch and locate models")
     msub = m.add_subparsers(dest="models_command", metavar="ACTION", parser_class=_Parser)
@@ -118,32 +152,99 @@ def _fetch_progress(quiet: bool):
 
 
 def _session(args, model, entry, meta, question: str | None = None):
-    """A Session sized by the RAM plan (every mode but ``full`` shares its budget)."""
+    """A Session sized by the RAM plan (every mode but ``full`` shares its budget).
+
+    Returns (session, catalyst_is_question).
+    """
     from ..engine.plan import default_cap, make_plan, parse_size
     from ..engine.pot import PotConfig
     from ..engine.session import Session
+    from ..engine.units import UnitConfig
 
     style = args.prompt_style or (entry.default_prompt_style if entry else "completion")
     if not 0.0 <= args.alpha <= 1.0:
         raise BookpotError("--alpha must be between 0 and 1")
+    if args.units < 0 or args.unit_tokens < 16 or args.unit_tokens > 512:
+        raise BookpotError("--units must be >= 0 and --unit-tokens between 16 and 512")
+    units = None
+    if not args.no_units and args.mode != "full":
+        disk_cap = parse_size(args.disk_cap) if args.disk_cap else _default_disk_cap(args)
+        units = UnitConfig(k=args.units, unit_tokens=args.unit_tokens, disk_cap=disk_cap)
+    by_question = question is not None and (args.catalyst == "question"
+                                            or (args.catalyst == "auto" and units is None))
+    catalyst = question if by_question else None
     if args.mode == "full":
-        return Session(model, prompt_style=style, mode="full", threads=args.threads)
+        return Session(model, prompt_style=style, mode="full", threads=args.threads), by_question
     cap = parse_size(args.ram_cap) if args.ram_cap else default_cap()
-    plan = make_plan(meta, cap, pot_tokens=args.pot_tokens, nuc=not args.no_nuc)
+    plan = make_plan(meta, cap, pot_tokens=args.pot_tokens, nuc=not args.no_nuc,
+                     unit_room=units.room() if units else 0)
     pot = PotConfig(plan.pot_tokens, plan.keep_tokens, alpha=args.alpha, nuc=plan.nuc)
-    session = Session(model, prompt_style=style, mode=args.mode, n_ctx=plan.n_ctx,
-                      n_batch=plan.n_batch, pot=pot, question=question)
+    args._units_tmp = None
+    units_dir = None
+    if units is not None:
+        args._book_cache = None if (by_question or args.no_cache) else _book_cache(args, model, style, plan, units)
+        if args._book_cache is not None:
+            units_dir = args._book_cache.units_dir
+        else:
+            import tempfile
+
+            args._units_tmp = tempfile.TemporaryDirectory(prefix="bookpot-units-")
+            units_dir = args._units_tmp.name
+    elif not (by_question or args.no_cache):
+        args._book_cache = _book_cache(args, model, style, plan, None)
+    session = Session(model, prompt_style=style, mode=args.mode, n_ctx=plan.n_ctx, threads=args.threads,
+                      n_batch=plan.n_batch, pot=pot, question=catalyst, units=units, units_dir=units_dir)
+    if units is not None and session.units is None:
+        _note(args, f"memory units are off: {session.units_why}")
     session.stats.ram_cap_bytes = cap
     session.stats.plan = plan.describe()
-    return session
+    return session, by_question
+
+
+def _default_disk_cap(args) -> int:
+    import shutil
+
+    from ..engine.store import cache_root
+
+    root = cache_root(args.cache_dir)
+    probe = root
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        return shutil.disk_usage(probe).free // 2
+    except OSError:
+        return 1 << 30
+
+
+def _book_cache(args, model, style, plan, units):
+    from ..engine.bookcache import BookCache, model_id
+    from ..engine.store import cache_root, document_hash
+
+    settings = {"mode": args.mode, "pot": plan.pot_tokens, "keep": plan.keep_tokens, "batch": plan.n_batch,
+                "alpha": args.alpha, "nuc": plan.nuc, "style": style, "catalyst": "generic",
+                "units": bool(units), "unit_tokens": units.unit_tokens if units else None,
+                "key_layers": None}
+    info = getattr(args, "_doc_info", None) or {}
+    return BookCache(cache_root(args.cache_dir), doc_path=os.path.abspath(args.book),
+                     doc_hash=document_hash(args.book), model=model_id(model.path), settings=settings,
+                     doc_info=info)
+
+
+def _note(args, message: str) -> None:
+    if not getattr(args, "quiet", False):
+        sys.stderr.write(f"bookpot: {message}\n")
 
 
 def _ingest(args, session, reader):
+    from ..engine import book
     from .progress import ProgressLine
 
     bar = ProgressLine("reading", quiet=args.quiet)
+    cache = getattr(args, "_book_cache", None)
     try:
-        session.ingest(reader.segments(), progress=bar.update)
+        book.read(session, reader.segments(), cache, progress=bar.update,
+                  on_wait=lambda: _note(args, "another bookpot is reading this book; waiting for it"),
+                  on_note=lambda m: _note(args, m))
     finally:
         bar.done()
     if session.stats.doc_tokens == 0:
@@ -160,6 +261,15 @@ def _stats_line(stats) -> str:
         parts.append(f"kept {s.kept_tokens:,} tokens after {s.evictions} evictions")
     if s.distillations:
         parts.append(f"pot kept {s.kept_tokens:,} tokens after {s.distillations} distillations")
+    if s.units:
+        parts.append(f"{s.units:,} memory units ({s.units_kv_bytes / 2**20:,.0f} MiB"
+                     + (f", {s.units_without_kv:,} text-only beyond --disk-cap" if s.units_without_kv else "") + ")")
+    if s.units_loaded:
+        parts.append(f"{len(s.units_loaded)} units loaded in {s.lookup_s:.2f} s")
+    if s.cached:
+        parts.append("from the cache, no prefill")
+    elif s.resumed_from_tokens:
+        parts.append(f"resumed after {s.resumed_from_tokens:,} tokens")
     return " · ".join(parts)
 
 
@@ -168,8 +278,9 @@ def cmd_ask(args) -> int:
     from ..engine.readers import open_document
 
     reader = open_document(args.book, password=args.password)
+    args._doc_info = _doc_info(reader)
     model, entry, meta = _load(args)
-    session = _session(args, model, entry, meta, question=args.question)
+    session, _ = _session(args, model, entry, meta, question=args.question)
     _ingest(args, session, reader)
     if args.json:
         answer = session.ask(args.question, max_tokens=args.max_tokens, temperature=args.temperature)
@@ -193,14 +304,62 @@ def cmd_ingest(args) -> int:
     from ..engine.readers import open_document
 
     reader = open_document(args.book, password=args.password)
+    args._doc_info = _doc_info(reader)
     model, entry, meta = _load(args)
-    session = _session(args, model, entry, meta)
+    session, _ = _session(args, model, entry, meta)
     _ingest(args, session, reader)
     if args.json:
         print(json.dumps(session.stats.to_dict()))
     else:
         print(_stats_line(session.stats))
     return 0
+
+
+def _doc_info(reader) -> dict:
+    try:
+        info = reader.info()
+    except Exception:  # info is decoration: the reader reports real problems when read
+        return {}
+    return {"title": info.title, "format": info.format, "size_bytes": info.size_bytes}
+
+
+def cmd_cache(args) -> int:
+    from ..engine import bookcache
+    from ..engine.store import cache_root, document_hash
+
+    root = cache_root(args.cache_dir)
+    action = args.cache_command or "list"
+    if action == "path":
+        print(root)
+        return 0
+    if action == "list":
+        books = bookcache.list_books(root)
+        if getattr(args, "json", False):
+            print(json.dumps(books, ensure_ascii=False))
+            return 0
+        if not books:
+            print(f"no cached books in {root}")
+            return 0
+        for b in books:
+            doc = b.get("document") or {}
+            name = doc.get("title") or os.path.basename(doc.get("path", "?"))
+            print(f"{b.get('status', '?'):<10} {b.get('doc_tokens', 0):>9,} tokens  "
+                  f"{b['disk_bytes'] / 2**20:>9,.1f} MiB  {name}  ({doc.get('path', b['dir'])})")
+        total = sum(b["disk_bytes"] for b in books)
+        print(f"{len(books)} book state(s), {total / 2**20:,.1f} MiB in {root}")
+        return 0
+    if action == "clear":
+        doc_hash = None
+        if args.book:
+            if not os.path.isfile(args.book):
+                raise BookpotError(f"{args.book}: no such file")
+            doc_hash = document_hash(args.book)
+        n, freed, busy = bookcache.clear(root, doc_hash)
+        print(f"removed {n} book state(s), freed {freed / 2**20:,.1f} MiB")
+        for b in busy:
+            print(f"bookpot: skipped {b}: another bookpot is using it", file=sys.stderr)
+        return 2 if busy else 0
+    raise BookpotError(f"unknown cache action {action!r}")
 
 
 def cmd_info(args) -> int:
@@ -278,13 +437,18 @@ def cmd_open(args) -> int:
 def cmd_doctor(args) -> int:
     from .doctor import run
 
-    return run(args.model, args.ram_cap, args.threads)
+    return run(args.model, args.ram_cap, args.threads, cache_dir=args.cache_dir)
 
 
-COMMANDS = {"doctor": cmd_doctor, "ask": cmd_ask, "ingest": cmd_ingest, "info": cmd_info, "models": cmd_models, "open": cmd_open}
+COMMANDS = {"cache": cmd_cache, "doctor": cmd_doctor, "ask": cmd_ask, "ingest": cmd_ingest, "info": cmd_info, "models": cmd_models, "open": cmd_open}
 
 
 def main(argv: list[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # file names that are not UTF-8 still print
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError):
+            pass
     parser = build_parser()
     args = parser.parse_args(argv)
     command = args.command or "open"

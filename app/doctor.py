@@ -140,7 +140,7 @@ def report(model_name: str | None, ram_cap: str | None, threads: int | None,
                  f"{meta.n_layer} layers, window {meta.n_ctx_train:,}, KV {meta.kv_bytes_per_token():,} B/token")
     cap = parse_size(ram_cap) if ram_cap else default_cap()
     try:
-        plan = make_plan(meta, cap)
+        plan = make_plan(meta, cap, unit_room=4 * 128)  # the CLI's default --units 4 --unit-tokens 128
         lines.append(f"plan         {plan.describe()}")
     except BookpotError as e:
         lines.append(f"plan         {e}")

@@ -143,6 +143,13 @@ class Model(_Owned):
         self.n_ctx_train = C.llama_model_n_ctx_train(self._ptr)
         self.n_layer = C.llama_model_n_layer(self._ptr)
         self.n_swa = C.llama_model_n_swa(self._ptr)  # > 0: sliding-window layers
+        # Attention shape (memory-unit keys); llama.cpp aborts on these for a vocab-only load.
+        self.n_embd = self.n_head = self.n_head_kv = self.head_dim = 0
+        if not vocab_only:
+            self.n_embd = C.llama_model_n_embd(self._ptr)
+            self.n_head = C.llama_model_n_head(self._ptr)
+            self.n_head_kv = C.llama_model_n_head_kv(self._ptr) or self.n_head
+            self.head_dim = self.n_embd // max(1, self.n_head)  # Q rows: n_head * head_dim
         self.add_bos = bool(C.llama_vocab_get_add_bos(self.vocab))
         self.bos = C.llama_vocab_bos(self.vocab)
         self.eos = C.llama_vocab_eos(self.vocab)
@@ -314,6 +321,31 @@ class Context(_Owned):
     def seq_cp(self, src: int, dst: int, p0: int, p1: int) -> None:
         C.llama_memory_seq_cp(self.mem, src, dst, p0, p1)
         self.cells.seq_cp(src, dst, p0, p1)
+
+    def state_seq_get(self, seq: int) -> tuple[bytes, "np.ndarray"]:
+        """(llama_state_seq_get_data of ``seq``, its positions in the order written)."""
+        import ctypes
+
+        n = C.llama_state_seq_get_size(self._ptr, seq)
+        buf = (ctypes.c_uint8 * n)()
+        wrote = C.llama_state_seq_get_data(self._ptr, buf, n, seq)
+        if wrote == 0:
+            raise ModelError(f"llama.cpp could not save sequence {seq}")
+        return bytes(memoryview(buf)[:wrote]), self.cells.positions_in_cell_order(seq)
+
+    def state_seq_set(self, data: bytes, seq: int, positions) -> None:
+        """llama_state_seq_set_data into ``seq`` (which is emptied first).
+
+        ``positions``: what ``state_seq_get`` returned with ``data``, so the
+        cell map can place the cells as llama.cpp does.
+        """
+        import ctypes
+
+        buf = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
+        if C.llama_state_seq_set_data(self._ptr, buf, len(data), seq) == 0:
+            self.cells.seq_rm(seq, -1, -1)  # llama.cpp clears the sequence on failure
+            raise ModelError(f"llama.cpp could not restore sequence {seq} ({len(data):,} bytes)")
+        self.cells.state_seq_set(seq, positions)
 
     def pos_max(self, seq: int = 0) -> int:
         return C.llama_memory_seq_pos_max(self.mem, seq)

@@ -8,6 +8,10 @@ Peak RSS, measured on SmolLM2-135M (bench/RESULTS.md), is the sum of:
 - the KV cache: ``kv_bytes_per_token × n_ctx`` (f16 K and V, every layer);
 - llama.cpp's compute buffer, ~0.2 MiB per batch token with flash attention
   off (99.4 MiB at n_batch 512, independent of n_ctx up to 8K);
+- memory units (when on): their KV room beside the pot (``k × unit_tokens``
+  cells, part of the KV above), one unit's saved state while it is read
+  back, and the unit index in RAM (representative keys, 4.6 KB per unit:
+  16 MiB covers ~450K tokens in 128-token units);
 - the logits when every token's logits are read for novelty scoring: they
   exist twice (the graph's output tensor and the output buffer), measured
   +150 MiB at n_batch 512 for a 49K vocabulary, so ``1.6 × n_batch × n_vocab
@@ -42,6 +46,7 @@ class Plan:
     n_ctx: int
     nuc: bool
     estimate: dict  # bytes per component
+    unit_room: int = 0
 
     @property
     def estimated_bytes(self) -> int:
@@ -52,7 +57,8 @@ class Plan:
         return (f"pot {self.pot_tokens:,} tokens (keeps {self.keep_tokens:,}), batch {self.n_batch}, "
                 f"context {self.n_ctx:,}; estimated peak {self.estimated_bytes / MiB:,.0f} MiB of "
                 f"{self.ram_cap / MiB:,.0f} MiB: weights {e['weights'] / MiB:,.0f}, KV {e['kv'] / MiB:,.0f}, "
-                f"compute {e['compute'] / MiB:,.0f}, logits {e['logits'] / MiB:,.0f}, base {e['base'] / MiB:,.0f}")
+                f"compute {e['compute'] / MiB:,.0f}, logits {e['logits'] / MiB:,.0f}, "
+                f"units {e['units'] / MiB:,.0f} (room {self.unit_room:,} tokens), base {e['base'] / MiB:,.0f}")
 
 
 def parse_size(text: str | int) -> int:
@@ -79,28 +85,38 @@ def default_cap() -> int:
     return max(256 * MiB, min(4 << 30, avail // 2))
 
 
-def estimate(meta, *, pot_tokens: int, n_batch: int, nuc: bool) -> dict:
-    n_ctx = pot_tokens + RESERVE_TOKENS
+UNIT_INDEX_BYTES = 16 * MiB
+
+
+def estimate(meta, *, pot_tokens: int, n_batch: int, nuc: bool, unit_room: int = 0,
+             unit_tokens: int = 128) -> dict:
+    n_ctx = pot_tokens + RESERVE_TOKENS + unit_room
+    kv = meta.kv_bytes_per_token()
     return {
         "base": BASE_BYTES,
         "weights": meta.file_size,
-        "kv": meta.kv_bytes_per_token() * n_ctx,
+        "kv": kv * n_ctx,
         "compute": COMPUTE_BYTES_PER_BATCH_TOKEN * n_batch,
         "logits": int(1.6 * (n_batch if nuc else 1) * meta.vocab_size * 4),
+        "units": (UNIT_INDEX_BYTES + 2 * kv * unit_tokens) if unit_room else 0,
     }
 
 
 def make_plan(meta, ram_cap: int, *, pot_tokens: int | None = None, nuc: bool = True,
-              keep_ratio: float = 0.5) -> Plan:
-    """The largest pot under ``ram_cap`` (or the given ``pot_tokens``, checked)."""
+              keep_ratio: float = 0.5, unit_room: int = 0) -> Plan:
+    """The largest pot under ``ram_cap`` (or the given ``pot_tokens``, checked).
+
+    ``unit_room``: KV positions kept free for the memory units loaded per
+    question; they come out of the same cap and the same trained window.
+    """
     window = meta.n_ctx_train
     budget = int(ram_cap * MARGIN)
     best = None
     for n_batch in (512, 256, 128):
-        fixed = sum(estimate(meta, pot_tokens=0, n_batch=n_batch, nuc=nuc).values())
+        fixed = sum(estimate(meta, pot_tokens=0, n_batch=n_batch, nuc=nuc, unit_room=unit_room).values())
         per_token = meta.kv_bytes_per_token()
         most = (budget - fixed) // per_token - RESERVE_TOKENS if budget > fixed else -1
-        most = min(most, window - RESERVE_TOKENS)
+        most = min(most, window - RESERVE_TOKENS - unit_room)
         least = max(MIN_POT, int(n_batch / (1 - keep_ratio)))
         if pot_tokens is not None:
             if pot_tokens < least:
@@ -115,18 +131,21 @@ def make_plan(meta, ram_cap: int, *, pot_tokens: int | None = None, nuc: bool = 
             best = (pot, n_batch)
             break
     if best is None:
-        need = smallest_cap(meta, nuc=nuc, pot_tokens=pot_tokens)
+        if pot_tokens and pot_tokens + RESERVE_TOKENS + unit_room > window:
+            raise RamCapError(f"a {pot_tokens:,}-token pot plus {unit_room:,} tokens of memory units exceeds "
+                              f"the model's {window:,}-token window; use a smaller --pot-tokens or fewer --units")
+        need = smallest_cap(meta, nuc=nuc, pot_tokens=pot_tokens, unit_room=unit_room)
         what = f"a {pot_tokens:,}-token pot" if pot_tokens else "this model"
         raise RamCapError(f"a RAM cap of {ram_cap / MiB:,.0f} MiB is too small for {what}; "
                           f"the smallest that works is {need / MiB:,.0f} MiB")
     pot, n_batch = best
     keep = min(int(pot * keep_ratio), pot - n_batch)
     return Plan(ram_cap, pot, keep, n_batch, pot + RESERVE_TOKENS, nuc,
-                estimate(meta, pot_tokens=pot, n_batch=n_batch, nuc=nuc))
+                estimate(meta, pot_tokens=pot, n_batch=n_batch, nuc=nuc, unit_room=unit_room), unit_room)
 
 
-def smallest_cap(meta, *, nuc: bool = True, pot_tokens: int | None = None) -> int:
+def smallest_cap(meta, *, nuc: bool = True, pot_tokens: int | None = None, unit_room: int = 0) -> int:
     n_batch = 128
     pot = max(pot_tokens or 0, MIN_POT, 2 * n_batch)
-    need = sum(estimate(meta, pot_tokens=pot, n_batch=n_batch, nuc=nuc).values())
+    need = sum(estimate(meta, pot_tokens=pot, n_batch=n_batch, nuc=nuc, unit_room=unit_room).values())
     return int(need / MARGIN) + MiB

@@ -33,6 +33,7 @@ from .llm import Context, Model, Sampler, generate
 from .readers.base import Locator, Segment
 from .rss import peak_rss_bytes
 from .tokens import token_chunks
+from .units import SCRATCH_SEQ, UnitConfig, UnitStore
 
 MODES = ("auto", "full", "pot", "truncate", "streaming")
 SINK_TOKENS = 4
@@ -67,6 +68,14 @@ class Stats:
     ram_cap_bytes: int | None = None
     plan: str | None = None
     prompt_style: str = "completion"
+    units: int = 0  # memory units saved
+    units_kv_bytes: int = 0
+    units_without_kv: int = 0  # beyond --disk-cap: recomputed when loaded
+    units_loaded: list = field(default_factory=list)  # last question: [{"unit", "score", "how"}]
+    units_rebuilt: int = 0
+    lookup_s: float | None = None
+    cached: bool = False  # restored from the cache, no prefill
+    resumed_from_tokens: int = 0  # an interrupted ingestion resumed here
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -95,10 +104,14 @@ class Session:
     def __init__(self, model: Model, *, prompt_style: str = "completion", mode: str = "auto",
                  n_ctx: int | None = None, threads: int | None = None,
                  reserve_tokens: int = 512, n_batch: int = 512,
-                 pot: pot_mod.PotConfig | None = None, question: str | None = None) -> None:
+                 pot: pot_mod.PotConfig | None = None, question: str | None = None,
+                 units: UnitConfig | None = None, units_dir=None) -> None:
         """``pot`` sizes the pot (default: the whole window, so only books
         longer than the window are distilled). ``question``, when known
-        before ingestion, becomes the catalyst prompt (InfiniPot's CaP-Q)."""
+        before ingestion, becomes the catalyst prompt (InfiniPot's CaP-Q).
+        ``units`` + ``units_dir``: save every chunk as memory units there
+        and load the best ``units.k`` of them for each question; the
+        context gets ``units.room()`` more cells for them."""
         if mode not in MODES:
             raise BookpotError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
         self.model = model
@@ -107,8 +120,14 @@ class Session:
         self.reserve = reserve_tokens  # room for catalyst / question + answer
         tap = None
         self.pot_cfg = None
-        if mode in ("auto", "pot"):
+        self.units_why = ""  # why units are off, when asked for but unavailable
+        if units is not None and mode == "full":
+            units = None  # nothing is ever dropped: every unit would already be in view
+        if mode in ("auto", "pot") or units is not None:
             tap, why = _tap_or_reason(model)
+            if tap is None and units is not None:
+                self.units_why, units = why, None
+        if mode in ("auto", "pot"):
             if tap is not None:
                 self.pot_cfg = pot or pot_mod.PotConfig(pot_tokens=window - reserve_tokens,
                                                         keep_tokens=(window - reserve_tokens) // 2)
@@ -116,7 +135,15 @@ class Session:
                 _check_pot(self.pot_cfg, model, window, n_batch)
             elif mode == "pot":
                 raise BookpotError(f"pot mode is unavailable: {why}")
-        self.ctx = Context(model, n_ctx=window, n_batch=n_batch, n_threads=threads, tap=tap)
+        self.window = window  # the pot (or whole window) plus question room; units come on top
+        self.unit_cfg = units
+        room = units.room() if units else 0
+        if units and window + room > model.n_ctx_train:
+            raise BookpotError(f"the pot plus {units.k} memory units of {units.unit_tokens} tokens exceed the "
+                               f"model's trained window ({model.n_ctx_train}); use fewer --units or a smaller pot")
+        self.ctx = Context(model, n_ctx=window + room, n_batch=n_batch, n_threads=threads, tap=tap,
+                           n_seq_max=2 if units else 1)
+        self.units = UnitStore(units_dir, model, units) if units else None
         self.mode = mode
         self.question = question
         self.stats = Stats(mode="full" if mode in ("auto", "pot") else mode, n_ctx=self.ctx.n_ctx,
@@ -128,7 +155,9 @@ class Session:
         self._loc_index: dict[Locator, int] = {}
         self.kept = _Kept()
         self.finished = False
-        self._prev_row_nll = None  # logits row predicting the next chunk's first token
+        self.chunks_done = 0
+        self.last_progress = 0.0
+        self._prev_row: np.ndarray | None = None  # logits predicting the next chunk's first token
         self._catalyst: list[int] | None = None
         self._append(self.fmt.prefix, loc_id=-1)
         self.n_prefix = len(self.fmt.prefix)
@@ -143,7 +172,7 @@ class Session:
         """Positions the document may use: the pot, or the window minus question room."""
         if self.pot_cfg:
             return self.pot_cfg.pot_tokens
-        return self.ctx.n_ctx - self.reserve
+        return self.window - self.reserve
 
     @property
     def _scoring_nuc(self) -> bool:
@@ -153,10 +182,40 @@ class Session:
         if not tokens:
             return
         pos0 = self.n_past
+        capture = self.units is not None and loc_id >= 0
+        if capture:  # keys and received attention for this chunk's memory units
+            n = len(tokens)
+            keys = np.zeros((len(self.units.layers), n, self.units.kv_dim), dtype=np.float32)
+            cell_att = np.zeros(self.ctx.cells.n_cells, dtype=np.float32)
+            self.ctx.tap.capture(keys, self.units.layers, "K", n)
+            self.ctx.tap.arm(cell_att, self.units.layers, n)
+        try:
+            self._decode_doc(tokens, pos0, loc_id)
+        finally:
+            if capture:
+                self.ctx.tap.disarm()
+                self.ctx.tap.end_capture()
+        self.kept.tokens.extend(tokens)
+        self.kept.loc_ids.extend([loc_id] * len(tokens))
+        self.stats.max_position = max(self.stats.max_position, self.n_past - 1)
+        if capture:
+            positions, scores = self.ctx.cells.by_position(cell_att, seq=0)
+            att = np.zeros(len(tokens), dtype=np.float32)
+            mine = (positions >= pos0) & (positions < pos0 + len(tokens))
+            att[positions[mine] - pos0] = scores[mine]
+            sink = self.n_prefix + SINK_TOKENS - pos0 if hasattr(self, "n_prefix") else 0
+            self.units.add_chunk(self.ctx, pos0, tokens, loc_id, att, keys, skip=max(0, sink))
+            self.stats.units = len(self.units.units)
+            self.stats.units_kv_bytes = self.units.kv_bytes
+            self.stats.units_without_kv = self.units.without_kv
+
+    def _decode_doc(self, tokens: list[int], pos0: int, loc_id: int) -> None:
         if self._scoring_nuc and loc_id >= 0:
             nuc = np.zeros(len(tokens), dtype=np.float32)
-            if self._prev_row_nll is not None:
-                nuc[0] = self._prev_row_nll(tokens[0])
+            if self._prev_row is not None:
+                last = self._prev_row
+                m = last.max()
+                nuc[0] = float(m + np.log(np.exp(last - m).sum()) - last[tokens[0]])
 
             def on_logits(start, rows, tokens=tokens, nuc=nuc):
                 from ..native.kernels import nll
@@ -166,19 +225,13 @@ class Session:
                 if targets:
                     nuc[start + 1 : start + 1 + len(targets)] = nll(rows[: len(targets)], np.asarray(targets))
                 if start + n == len(tokens):  # the last row predicts the next chunk
-                    last = rows[-1].astype(np.float64)
-                    m = last.max()
-                    lse = m + np.log(np.exp(last - m).sum())
-                    self._prev_row_nll = lambda t, last=last, lse=lse: float(lse - last[t])
+                    self._prev_row = rows[-1].astype(np.float64)
 
             self.ctx.decode(tokens, pos0, logits="all", on_logits=on_logits)
             self.kept.nuc.extend(nuc.tolist())
         else:
             self.ctx.decode(tokens, pos0, logits="last")
             self.kept.nuc.extend([0.0] * len(tokens))
-        self.kept.tokens.extend(tokens)
-        self.kept.loc_ids.extend([loc_id] * len(tokens))
-        self.stats.max_position = max(self.stats.max_position, self.n_past - 1)
 
     def _loc_id(self, loc: Locator) -> int:
         i = self._loc_index.get(loc)
@@ -188,7 +241,8 @@ class Session:
         return i
 
     def ingest(self, segments: Iterable[Segment], *, progress: Callable[[Progress], None] | None = None,
-               cancel: Callable[[], bool] | None = None) -> Stats:
+               cancel: Callable[[], bool] | None = None,
+               after_chunk: Callable[["Session"], None] | None = None) -> Stats:
         """Stream the document into the KV cache, chunk by chunk.
 
         Resumable: when ``cancel()`` turns true ingestion stops *between*
@@ -199,8 +253,14 @@ class Session:
         """
         if getattr(self, "_feed_src", None) is not segments:
             self._feed_src = segments
+            resuming = self.chunks_done > 0 and not getattr(self, "_feed", None)
             self._feed = token_chunks(self.model, segments, separator=self.fmt.doc_separator,
-                                      max_tokens=self.ctx.n_batch, first=self.stats.doc_tokens == 0)
+                                      max_tokens=self.ctx.n_batch,
+                                      first=resuming or self.stats.doc_tokens == 0)
+            if resuming:  # a restored checkpoint: the same chunks again, already in the KV
+                for _ in range(self.chunks_done):
+                    if next(self._feed, None) is None:
+                        raise BookpotError("the document is shorter than its saved state; it changed")
         t0 = time.perf_counter()
         spent = self.stats.ingest_s
         while True:
@@ -215,6 +275,11 @@ class Session:
             self._append(chunk.tokens, self._loc_id(chunk.locator))
             self.stats.doc_tokens += len(chunk.tokens)
             self.stats.chars += chunk.chars
+            self.chunks_done += 1
+            self.last_progress = chunk.progress
+            if after_chunk is not None:
+                self.stats.ingest_s = spent + time.perf_counter() - t0
+                after_chunk(self)
             if progress is not None:
                 dt = spent + time.perf_counter() - t0
                 progress(Progress(self.stats.doc_tokens, chunk.progress,
@@ -279,20 +344,28 @@ class Session:
     # ------------------------------------------------------------ questions
     def ask_stream(self, question: str, *, max_tokens: int = 200, temperature: float = 0.0,
                    cancel: Callable[[], bool] | None = None) -> Iterator[str]:
-        """Stream the answer; afterwards ``self.last_answer`` holds it all."""
+        """Stream the answer; afterwards ``self.last_answer`` holds it all.
+
+        With memory units, the best ``k`` units for the question are placed
+        between the pot and the question (best one last, nearest the
+        question) and removed with it afterwards: sequence 0 ends exactly
+        as it was before the question.
+        """
         t0 = time.perf_counter()
         base = self.n_past
         suffix = self.fmt.suffix(self.model, question)
         if base + len(suffix) + 8 > self.ctx.n_ctx:
             raise BookpotError("the question is too long for the room left in the window")
-        max_tokens = min(max_tokens, self.ctx.n_ctx - base - len(suffix))
         sampler = Sampler(self.model.n_vocab, temperature=temperature)
         parts: list[str] = []
         n_gen = 0
         t_first = None
+        used: list[dict] = []
         try:
-            self.ctx.decode(suffix, base, logits="last")
-            for piece in generate(self.ctx, base + len(suffix), max_tokens=max_tokens,
+            at = base + self._load_units(question, base, used)
+            max_tokens = min(max_tokens, self.ctx.n_ctx - at - len(suffix))
+            self.ctx.decode(suffix, at, logits="last")
+            for piece in generate(self.ctx, at + len(suffix), max_tokens=max_tokens,
                                   sampler=sampler, stop=self.fmt.stop, cancel=cancel):
                 if t_first is None:
                     t_first = time.perf_counter()
@@ -300,19 +373,45 @@ class Session:
                 parts.append(piece)
                 n_gen += 1
                 yield piece
-            self.stats.max_position = max(self.stats.max_position,
-                                          base + len(suffix) + n_gen - 1)
+            self.stats.max_position = max(self.stats.max_position, at + len(suffix) + n_gen - 1)
         finally:
-            # Forget the question and answer: the document stays as it was.
+            # Forget units, question and answer: the document stays as it was.
             self.ctx.seq_rm(0, base, -1)
             sampler.close()
             text = "".join(parts).strip()
             if t_first is not None and n_gen > 1:
                 self.stats.gen_tokens_per_s = (n_gen - 1) / max(time.perf_counter() - t_first, 1e-9)
             self.stats.answer_tokens = n_gen
+            self.stats.units_loaded = used
             self.stats.peak_rss_bytes = peak_rss_bytes()
-            self.last_answer = Answer(text, self.cite(question, text), self.stats,
+            self.last_answer = Answer(text, self.cite(question, text, used), self.stats,
                                       partial=not self.finished)
+
+    def _load_units(self, question: str, base: int, used: list[dict]) -> int:
+        """Look up and place the question's units at ``base``..; return positions used."""
+        if self.units is None or not self.units.units or self.unit_cfg.k <= 0:
+            return 0
+        if not (self.stats.distillations or self.stats.evictions):
+            return 0  # nothing was dropped: every unit is still in the pot
+        t0 = time.perf_counter()
+        q_tokens = self.model.tokenize(question)[: self.ctx.n_batch] or [self.model.bos]
+        queries = np.zeros((len(self.units.layers), len(q_tokens), self.model.n_embd), dtype=np.float32)
+        self.ctx.tap.capture(queries, self.units.layers, "Q", len(q_tokens))
+        try:
+            self.ctx.decode(q_tokens, base, logits="none")
+        finally:
+            self.ctx.tap.end_capture()
+            self.ctx.seq_rm(0, base, -1)
+        best = self.units.top(queries, self.unit_cfg.k)
+        at = base
+        for uid, score in reversed(best):  # best last: nearest the question
+            how = self.units.place(self.ctx, uid, at)
+            at += self.units.units[uid].n
+            used.insert(0, {"unit": uid, "score": round(score, 3), "how": how})
+        self.stats.units_rebuilt = self.units.rebuilt
+        self.stats.lookup_s = time.perf_counter() - t0
+        self.stats.max_position = max(self.stats.max_position, at - 1)
+        return at - base
 
     def ask(self, question: str, **kw) -> Answer:
         for _ in self.ask_stream(question, **kw):
@@ -320,20 +419,38 @@ class Session:
         return self.last_answer
 
     # ------------------------------------------------------------ citations
-    def cite(self, question: str, answer: str, top: int = 3) -> list[dict]:
-        """Locators whose kept text holds the answer's (and question's) words.
+    def cite(self, question: str, answer: str, used: list[dict] | None = None, top: int = 3) -> list[dict]:
+        """Where the answer came from: the loaded units, then pot text.
 
-        Ranked by distinct answer words found (question words count half).
-        A textual match over what the model actually had in its window, so
-        every cited page was really in front of the model.
+        Units the answer drew on come first: those whose text holds the
+        answer's words, ranked by how many, then by lookup score; then the
+        other loaded units. After them, up to ``top`` locators of the pot
+        whose kept text holds the answer's (and question's) words. Every
+        cited page was really in front of the model.
         """
         a_words = _content_words(answer)
         q_words = _content_words(question) - a_words
+        out: list[dict] = []
+        seen: set[int] = set()
+        if used:
+            ranked = []
+            for rank, u in enumerate(used):
+                uid = u["unit"]
+                words = _content_words(self.model.detokenize(self.units.unit_tokens(uid)))
+                overlap = len(a_words & words)
+                ranked.append((-overlap, rank, uid, u["score"]))
+            for neg, rank, uid, score in sorted(ranked):
+                lid = self.units.units[uid].loc_id
+                if lid in seen or not (0 <= lid < len(self.locators)):
+                    continue
+                seen.add(lid)
+                out.append(dict(self.locators[lid].to_dict(), source="unit", unit=uid,
+                                score=score, answer_words=-neg))
         if not a_words and not q_words:
-            return []
+            return out
         by_loc: dict[int, list[int]] = {}
         for tok, lid in zip(self.kept.tokens, self.kept.loc_ids):
-            if lid >= 0:
+            if lid >= 0 and lid not in seen:
                 by_loc.setdefault(lid, []).append(tok)
         scored = []
         for lid, toks in by_loc.items():
@@ -342,7 +459,49 @@ class Session:
             if a_words & words:
                 scored.append((score, lid))
         scored.sort(key=lambda x: (-x[0], x[1]))
-        return [dict(self.locators[lid].to_dict(), score=s) for s, lid in scored[:top]]
+        out += [dict(self.locators[lid].to_dict(), source="pot", score=s) for s, lid in scored[:top]]
+        return out
+
+    # ------------------------------------------------------------ save / restore
+    def snapshot(self) -> tuple[dict, dict, bytes]:
+        """(header, arrays, KV state of sequence 0): everything a checkpoint needs."""
+        state, positions = self.ctx.state_seq_get(0)
+        header = {"chunks_done": self.chunks_done, "finished": self.finished,
+                  "last_progress": self.last_progress, "n_prefix": self.n_prefix,
+                  "stats": self.stats.to_dict(), "locators": [l.__dict__ for l in self.locators],
+                  "units": self.units.commit() if self.units else None}
+        arrays = {"tokens": np.asarray(self.kept.tokens, np.int32),
+                  "loc_ids": np.asarray(self.kept.loc_ids, np.int32),
+                  "nuc": np.asarray(self.kept.nuc, np.float32),
+                  "positions": np.asarray(positions, np.int32),
+                  "prev_row": (self._prev_row if self._prev_row is not None else np.zeros(0)).astype(np.float32)}
+        return header, arrays, state
+
+    def restore(self, header: dict, arrays: dict, state: bytes) -> None:
+        """Put a ``snapshot`` back into this (fresh) session's context."""
+        tokens = arrays["tokens"].tolist()
+        if tokens[: self.n_prefix] != self.kept.tokens[: self.n_prefix] or header["n_prefix"] != self.n_prefix:
+            raise BookpotError("the saved state was made with another prompt format")
+        self.ctx.clear()
+        self.ctx.state_seq_set(state, 0, arrays["positions"])
+        self.kept = _Kept(tokens, arrays["loc_ids"].tolist(), arrays["nuc"].tolist())
+        self.locators = [Locator(**d) for d in header["locators"]]
+        self._loc_index = {l: i for i, l in enumerate(self.locators)}
+        self._prev_row = arrays["prev_row"].astype(np.float64) if arrays["prev_row"].size else None
+        self.chunks_done = int(header["chunks_done"])
+        self.finished = bool(header["finished"])
+        self.last_progress = float(header.get("last_progress", 0.0))
+        known = set(Stats.__dataclass_fields__)
+        now = self.stats
+        self.stats = Stats(**{k: v for k, v in header["stats"].items() if k in known})
+        # this run's context and plan, not the saved run's
+        self.stats.n_ctx, self.stats.ram_cap_bytes, self.stats.plan = now.n_ctx, now.ram_cap_bytes, now.plan
+        self.stats.ttft_s = self.stats.lookup_s = None
+        self.stats.units_loaded = []
+        if self.units is not None and header.get("units"):
+            self.units.load(header["units"])
+        self._feed_src = None
+        self._feed = None
 
     def close(self) -> None:
         self.ctx.close()

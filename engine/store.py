@@ -71,8 +71,12 @@ def _disk_error(path: Path, e: OSError) -> CacheError:
     return CacheError(f"cannot write {path}: {e.strerror or e}")
 
 
-def atomic_write(path: Path, data: bytes | memoryview | Callable[[object], None]) -> None:
-    """Replace ``path`` with ``data`` (bytes, or a function writing to a file) atomically."""
+def atomic_write(path: Path, data: bytes | memoryview | Callable[[object], None], *, sync: bool = True) -> None:
+    """Replace ``path`` with ``data`` (bytes, or a function writing to a file) atomically.
+
+    ``sync=False`` skips the fsync (the caller fsyncs a batch of files
+    before the checkpoint that makes them count).
+    """
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as f:
@@ -81,11 +85,33 @@ def atomic_write(path: Path, data: bytes | memoryview | Callable[[object], None]
             else:
                 f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if sync:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as e:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        raise _disk_error(path, e) from e
+
+
+def append_durable(path: Path, data: bytes) -> None:
+    """Append and fsync. A torn tail is harmless: readers trust only what a checkpoint counts."""
+    try:
+        with open(path, "ab") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        raise _disk_error(path, e) from e
+
+
+def truncate(path: Path, size: int) -> None:
+    """Cut ``path`` to ``size`` bytes (what a checkpoint vouches for); create it if missing."""
+    try:
+        with open(path, "ab") as f:
+            if f.tell() != size:
+                f.truncate(size)
+    except OSError as e:
         raise _disk_error(path, e) from e
 
 

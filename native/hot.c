@@ -117,6 +117,14 @@ typedef struct {
     int64_t   n_read;               /* tensors accumulated since arm() */
     int64_t   last_n_kv, last_n_tokens, last_n_head;
     char      error[200];           /* first layout problem seen, "" if none */
+    /* capture: pre-RoPE Q or K rows of chosen layers (memory-unit keys) */
+    int       cap_armed;
+    char      cap_prefix[8];         /* "Qcur-" or "Kcur-" */
+    int16_t   cap_slot[MAX_LAYERS];  /* layer -> slot in cap_out, -1 = not wanted */
+    int64_t   cap_dim, cap_n_tokens;
+    float    *cap_out;               /* n_slots * n_tokens * dim floats */
+    int64_t   cap_n_out;
+    int64_t   cap_read;
 } tap_state;
 
 typedef struct {
@@ -124,6 +132,8 @@ typedef struct {
     tap_state s;
     Py_buffer view;                 /* keeps the output buffer alive while armed */
     int       has_view;
+    Py_buffer cap_view;             /* the capture buffer, while capturing */
+    int       has_cap_view;
 } Tap;
 
 /* "kq_soft_max-<l>" -> l, or -1 */
@@ -195,6 +205,51 @@ tap_read(tap_state *s, const struct ggml_tensor *t)
     s->last_n_head = n_head;
 }
 
+/* "<prefix><l>" -> l, or -1 */
+static int
+cap_layer_of(const tap_state *s, const char *name)
+{
+    size_t n = strlen(s->cap_prefix);
+    if (strncmp(name, s->cap_prefix, n) != 0)
+        return -1;
+    const char *p = name + n;
+    if (*p < '0' || *p > '9')
+        return -1;
+    int l = 0;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        l = l * 10 + (*p - '0');
+        if (l >= MAX_LAYERS)
+            return -1;
+    }
+    return (*p == '\0' && s->cap_slot[l] >= 0) ? l : -1;
+}
+
+/* The projection before RoPE is the 2-D F32 [dim, n_tokens] node named
+ * Qcur-<l>/Kcur-<l>; the roped one carries the same name but is 3-D
+ * [head_dim, n_head, n_tokens]. When a bias follows the projection the node
+ * is named again after the add: the last 2-D match wins (we overwrite). */
+static int
+cap_match(const tap_state *s, const struct ggml_tensor *t)
+{
+    return t->type == GGML_TYPE_F32 && t->ne[0] == s->cap_dim && t->ne[1] == s->cap_n_tokens
+        && t->ne[2] == 1 && t->ne[3] == 1 && cap_layer_of(s, g_get_name(t)) >= 0;
+}
+
+static void
+cap_read(tap_state *s, const struct ggml_tensor *t)
+{
+    int l = cap_layer_of(s, g_get_name(t));
+    if (t->nb[0] != sizeof(float) || t->nb[1] != (size_t)s->cap_dim * sizeof(float)) {
+        if (!s->error[0])
+            snprintf(s->error, sizeof s->error, "%s is not contiguous", g_get_name(t));
+        s->cap_armed = 0;
+        return;
+    }
+    size_t n = (size_t)s->cap_dim * (size_t)s->cap_n_tokens;
+    g_tensor_get(t, s->cap_out + (size_t)s->cap_slot[l] * n, 0, n * sizeof(float));
+    s->cap_read++;
+}
+
 /* ggml_backend_sched_eval_callback: bool (*)(struct ggml_tensor *, bool ask, void *) */
 static bool
 tap_eval(struct ggml_tensor *t, bool ask, void *user_data)
@@ -202,10 +257,15 @@ tap_eval(struct ggml_tensor *t, bool ask, void *user_data)
     tap_state *s = user_data;
     if (ask) {
         s->n_asked++;
-        if (!s->armed)
+        if (!s->armed && !s->cap_armed)
             return false;
-        int l = layer_of(g_get_name(t));
-        bool yes = l >= 0 && s->want[l];
+        bool yes = false;
+        if (s->armed) {
+            int l = layer_of(g_get_name(t));
+            yes = l >= 0 && s->want[l];
+        }
+        if (!yes && s->cap_armed)
+            yes = cap_match(s, t);
         s->n_yes += yes;
         return yes;
     }
@@ -214,6 +274,8 @@ tap_eval(struct ggml_tensor *t, bool ask, void *user_data)
         if (l >= 0 && s->want[l])
             tap_read(s, t);
     }
+    if (s->cap_armed && cap_match(s, t))
+        cap_read(s, t);
     return true; /* keep computing */
 }
 
@@ -229,6 +291,18 @@ tap_release(Tap *self)
     }
 }
 
+static void
+cap_release(Tap *self)
+{
+    self->s.cap_armed = 0;
+    self->s.cap_out = NULL;
+    self->s.cap_n_out = 0;
+    if (self->has_cap_view) {
+        PyBuffer_Release(&self->cap_view);
+        self->has_cap_view = 0;
+    }
+}
+
 static PyObject *
 Tap_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
@@ -240,6 +314,7 @@ static void
 Tap_dealloc(Tap *self)
 {
     tap_release(self);
+    cap_release(self);
     free(self->s.rows);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -302,6 +377,83 @@ Tap_arm(Tap *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+PyDoc_STRVAR(Tap_capture_doc,
+"capture(out, layers, which, dim, n_tokens)\n\n"
+"Copy the pre-RoPE projection rows (which = 'Q' or 'K': the Qcur-<l>/Kcur-<l>\n"
+"nodes) of the next decode into out, a float32 buffer of len(layers) *\n"
+"n_tokens * dim, slot i for layers[i]. The decode must be one ubatch of\n"
+"n_tokens tokens. end_capture() stops it.");
+
+static PyObject *
+Tap_capture(Tap *self, PyObject *args)
+{
+    PyObject *out, *layers;
+    const char *which;
+    long long dim, n_tokens;
+    if (!g_tensor_get) {
+        PyErr_SetString(PyExc_RuntimeError, "bookpot.native._hot.init() was not called");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "OOsLL", &out, &layers, &which, &dim, &n_tokens))
+        return NULL;
+    if (strcmp(which, "Q") && strcmp(which, "K")) {
+        PyErr_SetString(PyExc_ValueError, "which must be 'Q' or 'K'");
+        return NULL;
+    }
+    if (dim < 1 || n_tokens < 1) {
+        PyErr_SetString(PyExc_ValueError, "dim and n_tokens must be >= 1");
+        return NULL;
+    }
+    int16_t slot[MAX_LAYERS];
+    for (int i = 0; i < MAX_LAYERS; i++)
+        slot[i] = -1;
+    PyObject *seq = PySequence_Fast(layers, "layers must be a sequence of ints");
+    if (!seq)
+        return NULL;
+    Py_ssize_t n_slots = PySequence_Fast_GET_SIZE(seq);
+    for (Py_ssize_t i = 0; i < n_slots; i++) {
+        long l = PyLong_AsLong(PySequence_Fast_GET_ITEM(seq, i));
+        if (l == -1 && PyErr_Occurred()) { Py_DECREF(seq); return NULL; }
+        if (l < 0 || l >= MAX_LAYERS || slot[l] >= 0) {
+            Py_DECREF(seq);
+            PyErr_SetString(PyExc_ValueError, "layer index out of range or repeated");
+            return NULL;
+        }
+        slot[l] = (int16_t)i;
+    }
+    Py_DECREF(seq);
+    Py_buffer view;
+    if (PyObject_GetBuffer(out, &view, PyBUF_WRITABLE | PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0)
+        return NULL;
+    if (view.itemsize != 4 || !view.format || strcmp(view.format, "f") != 0
+        || view.len / 4 < (Py_ssize_t)(n_slots * dim * n_tokens)) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_TypeError, "out must be a contiguous float32 buffer of len(layers)*n_tokens*dim");
+        return NULL;
+    }
+    cap_release(self);
+    self->cap_view = view;
+    self->has_cap_view = 1;
+    memcpy(self->s.cap_slot, slot, sizeof slot);
+    snprintf(self->s.cap_prefix, sizeof self->s.cap_prefix, "%scur-", which);
+    self->s.cap_dim = dim;
+    self->s.cap_n_tokens = n_tokens;
+    self->s.cap_out = view.buf;
+    self->s.cap_n_out = view.len / 4;
+    self->s.cap_read = 0;
+    self->s.error[0] = '\0';
+    self->s.cap_armed = 1;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Tap_end_capture(Tap *self, PyObject *unused)
+{
+    long long n = self->s.cap_read;
+    cap_release(self);
+    return PyLong_FromLongLong(n);
+}
+
 static PyObject *
 Tap_disarm(Tap *self, PyObject *unused)
 {
@@ -335,6 +487,8 @@ Tap_get_armed(Tap *self, void *closure)
 static PyMethodDef Tap_methods[] = {
     {"arm",    (PyCFunction)Tap_arm,    METH_VARARGS, Tap_arm_doc},
     {"disarm", (PyCFunction)Tap_disarm, METH_NOARGS,  "Stop scoring; answer 'no' to every node again."},
+    {"capture", (PyCFunction)Tap_capture, METH_VARARGS, Tap_capture_doc},
+    {"end_capture", (PyCFunction)Tap_end_capture, METH_NOARGS, "Stop capturing; return how many tensors were copied (overwrites count)."},
     {"stats",  (PyCFunction)Tap_stats,  METH_NOARGS,  "Counters: asked, yes, read, last n_kv/n_tokens/n_head, error."},
     {NULL}
 };

@@ -127,6 +127,32 @@ class Tap:
     def stats(self) -> dict:
         return self._c.stats()
 
+    def capture(self, out: np.ndarray, layers, which: str, n_tokens: int) -> None:
+        """Copy the next decode's pre-RoPE Q or K rows of ``layers`` into ``out``.
+
+        ``out``: float32 (len(layers), n_tokens, dim); the decode must be one
+        ubatch of exactly ``n_tokens`` tokens. Pre-RoPE, so q.k compares
+        content as if both tokens sat at the same position (memory-unit
+        lookup). ``end_capture()`` checks every layer was copied.
+        """
+        if out.dtype != np.float32 or not out.flags.c_contiguous or out.ndim != 3:
+            raise TypeError("out must be a contiguous float32 (layers, n_tokens, dim) array")
+        layers = [int(l) for l in layers]
+        if out.shape[0] != len(layers) or out.shape[1] != n_tokens:
+            raise ValueError("out must have shape (len(layers), n_tokens, dim)")
+        self._c.capture(out, layers, which, out.shape[2], int(n_tokens))
+        self._n_capture = len(layers)
+
+    def end_capture(self) -> None:
+        """Stop capturing; RuntimeError unless each layer's rows were copied."""
+        n = self._c.end_capture()
+        st = self._c.stats()
+        if st["error"]:
+            raise RuntimeError(f"capture: {st['error']}")
+        if n < getattr(self, "_n_capture", 0):
+            raise RuntimeError(f"capture copied {n} tensors for {self._n_capture} layers "
+                               "(the decode must be one ubatch of the given size)")
+
     @property
     def armed(self) -> bool:
         return self._c.armed

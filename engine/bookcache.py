@@ -1,0 +1,207 @@
+"""A book's saved state: reopen without prefill, resume after a kill.
+
+One directory per (document content, model, engine settings, engine
+version) under ``cache_root()/books/<key>/``:
+
+    manifest.json   what this is (document, model, settings), status, stats
+    state.bin       the last checkpoint: the pot's KV (sequence 0), its kept
+                    tokens, locators and counters, and how many memory units
+                    are committed; magic + header + checksum
+    units/ ...      the memory units (units.py)
+    lock            flock'ed while a process reads or writes the book
+
+Order of writes at a checkpoint: unit files are fsynced and the unit index
+appended first, then ``state.bin`` replaces the old one atomically, then the
+manifest. A run killed at any point leaves the previous checkpoint intact,
+and anything written after it is cut off when the next run loads it. A
+damaged ``state.bin`` (checksum) is detected, and the book is read again
+from the start; it is never used.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import store
+
+ENGINE_VERSION = "bookpot-engine-2"  # bump when KV, unit or scoring formats change
+MAGIC = b"BPSTATE1"
+
+
+def model_id(path: str | Path) -> str:
+    """A cheap identity for a GGUF: size + hash of its first and last 4 MiB."""
+    p = Path(path)
+    size = p.stat().st_size
+    h = hashlib.blake2b(digest_size=12)
+    with open(p, "rb") as f:
+        h.update(f.read(4 << 20))
+        if size > 8 << 20:
+            f.seek(size - (4 << 20))
+            h.update(f.read())
+    return f"{size}-{h.hexdigest()}"
+
+
+def book_key(doc_hash: str, model: str, settings: dict) -> str:
+    blob = json.dumps({"doc": doc_hash, "model": model, "settings": settings, "engine": ENGINE_VERSION},
+                      sort_keys=True).encode()
+    return store.digest(blob)[:20]
+
+
+@dataclass
+class Loaded:
+    header: dict
+    arrays: dict
+    state: bytes
+
+
+class BookCache:
+    """The cache directory of one book under one set of settings."""
+
+    def __init__(self, root: Path, *, doc_path: str, doc_hash: str, model: str, settings: dict,
+                 doc_info: dict | None = None) -> None:
+        self.root = Path(root)
+        self.key = book_key(doc_hash, model, settings)
+        self.dir = self.root / "books" / self.key
+        self.doc_path, self.doc_hash, self.model, self.settings = doc_path, doc_hash, model, settings
+        self.doc_info = doc_info or {}
+        self.damaged = ""  # why a saved state was thrown away, for the user
+
+    @property
+    def units_dir(self) -> Path:
+        return self.dir / "units"
+
+    def lock(self, wait=None):
+        store.ensure_dir(self.dir)
+        return store.locked(self.dir / "lock", wait=wait)
+
+    def manifest(self) -> dict | None:
+        return store.read_json(self.dir / "manifest.json")
+
+    # ------------------------------------------------------------- checkpoint
+    def save(self, session) -> None:
+        """Checkpoint ``session`` (units first, then the state, then the manifest)."""
+        header, arrays, state = session.snapshot()
+        specs, blobs, off = [], [], 0
+        for name, arr in arrays.items():
+            arr = np.ascontiguousarray(arr)
+            specs.append({"name": name, "dtype": arr.dtype.str, "shape": list(arr.shape), "offset": off})
+            blobs.append(arr.tobytes())
+            off += len(blobs[-1])
+        body = b"".join(blobs) + state
+        header = dict(header, arrays=specs, state_offset=off, state_bytes=len(state),
+                      body_bytes=len(body), digest=store.digest(body), engine=ENGINE_VERSION)
+        hbytes = json.dumps(header).encode()
+
+        def write(f):
+            f.write(MAGIC + struct.pack("<I", len(hbytes)) + hbytes)
+            f.write(body)
+
+        store.atomic_write(self.dir / "state.bin", write)
+        st = session.stats
+        store.atomic_write_json(self.dir / "manifest.json", {
+            "key": self.key, "engine": ENGINE_VERSION, "updated": store.now(),
+            "status": "ready" if session.finished else "ingesting",
+            "document": dict(self.doc_info, path=self.doc_path, hash=self.doc_hash),
+            "model": self.model, "settings": self.settings,
+            "progress": round(session.last_progress, 4), "doc_tokens": st.doc_tokens,
+            "units": st.units, "units_kv_bytes": st.units_kv_bytes,
+            "units_without_kv": st.units_without_kv,
+        })
+
+    def load(self) -> Loaded | None:
+        """The last checkpoint, or None (none saved, or damaged: see ``damaged``)."""
+        path = self.dir / "state.bin"
+        try:
+            raw = path.read_bytes()
+        except OSError:
+            return None
+        try:
+            if not raw.startswith(MAGIC):
+                raise ValueError("bad magic")
+            (hlen,) = struct.unpack_from("<I", raw, len(MAGIC))
+            start = len(MAGIC) + 4
+            header = json.loads(raw[start : start + hlen])
+            body = memoryview(raw)[start + hlen :]
+            if len(body) != header["body_bytes"] or store.digest(body) != header["digest"]:
+                raise ValueError("checksum mismatch")
+            if header.get("engine") != ENGINE_VERSION:
+                raise ValueError("another engine version")
+            arrays = {}
+            for spec in header["arrays"]:
+                dt = np.dtype(spec["dtype"])
+                n = int(np.prod(spec["shape"])) if spec["shape"] else 1
+                arrays[spec["name"]] = np.frombuffer(body, dtype=dt, count=n,
+                                                     offset=spec["offset"]).reshape(spec["shape"]).copy()
+            state = bytes(body[header["state_offset"] : header["state_offset"] + header["state_bytes"]])
+            return Loaded(header, arrays, state)
+        except (ValueError, KeyError, TypeError, struct.error) as e:
+            self.damaged = f"the saved state of this book was damaged ({e}); reading it again"
+            self.discard()
+            return None
+
+    def discard(self) -> None:
+        """Forget the saved state and units (keep the lock file: another process may hold it)."""
+        for name in ("state.bin", "manifest.json", "units.jsonl", "keys.f16", "tokens.i32"):
+            try:
+                (self.dir / name).unlink()
+            except OSError:
+                pass
+        shutil.rmtree(self.units_dir, ignore_errors=True)
+        store.ensure_dir(self.units_dir / "units")
+
+
+# ------------------------------------------------------------------ listing
+def list_books(root: Path) -> list[dict]:
+    """Every cached book state: manifest plus size on disk."""
+    out = []
+    books = Path(root) / "books"
+    if not books.is_dir():
+        return out
+    for d in sorted(books.iterdir()):
+        m = store.read_json(d / "manifest.json") or {"key": d.name, "status": "incomplete"}
+        m["dir"] = str(d)
+        m["disk_bytes"] = store.dir_size(d)
+        out.append(m)
+    return out
+
+
+def clear(root: Path, doc_hash: str | None = None) -> tuple[int, int, list[str]]:
+    """Remove cached books (all, or those of one document) and, for all, summaries.
+
+    Returns (books removed, bytes freed, books skipped because in use).
+    """
+    import fcntl
+    import os
+
+    removed = freed = 0
+    busy: list[str] = []
+    for m in list_books(root):
+        if doc_hash and (m.get("document") or {}).get("hash") != doc_hash:
+            continue
+        d = Path(m["dir"])
+        fd = os.open(d / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                busy.append((m.get("document") or {}).get("path", d.name))
+                continue
+            size = m["disk_bytes"]
+            shutil.rmtree(d, ignore_errors=True)
+            removed += 1
+            freed += size
+        finally:
+            os.close(fd)
+    if doc_hash is None:
+        for extra in ("summaries",):
+            p = Path(root) / extra
+            if p.exists():
+                freed += store.dir_size(p)
+                shutil.rmtree(p, ignore_errors=True)
+    return removed, freed, busy

@@ -1,0 +1,319 @@
+"""Memory units (InfLLM): every chunk's KV on disk, the relevant ones back per question.
+
+The pot keeps the gist of a book; units keep the rest within reach. While a
+chunk is prefilled, the native tap copies its pre-RoPE keys (K projection
+rows of a few layers) and the attention each of its tokens receives from
+the chunk's own queries. The chunk is then cut into units of
+``unit_tokens`` tokens, and for each unit:
+
+- its KV goes to disk: ``seq_cp`` the unit's positions into scratch sequence
+  1, ``llama_state_seq_get_data(1)``, ``seq_rm(1)`` (f16 K and V, ~23 KB per
+  token for the default model);
+- its ``repr_tokens`` most-attended tokens' keys stay in RAM as the unit's
+  representative keys (InfLLM's r_k), f16: 4 tokens x 3 layers x 192 values
+  = 4.6 KB per unit, 36 MB for a 1M-token book in 128-token units.
+
+At question time the question's pre-RoPE queries score every unit
+(sum over layers, heads and representative keys of q.k, each layer
+z-normalised across units), and the top ``k`` are restored into scratch
+sequence 1, shifted to the positions right after the pot, copied into
+sequence 0, and removed again with the question (``Session.ask_stream``).
+Pre-RoPE vectors compare content as if query and key sat at the same
+position, which is where the loaded unit is placed: next to the question.
+
+Files (all under the book's cache directory, see bookcache.py):
+
+    units/u0000042.kv   magic, header (JSON: positions in cell order), state
+    units.jsonl         one line per unit: token range, locator, checksum
+    keys.f16            representative keys, one fixed-size record per unit
+    tokens.i32          every unit's tokens (rebuild and citations)
+
+Lines and records past the count in the last checkpoint are ignored, so a
+run killed between a unit write and the checkpoint never leaves a unit the
+index trusts but the disk lacks. A unit whose file is missing or fails its
+checksum is rebuilt from its tokens (decoded again in place) and rewritten.
+Beyond ``disk_cap`` units keep tokens and keys only: they are still found
+by lookup and recomputed when loaded (slower), and stats say how many.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import store
+
+MAGIC = b"BPUNIT01"
+SCRATCH_SEQ = 1
+
+
+@dataclass
+class UnitConfig:
+    k: int = 4  # units loaded per question (0: lookup off)
+    unit_tokens: int = 128
+    repr_tokens: int = 4
+    layers: tuple[int, ...] | None = None  # None: key_layers(model)
+    disk_cap: int | None = None  # bytes of unit KV per book; None = no limit
+
+    def room(self) -> int:
+        """KV positions the loaded units need beside the pot."""
+        return self.k * self.unit_tokens
+
+
+KEY_LAYER_DEPTHS = (0.27, 0.30, 0.60)
+
+
+def key_layers(n_layer: int) -> tuple[int, ...]:
+    """Layers whose keys find the right unit, as fractions of the stack.
+
+    Measured on SmolLM2-135M (30 layers; pass-key documents with the key
+    at 10/50/80%, 14 units of 128 tokens, bench/unit_layers.py): with
+    attention-picked representative keys, layers 8, 9 and 18 ranked the
+    key's unit first in every trial; layers 0-2 never did, and the
+    middle-late layers 10-13 were erratic.
+    """
+    return tuple(sorted({min(n_layer - 1, max(0, round(f * n_layer))) for f in KEY_LAYER_DEPTHS}))
+
+
+@dataclass
+class Unit:
+    uid: int
+    tok0: int  # offset into tokens.i32
+    n: int
+    loc_id: int
+    kv: bool  # KV on disk (False: beyond the disk cap, recomputed when loaded)
+    digest: str
+    nbytes: int
+
+    def line(self) -> str:
+        return json.dumps({"id": self.uid, "tok0": self.tok0, "n": self.n, "loc": self.loc_id,
+                           "kv": self.kv, "digest": self.digest, "bytes": self.nbytes})
+
+
+class UnitStore:
+    """One book's units: files on disk, index and representative keys in RAM."""
+
+    def __init__(self, root: Path, model, cfg: UnitConfig) -> None:
+        self.root = Path(root)
+        self.cfg = cfg
+        self.layers = tuple(cfg.layers or key_layers(model.n_layer))
+        self.n_head, self.n_head_kv, self.head_dim = model.n_head, model.n_head_kv, model.head_dim
+        self.kv_dim = self.n_head_kv * self.head_dim
+        self.rec_shape = (len(self.layers), cfg.repr_tokens, self.kv_dim)
+        self.units: list[Unit] = []
+        self._keys: list[np.ndarray] = []  # per unit (L, r, kv_dim) f16
+        self._keys_arr: np.ndarray | None = None
+        self.tokens: list[int] = []
+        self.kv_bytes = 0
+        self.without_kv = 0
+        self.rebuilt = 0
+        self._pending: list[Path] = []  # written since the last commit (fsync at commit)
+        self._committed = 0
+        self._committed_tokens = 0
+        store.ensure_dir(self.root / "units")
+
+    # ---------------------------------------------------------------- write
+    def add_chunk(self, ctx, pos0: int, tokens: list[int], loc_id: int,
+                  attention: np.ndarray, keys: np.ndarray, skip: int = 0) -> None:
+        """Cut a just-prefilled chunk (positions pos0..) into units and save them.
+
+        ``attention[i]``: attention token i received from the chunk's queries;
+        ``keys``: (layers, len(tokens), kv_dim) pre-RoPE keys; the first
+        ``skip`` tokens (the document's attention sinks) are never
+        representative: they draw attention from every query, whatever it asks.
+        """
+        n_all = len(tokens)
+        # Later tokens are seen by fewer of the chunk's (causal) queries.
+        seen_by = np.arange(n_all, 0, -1, dtype=np.float32)
+        att = attention / seen_by
+        att[:skip] = -np.inf
+        step = self.cfg.unit_tokens
+        for a in range(0, n_all, step):
+            b = min(n_all, a + step)
+            r = min(self.cfg.repr_tokens, b - a)
+            top = a + np.argsort(-att[a:b], kind="stable")[:r]
+            rec = np.zeros(self.rec_shape, dtype=np.float16)
+            rec[:, :r, :] = keys[:, np.sort(top), :]
+            self._save(ctx, pos0 + a, tokens[a:b], loc_id, rec)
+
+    def _save(self, ctx, p0: int, tokens: list[int], loc_id: int, rec: np.ndarray) -> None:
+        uid = len(self.units)
+        n = len(tokens)
+        kv, digest, nbytes = False, "", 0
+        per_token = self.kv_bytes / max(1, sum(u.n for u in self.units if u.kv)) if self.kv_bytes else 0
+        over_cap = self.cfg.disk_cap is not None and self.kv_bytes + per_token * n > self.cfg.disk_cap
+        if not over_cap:
+            digest, nbytes = self._write_kv(ctx, uid, p0, n)
+            kv = True
+            self.kv_bytes += nbytes
+        else:
+            self.without_kv += 1
+        self.units.append(Unit(uid, len(self.tokens), n, loc_id, kv, digest, nbytes))
+        self.tokens.extend(tokens)
+        self._keys.append(rec)
+        self._keys_arr = None
+
+    def _write_kv(self, ctx, uid: int, p0: int, n: int) -> tuple[str, int]:
+        ctx.seq_rm(SCRATCH_SEQ, -1, -1)
+        ctx.seq_cp(0, SCRATCH_SEQ, p0, p0 + n)
+        try:
+            data, positions = ctx.state_seq_get(SCRATCH_SEQ)
+        finally:
+            ctx.seq_rm(SCRATCH_SEQ, -1, -1)
+        header = json.dumps({"p0": p0, "n": n, "positions": positions.tolist()}).encode()
+        blob = MAGIC + struct.pack("<I", len(header)) + header + data
+        path = self.path(uid)
+        store.atomic_write(path, blob, sync=False)
+        self._pending.append(path)
+        return store.digest(blob), len(blob)
+
+    def path(self, uid: int) -> Path:
+        return self.root / "units" / f"u{uid:07d}.kv"
+
+    def commit(self) -> dict:
+        """Make every unit so far durable; returns the counts a checkpoint records."""
+        for p in self._pending:
+            with contextlib.suppress(OSError):
+                fd = os.open(p, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+        self._pending.clear()
+        new = self.units[self._committed:]
+        if new:
+            lines = "".join(u.line() + "\n" for u in new).encode()
+            keys = np.stack(self._keys[self._committed:]).astype(np.float16).tobytes()
+            toks = np.asarray(self.tokens[self._committed_tokens:], dtype=np.int32).tobytes()
+            for name, data in (("units.jsonl", lines), ("keys.f16", keys), ("tokens.i32", toks)):
+                store.append_durable(self.root / name, data)
+        self._committed = len(self.units)
+        self._committed_tokens = len(self.tokens)
+        return {"n_units": len(self.units), "n_tokens": len(self.tokens),
+                "kv_bytes": self.kv_bytes, "without_kv": self.without_kv}
+
+    # ----------------------------------------------------------------- read
+    def load(self, counts: dict) -> None:
+        """Read the index a checkpoint vouches for; cut anything written after it."""
+        n_units, n_tokens = int(counts["n_units"]), int(counts["n_tokens"])
+        lines = (self.root / "units.jsonl").read_bytes().splitlines() if n_units else []
+        if len(lines) < n_units:
+            raise ValueError("the unit index is shorter than the checkpoint says")
+        self.units = [Unit(d["id"], d["tok0"], d["n"], d["loc"], d["kv"], d["digest"], d["bytes"])
+                      for d in map(json.loads, lines[:n_units])]
+        rec = int(np.prod(self.rec_shape))
+        keys = np.fromfile(self.root / "keys.f16", dtype=np.float16, count=n_units * rec) if n_units else \
+            np.zeros(0, np.float16)
+        toks = np.fromfile(self.root / "tokens.i32", dtype=np.int32, count=n_tokens) if n_tokens else \
+            np.zeros(0, np.int32)
+        if keys.size != n_units * rec or toks.size != n_tokens:
+            raise ValueError("the unit keys or tokens are shorter than the checkpoint says")
+        self._keys = list(keys.reshape((n_units, *self.rec_shape)))
+        self._keys_arr = None
+        self.tokens = toks.tolist()
+        self.kv_bytes = int(counts.get("kv_bytes", 0))
+        self.without_kv = int(counts.get("without_kv", 0))
+        self._committed, self._committed_tokens = n_units, n_tokens
+        for name, size in (("units.jsonl", sum(len(l) + 1 for l in lines[:n_units])),
+                           ("keys.f16", keys.nbytes), ("tokens.i32", toks.nbytes)):
+            store.truncate(self.root / name, size)
+        for p in (self.root / "units").glob("u*.kv"):  # files of units past the checkpoint
+            with contextlib.suppress(ValueError, OSError):
+                if int(p.stem[1:]) >= n_units:
+                    p.unlink()
+
+    @property
+    def keys(self) -> np.ndarray:
+        if self._keys_arr is None:
+            self._keys_arr = (np.stack(self._keys) if self._keys
+                              else np.zeros((0, *self.rec_shape), np.float16))
+        return self._keys_arr
+
+    def unit_tokens(self, uid: int) -> list[int]:
+        u = self.units[uid]
+        return self.tokens[u.tok0 : u.tok0 + u.n]
+
+    # --------------------------------------------------------------- lookup
+    def scores(self, queries: np.ndarray) -> np.ndarray:
+        """Relevance of every unit to the question.
+
+        ``queries``: (layers, n_q, n_head * head_dim) pre-RoPE question rows.
+        Per layer: the mean query of each head, summed within its KV group
+        (GQA), dotted with the unit's representative keys and summed; each
+        layer's scores are z-normalised across units, then added.
+        """
+        n_units = len(self.units)
+        total = np.zeros(n_units, dtype=np.float32)
+        if n_units == 0:
+            return total
+        g = self.n_head // self.n_head_kv
+        qbar = queries.mean(axis=1).reshape(len(self.layers), self.n_head_kv, g, self.head_dim).sum(axis=2)
+        keys = self.keys
+        for li in range(len(self.layers)):
+            k = keys[:, li].astype(np.float32).reshape(n_units, -1, self.n_head_kv, self.head_dim)
+            s = np.einsum("urgd,gd->u", k, qbar[li])
+            sd = s.std()
+            total += (s - s.mean()) / (sd if sd > 0 else 1.0)
+        return total
+
+    def top(self, queries: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """The k best units as (uid, score), best first."""
+        s = self.scores(queries)
+        if k <= 0 or s.size == 0:
+            return []
+        idx = np.argsort(-s, kind="stable")[:k]
+        return [(int(i), float(s[i])) for i in idx]
+
+    # ---------------------------------------------------------------- swap-in
+    def place(self, ctx, uid: int, pos: int) -> str:
+        """Put unit ``uid`` into sequence 0 at positions pos.. ; return how.
+
+        "disk": restored from its file; "rebuilt": its file was missing or
+        damaged, so its tokens were decoded again and the file rewritten;
+        "recomputed": a unit beyond the disk cap, decoded from its tokens.
+        """
+        u = self.units[uid]
+        if u.kv:
+            blob = self._read_checked(u)
+            if blob is not None:
+                (hlen,) = struct.unpack_from("<I", blob, len(MAGIC))
+                head = json.loads(blob[len(MAGIC) + 4 : len(MAGIC) + 4 + hlen])
+                data = blob[len(MAGIC) + 4 + hlen :]
+                try:
+                    ctx.state_seq_set(data, SCRATCH_SEQ, head["positions"])
+                    ctx.seq_add(SCRATCH_SEQ, head["p0"], head["p0"] + head["n"], pos - head["p0"])
+                    ctx.seq_cp(SCRATCH_SEQ, 0, pos, pos + u.n)
+                    return "disk"
+                finally:
+                    ctx.seq_rm(SCRATCH_SEQ, -1, -1)
+        ctx.decode(self.unit_tokens(uid), pos, logits="none")
+        if not u.kv:
+            return "recomputed"
+        with contextlib.suppress(store.CacheError):  # a read-only or full disk: still answer
+            digest, nbytes = self._write_kv(ctx, uid, pos, u.n)
+            self._pending.clear()
+            self.units[uid] = Unit(u.uid, u.tok0, u.n, u.loc_id, True, digest, nbytes)
+            self._rewrite_index()
+        self.rebuilt += 1
+        return "rebuilt"
+
+    def _read_checked(self, u: Unit) -> bytes | None:
+        try:
+            blob = self.path(u.uid).read_bytes()
+        except OSError:
+            return None
+        if len(blob) != u.nbytes or store.digest(blob) != u.digest or not blob.startswith(MAGIC):
+            return None
+        return blob
+
+    def _rewrite_index(self) -> None:
+        lines = "".join(u.line() + "\n" for u in self.units[: self._committed]).encode()
+        store.atomic_write(self.root / "units.jsonl", lines)
+
+    def disk_bytes(self) -> int:
+        return store.dir_size(self.root)
