@@ -129,13 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
 # ------------------------------------------------------------------ helpers
 def _load(args, *, vocab_only: bool = False):
     """Resolve, check and load the model; return (Model, ModelEntry|None, ModelMeta)."""
-    from .. import models
     from ..engine.llm import Model
+    from .build import resolve_model
 
-    name = args.model or models.DEFAULT_MODEL
-    path = models.resolve(name, progress=_fetch_progress(getattr(args, "quiet", False)))
-    meta = models.read_metadata(path)  # a truncated/corrupt file fails here, before llama.cpp
-    entry = models.REGISTRY.get(name)
+    path, entry, meta = resolve_model(args.model, progress=_fetch_progress(getattr(args, "quiet", False)))
     return Model(path, vocab_only=vocab_only), entry, meta
 
 
@@ -152,82 +149,29 @@ def _fetch_progress(quiet: bool):
 
 
 def _session(args, model, entry, meta, question: str | None = None):
-    """A Session sized by the RAM plan (every mode but ``full`` shares its budget).
+    """A Session sized by the RAM plan (see build.build_session, shared with the TUI).
 
     Returns (session, catalyst_is_question).
     """
-    from ..engine.plan import default_cap, make_plan, parse_size
-    from ..engine.pot import PotConfig
-    from ..engine.session import Session
-    from ..engine.units import UnitConfig
+    from .build import build_session
 
-    style = args.prompt_style or (entry.default_prompt_style if entry else "completion")
-    if not 0.0 <= args.alpha <= 1.0:
-        raise BookpotError("--alpha must be between 0 and 1")
-    if args.units < 0 or args.unit_tokens < 16 or args.unit_tokens > 512:
-        raise BookpotError("--units must be >= 0 and --unit-tokens between 16 and 512")
-    units = None
-    if not args.no_units and args.mode != "full":
-        disk_cap = parse_size(args.disk_cap) if args.disk_cap else _default_disk_cap(args)
-        units = UnitConfig(k=args.units, unit_tokens=args.unit_tokens, disk_cap=disk_cap)
-    by_question = question is not None and (args.catalyst == "question"
-                                            or (args.catalyst == "auto" and units is None))
-    catalyst = question if by_question else None
-    if args.mode == "full":
-        return Session(model, prompt_style=style, mode="full", threads=args.threads), by_question
-    cap = parse_size(args.ram_cap) if args.ram_cap else default_cap()
-    plan = make_plan(meta, cap, pot_tokens=args.pot_tokens, nuc=not args.no_nuc,
-                     unit_room=units.room() if units else 0)
-    pot = PotConfig(plan.pot_tokens, plan.keep_tokens, alpha=args.alpha, nuc=plan.nuc)
-    args._units_tmp = None
-    units_dir = None
-    if units is not None:
-        args._book_cache = None if (by_question or args.no_cache) else _book_cache(args, model, style, plan, units)
-        if args._book_cache is not None:
-            units_dir = args._book_cache.units_dir
-        else:
-            import tempfile
-
-            args._units_tmp = tempfile.TemporaryDirectory(prefix="bookpot-units-")
-            units_dir = args._units_tmp.name
-    elif not (by_question or args.no_cache):
-        args._book_cache = _book_cache(args, model, style, plan, None)
-    session = Session(model, prompt_style=style, mode=args.mode, n_ctx=plan.n_ctx, threads=args.threads,
-                      n_batch=plan.n_batch, pot=pot, question=catalyst, units=units, units_dir=units_dir)
-    if units is not None and session.units is None:
-        _note(args, f"memory units are off: {session.units_why}")
-    session.stats.ram_cap_bytes = cap
-    session.stats.plan = plan.describe()
-    return session, by_question
+    built = build_session(_options(args), model, entry, meta, book=args.book,
+                          doc_info=getattr(args, "_doc_info", None), question=question)
+    args._book_cache = built.cache
+    args._units_tmp = built.units_tmp  # lives as long as args: the units are used by ask
+    for note in built.notes:
+        _note(args, note)
+    return built.session, built.by_question
 
 
-def _default_disk_cap(args) -> int:
-    import shutil
+def _options(args):
+    from .build import Options
 
-    from ..engine.store import cache_root
-
-    root = cache_root(args.cache_dir)
-    probe = root
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    try:
-        return shutil.disk_usage(probe).free // 2
-    except OSError:
-        return 1 << 30
-
-
-def _book_cache(args, model, style, plan, units):
-    from ..engine.bookcache import BookCache, model_id
-    from ..engine.store import cache_root, document_hash
-
-    settings = {"mode": args.mode, "pot": plan.pot_tokens, "keep": plan.keep_tokens, "batch": plan.n_batch,
-                "alpha": args.alpha, "nuc": plan.nuc, "style": style, "catalyst": "generic",
-                "units": bool(units), "unit_tokens": units.unit_tokens if units else None,
-                "key_layers": None}
-    info = getattr(args, "_doc_info", None) or {}
-    return BookCache(cache_root(args.cache_dir), doc_path=os.path.abspath(args.book),
-                     doc_hash=document_hash(args.book), model=model_id(model.path), settings=settings,
-                     doc_info=info)
+    return Options(model=args.model, prompt_style=args.prompt_style, mode=args.mode, ram_cap=args.ram_cap,
+                   pot_tokens=args.pot_tokens, alpha=args.alpha, nuc=not args.no_nuc, threads=args.threads,
+                   units=args.units, use_units=not args.no_units, unit_tokens=args.unit_tokens,
+                   disk_cap=args.disk_cap, catalyst=args.catalyst, cache_dir=args.cache_dir,
+                   cache=not args.no_cache)
 
 
 def _note(args, message: str) -> None:

@@ -1,0 +1,159 @@
+"""Building a book's Session the same way everywhere: the CLI and the TUI.
+
+``build_session`` turns engine options (the CLI's flags, or the TUI's
+settings) into a ``Session`` sized by the RAM plan, with memory units and
+the book's ``BookCache`` when the catalyst is generic. Both front ends call
+it, so a book read by ``bookpot ingest`` reopens at once in ``bookpot open``
+and the other way round: the cache key (document, model, and the settings
+below) comes out the same for the same options.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from ..engine.errors import BookpotError
+
+
+@dataclass
+class Options:
+    """Engine options, as ``bookpot ask``/``ingest`` take them (defaults included)."""
+
+    model: str | None = None  # registry name or .gguf path; None: the default model
+    prompt_style: str | None = None  # None: the model's measured best
+    mode: str = "auto"
+    ram_cap: str | int | None = None  # "512M" or bytes; None: engine.plan.default_cap()
+    pot_tokens: int | None = None  # overrides the plan
+    alpha: float = 0.5
+    nuc: bool = True
+    threads: int | None = None
+    units: int = 4  # memory units loaded per question
+    use_units: bool = True
+    unit_tokens: int = 128
+    disk_cap: str | int | None = None  # None: half the free space of the cache disk
+    catalyst: str = "auto"  # "auto" | "question" | "generic"
+    cache_dir: str | None = None  # None: store.cache_root() ($BOOKPOT_CACHE_DIR or the user cache)
+    cache: bool = True  # False: keep nothing on disk (units in a temporary dir)
+
+
+@dataclass
+class Built:
+    """A Session and what came with it; ``close()`` releases all of it."""
+
+    session: object
+    cache: object | None = None  # engine.bookcache.BookCache, when the state can be saved
+    plan: object | None = None  # engine.plan.Plan (None in ``full`` mode)
+    ram_cap: int | None = None  # bytes the plan was made for
+    by_question: bool = False  # the pot is distilled toward the question (CaP-Q): not cached
+    units_tmp: object | None = None  # tempfile.TemporaryDirectory holding uncached units
+    notes: list[str] = field(default_factory=list)  # things to tell the user ("memory units are off: ...")
+
+    def close(self) -> None:
+        try:
+            self.session.close()
+        finally:
+            if self.units_tmp is not None:
+                self.units_tmp.cleanup()
+                self.units_tmp = None
+
+
+def resolve_model(name: str | None, *, progress=None):
+    """Find (fetching if needed) and check a model: (path, ModelEntry | None, ModelMeta)."""
+    from .. import models
+
+    name = name or models.DEFAULT_MODEL
+    path = models.resolve(name, progress=progress)
+    meta = models.read_metadata(path)  # a truncated/corrupt file fails here, before llama.cpp
+    return path, models.REGISTRY.get(name), meta
+
+
+def build_session(opts: Options, model, entry, meta, *, book: str | None = None,
+                  doc_info: dict | None = None, question: str | None = None) -> Built:
+    """A Session sized by the RAM plan (every mode but ``full`` shares its budget).
+
+    ``book`` (its path) is needed for the cache; ``question``, when known
+    before reading, is the catalyst if ``opts.catalyst`` says so (then
+    nothing is cached: that pot only serves that question).
+    """
+    from ..engine.plan import default_cap, make_plan, parse_size
+    from ..engine.pot import PotConfig
+    from ..engine.session import Session
+    from ..engine.units import UnitConfig
+
+    style = opts.prompt_style or (entry.default_prompt_style if entry else "completion")
+    if not 0.0 <= opts.alpha <= 1.0:
+        raise BookpotError("--alpha must be between 0 and 1")
+    if opts.units < 0 or opts.unit_tokens < 16 or opts.unit_tokens > 512:
+        raise BookpotError("--units must be >= 0 and --unit-tokens between 16 and 512")
+    units = None
+    if opts.use_units and opts.mode != "full":
+        disk_cap = parse_size(opts.disk_cap) if opts.disk_cap else default_disk_cap(opts.cache_dir)
+        units = UnitConfig(k=opts.units, unit_tokens=opts.unit_tokens, disk_cap=disk_cap)
+    by_question = question is not None and (opts.catalyst == "question"
+                                            or (opts.catalyst == "auto" and units is None))
+    catalyst = question if by_question else None
+    if opts.mode == "full":
+        session = Session(model, prompt_style=style, mode="full", threads=opts.threads)
+        return Built(session, by_question=by_question)
+    cap = parse_size(opts.ram_cap) if opts.ram_cap else default_cap()
+    plan = make_plan(meta, cap, pot_tokens=opts.pot_tokens, nuc=opts.nuc,
+                     unit_room=units.room() if units else 0)
+    pot = PotConfig(plan.pot_tokens, plan.keep_tokens, alpha=opts.alpha, nuc=plan.nuc)
+    cache = units_tmp = units_dir = None
+    cached = not (by_question or not opts.cache) and book is not None
+    if units is not None:
+        if cached:
+            cache = book_cache(opts, model, style, plan, units, book, doc_info)
+            units_dir = cache.units_dir
+        else:
+            import tempfile
+
+            units_tmp = tempfile.TemporaryDirectory(prefix="bookpot-units-")
+            units_dir = units_tmp.name
+    elif cached:
+        cache = book_cache(opts, model, style, plan, None, book, doc_info)
+    try:
+        session = Session(model, prompt_style=style, mode=opts.mode, n_ctx=plan.n_ctx, threads=opts.threads,
+                          n_batch=plan.n_batch, pot=pot, question=catalyst, units=units, units_dir=units_dir)
+    except BaseException:
+        if units_tmp is not None:
+            units_tmp.cleanup()
+        raise
+    built = Built(session, cache=cache, plan=plan, ram_cap=cap, by_question=by_question, units_tmp=units_tmp)
+    if units is not None and session.units is None:
+        built.notes.append(f"memory units are off: {session.units_why}")
+    session.stats.ram_cap_bytes = cap
+    session.stats.plan = plan.describe()
+    return built
+
+
+def default_disk_cap(cache_dir: str | None = None) -> int:
+    """Half the free space of the disk the cache lives on (1 GiB if unknown)."""
+    import shutil
+
+    from ..engine.store import cache_root
+
+    probe = cache_root(cache_dir)
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        return shutil.disk_usage(probe).free // 2
+    except OSError:
+        return 1 << 30
+
+
+def cache_settings(opts: Options, style: str, plan, units) -> dict:
+    """What, besides the document and the model, decides a book's saved state."""
+    return {"mode": opts.mode, "pot": plan.pot_tokens, "keep": plan.keep_tokens, "batch": plan.n_batch,
+            "alpha": opts.alpha, "nuc": plan.nuc, "style": style, "catalyst": "generic",
+            "units": bool(units), "unit_tokens": units.unit_tokens if units else None,
+            "key_layers": None}
+
+
+def book_cache(opts: Options, model, style: str, plan, units, book: str, doc_info: dict | None = None):
+    from ..engine.bookcache import BookCache, model_id
+    from ..engine.store import cache_root, document_hash
+
+    return BookCache(cache_root(opts.cache_dir), doc_path=os.path.abspath(book),
+                     doc_hash=document_hash(book), model=model_id(model.path),
+                     settings=cache_settings(opts, style, plan, units), doc_info=doc_info or {})
