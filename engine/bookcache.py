@@ -76,9 +76,9 @@ class BookCache:
     def units_dir(self) -> Path:
         return self.dir / "units"
 
-    def lock(self, wait=None):
+    def lock(self, wait=None, cancel=None):
         store.ensure_dir(self.dir)
-        return store.locked(self.dir / "lock", wait=wait)
+        return store.locked(self.dir / "lock", wait=wait, cancel=cancel)
 
     def manifest(self) -> dict | None:
         return store.read_json(self.dir / "manifest.json")

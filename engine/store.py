@@ -127,12 +127,19 @@ def read_json(path: Path):
         return None
 
 
+class LockCancelled(Exception):
+    """``locked(cancel=...)`` gave up waiting for another holder of the lock."""
+
+
 @contextlib.contextmanager
-def locked(path: Path, *, wait: Callable[[], None] | None = None, shared: bool = False) -> Iterator[None]:
+def locked(path: Path, *, wait: Callable[[], None] | None = None, shared: bool = False,
+           cancel: Callable[[], bool] | None = None) -> Iterator[None]:
     """Hold an flock on ``path`` (created if needed) for the ``with`` block.
 
     When another process holds it, ``wait()`` is called once (to tell the
-    user) and we block until it is released.
+    user) and we block until it is released -- or, with ``cancel``, poll
+    until it is released or ``cancel()`` turns true (``LockCancelled``), so
+    an app being closed never hangs on someone else's lock.
     """
     ensure_dir(path.parent)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -143,7 +150,18 @@ def locked(path: Path, *, wait: Callable[[], None] | None = None, shared: bool =
         except BlockingIOError:
             if wait is not None:
                 wait()
-            fcntl.flock(fd, mode)
+            if cancel is None:
+                fcntl.flock(fd, mode)
+            else:
+                while True:
+                    if cancel():
+                        raise LockCancelled(f"stopped waiting for {path}")
+                    time.sleep(0.1)
+                    try:
+                        fcntl.flock(fd, mode | fcntl.LOCK_NB)
+                        break
+                    except BlockingIOError:
+                        continue
         yield
     finally:
         with contextlib.suppress(OSError):
