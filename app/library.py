@@ -51,6 +51,8 @@ class BookRecord:
     model: str = ""
     error: str = ""
     opened_at: float = 0.0
+    doc_hash: str = ""          # content hash (engine.store.document_hash), for clearing its cache
+    cache_key: str = ""         # the book cache's state this reader uses (books/<key>/)
 
     @property
     def key(self) -> str:
@@ -89,6 +91,7 @@ class QA:
     cancelled: bool = False
     model: str = ""
     asked_at: float = 0.0
+    units: int = 0  # memory units brought back for this answer
 
     @classmethod
     def from_dict(cls, d: dict) -> "QA":

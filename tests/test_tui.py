@@ -1,14 +1,19 @@
 """The Textual TUI, driven with Pilot.
 
 The flows that matter (open a book, wait for ingestion, ask, read the
-answer, jump to a citation) run the REAL engine with the real default model
-on small generated documents (marked ``model``). A fake session is used
-only where timing must be controlled: Esc stopping an answer mid-stream,
-pause/resume, and deterministic snapshots.
+answer, jump to a citation; reopen from the cache with no prefill; close
+half-way and resume; memory-unit citations past a small pot, matched
+against the CLI) run the REAL engine with the real default model on small
+generated documents (marked ``model``). A fake session is used only where
+timing must be controlled: Esc stopping an answer mid-stream, pause/resume,
+waiting for another reader's lock, and deterministic snapshots. The cache
+is the test run's own (conftest sets ``BOOKPOT_CACHE_DIR``).
 """
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
 import os
 import time
 import tomllib
@@ -18,7 +23,8 @@ from pathlib import Path
 import pytest
 
 import docgen
-from passkey import QUESTION, passkey_text
+from conftest import run_cli
+from passkey import FILLER, QUESTION, passkey_text
 
 from bookpot.app import config, library as library_mod
 from bookpot.app.config import Settings
@@ -27,8 +33,10 @@ from bookpot.app.tui.app import BookpotApp
 from bookpot.app.tui.booktext import BookText, wrap_offsets
 from bookpot.app.tui.chat import CitationButton, Exchange, ListGuard
 from bookpot.app.tui.dialogs import FileBrowser, PromptDialog
-from bookpot.app.tui.engine import small_pieces
-from bookpot.engine.readers.base import Locator, Segment
+from bookpot.app.tui.engine import default_session_factory
+from bookpot.app.tui.library import book_state
+from bookpot.engine import store
+from bookpot.app.build import Built
 from bookpot.app.tui.help import HelpScreen
 from bookpot.app.tui.library import LibraryScreen
 from bookpot.app.tui.reader import ReaderScreen
@@ -83,6 +91,23 @@ def real_settings() -> Settings:
     return Settings(threads=1)
 
 
+def record(monkeypatch, handler: str) -> list:
+    """Every message ``ReaderScreen.<handler>`` gets from now on."""
+    seen = []
+    orig = getattr(ReaderScreen, handler)
+
+    def spy(self, msg):
+        seen.append(msg)
+        orig(self, msg)
+
+    monkeypatch.setattr(ReaderScreen, handler, spy)
+    return seen
+
+
+def status_text(app) -> str:
+    return str(app.screen.query_one("#ingest-stats").render())
+
+
 # ----------------------------------------------------------------- fake engine
 @dataclass
 class FakeSession:
@@ -99,18 +124,21 @@ class FakeSession:
         self.stats = Stats()
         self.last_answer = None
 
-    def ingest(self, segments, *, progress=None, cancel=None):
-        for seg in segments:
-            if cancel is not None and cancel():
-                return self.stats
+    def ingest(self, segments, *, progress=None, cancel=None, after_chunk=None):
+        """Like Session.ingest: ``cancel`` is checked before taking the next piece, so
+        stopping loses nothing and the next call carries on with the same iterator."""
+        it = iter(segments)
+        while not (cancel is not None and cancel()):
+            seg = next(it, None)
+            if seg is None:
+                self.finished = True
+                break
             time.sleep(self.segment_delay)
             self.ingested.append(seg.text)
             self.stats.doc_tokens += len(seg.text.split())
             if progress is not None:
                 from bookpot.engine.session import Progress
                 progress(Progress(self.stats.doc_tokens, seg.progress, 1000.0, seg.locator))
-        else:
-            self.finished = True
         return self.stats
 
     def ask_stream(self, question, *, max_tokens=200, cancel=None):
@@ -135,10 +163,10 @@ class FakeSession:
 def fake_factory(**kw):
     sessions = []
 
-    def factory(model_name, threads):
+    def factory(request):
         s = FakeSession(**kw)
         sessions.append(s)
-        return s
+        return Built(s)  # no plan, no cache
 
     factory.sessions = sessions
     return factory
@@ -161,16 +189,6 @@ def test_wrap_offsets_cover_the_text():
     assert all(e - s <= 10 for s, e in lines)
     joined = "".join(text[s:e] for s, e in lines)
     assert joined.replace(" ", "") == text.replace(" ", "").replace("\n", "")
-
-
-def test_small_pieces_keep_text_locator_and_progress():
-    loc = Locator(page="1", page_index=0)
-    segs = [Segment("short", loc, 0.1), Segment(" ".join(["word"] * 1000), loc, 0.9)]
-    pieces = list(small_pieces(segs, max_chars=300))
-    assert "".join(p.text for p in pieces) == "".join(s.text for s in segs)
-    assert all(len(p.text) <= 300 and p.locator == loc for p in pieces)
-    progress = [p.progress for p in pieces]
-    assert progress == sorted(progress) and progress[-1] == pytest.approx(0.9) and progress[1] < 0.3
 
 
 def test_list_guard_keeps_numbers_out_of_markdown_lists():
@@ -263,7 +281,9 @@ async def ask_no_wait(pilot, app, question):
 
 # ----------------------------------------------------------------- real model flows
 @pytest.mark.model
-def test_passkey_question_streams_the_answer_and_saves_it(tmp_path):
+def test_passkey_question_streams_the_answer_and_saves_it(tmp_path, monkeypatch):
+    """Read, ask, close; reopen: history shown, ready at once from the cache (no
+    prefill), the same answer; and `bookpot ask` finds the same saved state."""
     book = tmp_path / "passkey.txt"
     book.write_text(passkey_text(600, 0.5, KEY))
 
@@ -273,25 +293,121 @@ def test_passkey_question_streams_the_answer_and_saves_it(tmp_path):
             await wait_for(pilot, lambda: reader(app).state in ("ready", "failed"), MODEL_TIMEOUT,
                            "ingestion")
             assert reader(app).state == "ready", notifications(app)
-            assert "ready" in str(app.screen.query_one("#ingest-stats").render())
+            assert "ready" in status_text(app) and "from the cache" not in status_text(app)
+            assert not reader(app).engine.session.stats.cached
             ex = await ask(pilot, app, QUESTION)
             await wait_for(pilot, lambda: ex.done, MODEL_TIMEOUT, "the answer")
             assert str(KEY) in ex.text
             assert str(KEY) in ex.answer.source  # streamed into the Markdown widget
             assert "read so far" not in str(ex.note.render())
+            first = ex.text
+        app.close_engines(wait=60)
         rec = Library().get(str(book))
         assert rec.state == "ready" and rec.tokens > 400
+        assert rec.cache_key and rec.doc_hash == store.document_hash(book)
+        assert book_state(rec) == ("ready", rec.tokens)  # the library reads the cache
         hist = Library().history(str(book))
         assert len(hist) == 1 and str(KEY) in hist[0].answer and not hist[0].partial
 
-        # Reopening shows the history.
+        # Reopening shows the history, and the book is ready with no prefill.
+        progress = record(monkeypatch, "on_ingest_progress")  # none: no prefill
         app = BookpotApp(str(book), real_settings())
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
             exs = list(app.screen.query(Exchange))
             assert len(exs) == 1 and str(KEY) in exs[0].answer.source
+            await wait_for(pilot, lambda: reader(app).state == "ready", 60, "the saved state")
+            engine = reader(app).engine
+            assert engine.cached and engine.session.stats.cached and engine.session.finished
+            assert progress == []  # not one token prefilled
+            assert "from the cache" in status_text(app)
+            assert engine.session.stats.doc_tokens == rec.tokens
+            cap = engine.built.ram_cap  # the plan's cap (no setting: the default one) is the gauge's
+            assert cap and str(app.screen.query_one("#ram").render()).endswith(f"/{cap // 2**20:,} MB")
+            ex = await ask(pilot, app, QUESTION)
+            await wait_for(pilot, lambda: ex.done, MODEL_TIMEOUT, "the answer")
+            assert ex.text == first
+        app.close_engines(wait=60)
+        return first
 
-    run(go())
+    first = run(go())
+    # The CLI, with its default flags, builds the same session: it finds the TUI's state.
+    p = run_cli("ask", book, QUESTION, "--json", "--threads", "1", timeout=600)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["stats"]["cached"] and out["answer"] == first
+
+
+def passkey_pages(n_blocks: int, at: int, key: int, per_page: int) -> list[str]:
+    blocks = [FILLER] * n_blocks
+    blocks.insert(at, f"The pass key is {key}. Remember it. {key} is the pass key.")
+    return [" ".join(blocks[i:i + per_page]) for i in range(0, len(blocks), per_page)]
+
+
+@pytest.mark.model
+def test_closed_half_way_resumes_and_units_cite_what_the_pot_dropped(tmp_path, monkeypatch):
+    """A book longer than a small pot: closed half-way (checkpointed on close), reopened
+    it resumes where it stopped; the answer brings back memory units, cites the key's
+    page first, and a citation jumps there. It all matches an uninterrupted `bookpot
+    ask` with the same pot: the TUI cuts the book into the CLI's chunks."""
+    pot = 1024
+    pdf = docgen.make_pdf(tmp_path / "units.pdf", passkey_pages(120, 30, KEY, per_page=24))  # ~3,000 tokens
+    factory = functools.partial(default_session_factory, pot_tokens=pot)
+
+    async def go():
+        app = BookpotApp(str(pdf), real_settings(), session_factory=factory)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: reader(app).engine is not None
+                           and reader(app).engine.tokens >= 1000, MODEL_TIMEOUT, "1,000 tokens read")
+            assert reader(app).state == "reading"
+        app.close_engines(wait=120)
+        rec = Library().get(str(pdf))
+        (manifest,) = (store.cache_root() / "books" / rec.cache_key).glob("manifest.json")
+        saved = json.loads(manifest.read_text())
+        assert saved["status"] == "ingesting" and 1000 <= saved["doc_tokens"] < 2800, saved
+        assert book_state(rec) == (f"paused {saved['progress']:.0%}", saved["doc_tokens"])
+
+        notes = record(monkeypatch, "on_engine_note")
+        app = BookpotApp(str(pdf), real_settings(), session_factory=factory)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: reader(app).state == "ready", MODEL_TIMEOUT, "the rest of the book")
+            session = reader(app).engine.session
+            assert session.stats.resumed_from_tokens == saved["doc_tokens"]
+            assert any(f"resuming after {saved['doc_tokens']:,} tokens" in n.text for n in notes)
+            assert session.stats.distillations > 0  # the book did not fit the pot
+            ex = await ask(pilot, app, QUESTION)
+            await wait_for(pilot, lambda: ex.done, MODEL_TIMEOUT, "the answer")
+            units = session.stats.units_loaded
+            assert len(units) == 4 and "4 units loaded" in str(ex.note.render())
+            buttons = list(ex.query(CitationButton))
+            sources = [b.citation.get("source") for b in buttons]
+            assert sources[0] == "unit" and buttons[0].has_class("-unit"), sources
+            assert all(b.region.width > 0 for b in buttons)  # every citation visible
+            text = app.screen.query_one(BookText)
+            text.scroll_home(animate=False, immediate=True)
+            await pilot.pause()
+            await pilot.click(buttons[0])
+            await pilot.pause()
+            page = buttons[0].citation["page"]
+            assert text.target == int(page) - 1 and text.top_block() == int(page) - 1
+            assert app.screen.query_one("#text-pane").border_title.startswith(f"p. {page}")
+            answer = (ex.text, [b.citation["locator"] for b in buttons], [u["unit"] for u in units],
+                      session.stats.doc_tokens)
+        app.close_engines(wait=60)
+        hist = Library().history(str(pdf))
+        assert hist[-1].units == 4 and hist[-1].citations[0]["source"] == "unit"
+        return answer
+
+    text, locators, unit_ids, doc_tokens = run(go())
+    assert str(KEY) in text and locators[0] == "p. 2"  # the key's page, from a unit
+    ref = run_cli("ask", pdf, QUESTION, "--json", "--threads", "1", "--pot-tokens", str(pot), timeout=900,
+                  env={"BOOKPOT_CACHE_DIR": str(tmp_path / "reference-cache")})
+    assert ref.returncode == 0, ref.stderr
+    out = json.loads(ref.stdout)
+    assert not out["stats"]["cached"] and out["stats"]["doc_tokens"] == doc_tokens
+    assert out["answer"] == text
+    assert [u["unit"] for u in out["stats"]["units_loaded"]] == unit_ids
+    assert [c["locator"] for c in out["citations"]] == locators
 
 
 @pytest.mark.model
@@ -467,6 +583,99 @@ def test_library_lists_opens_and_removes_books(tmp_path):
             assert app.screen.path == str(a)
 
     run(go())
+
+
+def fake_state(root: Path, book: Path, key: str, status: str, progress: float, tokens: int) -> Path:
+    """A saved book state as the book cache writes its manifest (no KV needed for the list)."""
+    d = root / "books" / key
+    (d / "units").mkdir(parents=True)
+    (d / "state.bin").write_bytes(b"x" * 1000)
+    (d / "manifest.json").write_text(json.dumps({
+        "key": key, "status": status, "progress": progress, "doc_tokens": tokens,
+        "document": {"path": str(book), "hash": store.document_hash(book)}}))
+    return d
+
+
+def test_library_state_comes_from_the_cache_and_remove_clears_it(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("BOOKPOT_CACHE_DIR", str(cache))
+    a = make_book_pdf(tmp_path / "a.pdf", pages=2)
+    b = make_book_pdf(tmp_path / "b.pdf", pages=3)
+    c = make_book_pdf(tmp_path / "c.pdf", pages=4)
+    a_state = fake_state(cache, a, "aaaa", "ready", 1.0, 2345)
+    a_other = fake_state(cache, a, "aaab", "ingesting", 0.1, 99)  # another model's state of a
+    b_state = fake_state(cache, b, "bbbb", "ingesting", 0.42, 777)
+    lib = Library()
+    # what the reader screens recorded; the cache knows better
+    lib.touch(str(a), title="A", state="paused", progress=0.5, tokens=10, cache_key="aaaa",
+              doc_hash=store.document_hash(a))
+    lib.touch(str(b), title="B", state="ready", tokens=10, cache_key="bbbb")
+    lib.touch(str(c), title="C", state="ready", tokens=10, cache_key="cccc")  # its state was cleared
+
+    async def go():
+        app = BookpotApp(session_factory=fake_factory())
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            table = app.screen.query_one("#books")
+            rows = {table.get_row(str(p))[0]: table.get_row(str(p))[1:3] for p in (a, b, c)}
+            assert rows == {"A": ["ready", "2,345"], "B": ["ingesting 42%", "777"], "C": ["new", "–"]}
+            table.move_cursor(row=table.get_row_index(str(a)))
+            await pilot.press("delete")
+            await pilot.pause()
+            assert Library().get(str(a)) is None
+            assert not a_state.exists() and not a_other.exists() and b_state.exists()
+            assert any("2 saved states" in m for m in notifications(app))
+            # a state in use by a reader is kept, and the user is told
+            import fcntl
+            fd = os.open(b_state / "lock", os.O_RDWR | os.O_CREAT)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                table.move_cursor(row=table.get_row_index(str(b)))
+                await pilot.press("delete")
+                await pilot.pause()
+            finally:
+                os.close(fd)
+            assert Library().get(str(b)) is None and b_state.exists()
+            assert any("was kept" in m for m in notifications(app, "warning"))
+
+    run(go())
+
+
+def test_waiting_for_another_reader_and_closing_meanwhile(tmp_path, monkeypatch):
+    """Another process holds the book's lock: the reader says it waits, and closing
+    the app then does not hang on that lock. The gauge shows the plan's cap."""
+    from bookpot.engine.bookcache import BookCache
+
+    pdf = make_book_pdf(tmp_path / "book.pdf", pages=2)
+    cache = BookCache(tmp_path / "cache", doc_path=str(pdf), doc_hash="h", model="m", settings={})
+    sessions = []
+
+    def factory(request):
+        sessions.append(FakeSession())
+        return Built(sessions[-1], cache=cache, ram_cap=2048 * 1024 * 1024)
+
+    import fcntl
+    cache.dir.mkdir(parents=True)
+    fd = os.open(cache.dir / "lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        async def go():
+            app = BookpotApp(str(pdf), session_factory=factory, rss=lambda: 300 * 1024 * 1024)
+            async with app.run_test(size=SIZE) as pilot:
+                await wait_for(pilot, lambda: reader(app).state == "waiting", 10, "the wait")
+                assert "another bookpot is reading this book" in status_text(app)
+                assert str(app.screen.query_one("#ram").render()) == "RAM 300/2,048 MB"
+                assert app.screen.query_one("#ram-bar").display
+                engine = reader(app).engine
+                await pilot.pause(0.3)
+                assert sessions[0].ingested == []  # nothing read without the lock
+            t0 = time.monotonic()
+            app.close_engines(wait=10)
+            assert engine.done.is_set() and time.monotonic() - t0 < 5
+
+        run(go())
+    finally:
+        os.close(fd)
 
 
 def test_encrypted_pdf_asks_for_the_password_and_browse_opens(tmp_path):

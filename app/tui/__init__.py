@@ -33,6 +33,7 @@ def run(book_path: str | None = None, model: str | None = None, threads: int | N
         app.run()
     finally:
         # A session must be closed by its own thread before the interpreter
-        # tears llama.cpp down; give running engines a moment to finish.
-        app.close_engines(wait=5.0)
+        # tears llama.cpp down, and a book closed half-way is checkpointed
+        # first (after the chunk being read): give running engines time.
+        app.close_engines(wait=30.0)
     return app.return_code or 0

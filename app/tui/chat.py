@@ -3,7 +3,8 @@
 An answer is a Textual ``Markdown`` fed through ``MarkdownStream``, which
 *appends* fragments (and batches them when tokens arrive faster than the
 screen refreshes) instead of re-parsing the whole answer for every token.
-Citations sit under the answer as compact buttons; pressing one posts
+Citations sit under the answer as compact buttons (in as many rows as the
+pane needs; memory-unit sources first, marked ``-unit``); pressing one posts
 ``CitationButton.Pressed`` with the citation, and the reader screen jumps
 the text pane there.
 """
@@ -58,11 +59,19 @@ def markdown_safe(text: str) -> str:
 
 
 class CitationButton(Button):
-    """A citation under an answer; its ``citation`` dict is Locator.to_dict()."""
+    """A citation under an answer; its ``citation`` dict is Locator.to_dict().
+
+    ``source`` says where the cited text was in front of the model: "unit"
+    (a memory unit brought back for this question; listed first) or "pot".
+    """
 
     def __init__(self, citation: dict, **kw) -> None:
-        super().__init__(citation.get("locator", "?"), compact=True, classes="citation", **kw)
+        unit = citation.get("source") == "unit"
+        super().__init__(citation.get("locator", "?"), compact=True,
+                         classes="citation -unit" if unit else "citation", **kw)
         self.citation = citation
+        if unit:
+            self.tooltip = "from a memory unit brought back for this question"
 
 
 class Exchange(Vertical):
@@ -76,7 +85,7 @@ class Exchange(Vertical):
         self.answer = Markdown(markdown_safe(answer), classes="answer")
         self._guard = ListGuard()
         self.note = Static("", classes="note")
-        self.citations = Horizontal(classes="citations")
+        self.citations = Vertical(classes="citations")
         self._stream: MarkdownStream | None = None
         self.text = answer
         self.done = bool(answer) or qid is None  # history entries arrive finished
@@ -106,15 +115,17 @@ class Exchange(Vertical):
         self.text += piece
         await self._stream.write(self._guard.feed(piece))
 
-    async def finish(self, citations: list[dict], partial: bool, cancelled: bool, error: str = "") -> None:
+    async def finish(self, citations: list[dict], partial: bool, cancelled: bool, error: str = "",
+                     units: int = 0) -> None:
         if self._stream is not None:
             await self._stream.write(self._guard.flush())
             await self._stream.stop()
             self._stream = None
-        self.show_meta(citations, partial, cancelled, error)
+        self.show_meta(citations, partial, cancelled, error, units=units)
         self.done = True
 
-    def show_meta(self, citations: list[dict], partial: bool, cancelled: bool, error: str = "") -> None:
+    def show_meta(self, citations: list[dict], partial: bool, cancelled: bool, error: str = "",
+                  units: int = 0) -> None:
         notes = []
         if error:
             notes.append(f"[b]error:[/b] {escape(error)}")
@@ -124,11 +135,24 @@ class Exchange(Vertical):
             notes.append("stopped (Esc)")
         if partial:
             notes.append("answered from the part of the book read so far")
+        if units:
+            notes.append(f"{units} unit{'s' if units != 1 else ''} loaded")
         self.set_note(" · ".join(notes), "error" if error else None)
         if citations:
             self.citations.display = True
-            self.citations.mount(Static("sources:", classes="sources-label"),
-                                 *[CitationButton(c) for c in citations])
+            # A row of buttons does not wrap: lay them out in rows that fit the pane.
+            width = self.size.width or (self.parent.size.width if self.parent else 0) or 36
+            rows: list[list] = [[Static("sources:", classes="sources-label")]]
+            used = len("sources:") + 2
+            for c in citations:
+                button = CitationButton(c)
+                w = max(6, len(str(button.label)) + 2) + 1
+                if used + w > width - 2 and len(rows[-1]) > 1:
+                    rows.append([])
+                    used = len("sources:") + 2
+                rows[-1].append(button)
+                used += w
+            self.citations.mount(*[Horizontal(*row, classes="citation-row") for row in rows])
 
     def set_note(self, text: str, kind: str | None) -> None:
         self.note.update(text)

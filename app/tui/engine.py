@@ -6,12 +6,22 @@ the model, ingesting, answering -- runs in the single loop of
 only through flags and a question queue, and hears back only through
 messages posted to the screen (``post_message`` is thread-safe).
 
-Ingestion is interruptible at *segment* boundaries: the segments iterator
-handed to ``Session.ingest`` is a wrapper that simply stops yielding when a
-question, a pause or a close is pending. Stopping there (rather than through
-``ingest``'s ``cancel``) loses nothing: every segment pulled so far is fully
-in the cache, and the next ``ingest`` call continues with the same reader
-iterator. ``cancel`` is only used when closing, where losing a chunk is fine.
+The session is built as the CLI builds it (``app/build.py``): sized by the
+RAM plan, with memory units, the generic catalyst and the book's cache, so
+a book read once -- here or by ``bookpot ask``/``ingest`` with the same
+settings -- reopens with no prefill, and one closed half-way resumes from
+its last checkpoint (``engine.book.Reading``).
+
+Ingestion is interruptible between *chunks*: ``Session.ingest`` checks its
+``cancel`` callback before each chunk, and stopping there loses nothing --
+the next call carries on with the same segments iterator. That iterator is
+the reader's own, so the TUI cuts the book into exactly the chunks the CLI
+does and both share saved states (a question waits for at most one chunk,
+``n_batch`` tokens). A question, a pause or a close sets the interrupt.
+The lock on the book's state is held from opening to the end of reading
+(or to closing), questions in between included. Checkpoints are written
+every ``BOOKPOT_CHECKPOINT_S`` seconds (30) while reading, on pause, and
+when the book is closed before it was read to the end.
 """
 from __future__ import annotations
 
@@ -19,12 +29,13 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterator
 
 from textual.message import Message
 
 from ...engine.errors import BookpotError
-from ...engine.readers.base import Segment
+
+MB = 1024 * 1024
 
 # ---------------------------------------------------------------- messages
 
@@ -43,6 +54,27 @@ class ModelReady(EngineMessage):
     def __init__(self, model: str) -> None:
         super().__init__()
         self.model = model
+
+
+class BookOpened(EngineMessage):
+    """The session is built: where its state is cached, and the RAM cap it was planned for."""
+
+    def __init__(self, cache_key: str | None, doc_hash: str | None, ram_cap: int | None,
+                 plan: str | None) -> None:
+        super().__init__()
+        self.cache_key = cache_key
+        self.doc_hash = doc_hash
+        self.ram_cap = ram_cap
+        self.plan = plan
+
+
+class EngineNote(EngineMessage):
+    """Something the user should know (resuming, waiting for a lock, a damaged state)."""
+
+    def __init__(self, text: str, severity: str = "information") -> None:
+        super().__init__()
+        self.text = text
+        self.severity = severity
 
 
 class EngineFailed(EngineMessage):
@@ -65,14 +97,19 @@ class IngestProgress(EngineMessage):
 
 
 class IngestState(EngineMessage):
-    """Ingestion changed state: "reading", "paused", "ready" or "failed"."""
+    """Ingestion changed state: "waiting", "reading", "paused", "ready" or "failed".
 
-    def __init__(self, state: str, tokens: int, progress: float, error: str = "") -> None:
+    ``cached``: "ready" straight from the book's saved state, no prefill.
+    """
+
+    def __init__(self, state: str, tokens: int, progress: float, error: str = "",
+                 cached: bool = False) -> None:
         super().__init__()
         self.state = state
         self.tokens = tokens
         self.progress = progress
         self.error = error
+        self.cached = cached
 
 
 class AnswerStarted(EngineMessage):
@@ -91,7 +128,7 @@ class AnswerPiece(EngineMessage):
 
 class AnswerDone(EngineMessage):
     def __init__(self, qid: int, question: str, text: str, citations: list[dict], partial: bool,
-                 cancelled: bool, error: str = "") -> None:
+                 cancelled: bool, error: str = "", units: int = 0) -> None:
         super().__init__()
         self.qid = qid
         self.question = question
@@ -100,32 +137,54 @@ class AnswerDone(EngineMessage):
         self.partial = partial
         self.cancelled = cancelled
         self.error = error
+        self.units = units  # memory units loaded for this answer
 
 
 # ---------------------------------------------------------------- sessions
+
+
+@dataclass
+class BookRequest:
+    """What the session factory needs to know about the book and the settings."""
+
+    path: str
+    model_name: str
+    threads: int | None = None
+    ram_cap_mb: int | None = None  # None: engine.plan.default_cap()
+    doc_info: dict = field(default_factory=dict)  # title, format, size_bytes (the cache's manifest)
+
 
 _MODELS: dict[str, object] = {}
 _MODELS_LOCK = threading.Lock()
 
 
-def default_session_factory(model_name: str, threads: int | None):
-    """Resolve (fetching if needed) and load the model; make a Session.
+def default_session_factory(request: BookRequest, *, pot_tokens: int | None = None, units: int = 4,
+                            cache: bool = True):
+    """Resolve (fetching if needed) and load the model; build the book's Session.
 
-    Loaded models are kept for the life of the process so opening a second
-    book does not load the weights again; each book gets its own context.
+    Returns a ``build.Built`` (session, cache, plan). Loaded models are kept
+    for the life of the process so opening a second book does not load the
+    weights again; each book gets its own context. The RAM plan comes from
+    the settings' cap (default: ``engine.plan.default_cap()``); memory units
+    (``units`` per question) and the book cache are on, as in the CLI's
+    defaults. ``pot_tokens`` overrides the plan's pot, like ``--pot-tokens``:
+    tests use it (``functools.partial``) to read a small document past the
+    pot; it changes the cache key, as it does in the CLI.
     """
     from ...engine.llm import Model
-    from ...engine.session import Session
-    from ...models import REGISTRY, resolve
+    from ..build import Options, build_session, resolve_model
 
-    path = str(resolve(model_name))
+    path, entry, meta = resolve_model(request.model_name)
+    path = str(path)
     with _MODELS_LOCK:
         model = _MODELS.get(path)
         if model is None:
             model = _MODELS[path] = Model(path)
-    entry = REGISTRY.get(model_name)
-    style = entry.default_prompt_style if entry else "completion"
-    return Session(model, prompt_style=style, threads=threads)
+    opts = Options(model=request.model_name, threads=request.threads,
+                   ram_cap=request.ram_cap_mb * MB if request.ram_cap_mb else None,
+                   pot_tokens=pot_tokens, units=units, use_units=units > 0, catalyst="generic",
+                   cache=cache)
+    return build_session(opts, model, entry, meta, book=request.path, doc_info=request.doc_info)
 
 
 def one_line(exc: BaseException) -> str:
@@ -138,46 +197,6 @@ def one_line(exc: BaseException) -> str:
 
 # ---------------------------------------------------------------- engine
 
-PIECE_CHARS = 1200  # ~300 tokens: how long a question may wait for ingestion to yield
-
-
-def small_pieces(segments: Iterable, max_chars: int = PIECE_CHARS) -> Iterator:
-    """Split long segments at whitespace into pieces of at most ``max_chars``.
-
-    Ingestion can only stop between segments without losing text (see the
-    module docstring), and a plain-text segment can be thousands of tokens,
-    so a question could wait many seconds. Pieces keep their segment's
-    locator (citations stay right) and get progress interpolated by
-    characters (the bar moves smoothly). The model sees the prompt's
-    separator where a space was -- a newline in a paragraph, harmless.
-    """
-    prev = 0.0
-    for seg in segments:
-        text = seg.text
-        if len(text) <= max_chars:
-            prev = seg.progress
-            yield seg
-            continue
-        start, n = 0, len(text)
-        while start < n:
-            end = min(n, start + max_chars)
-            if end < n:
-                # Prefer a paragraph or sentence end in the second half of the
-                # window (a newline there reads naturally), else any space.
-                half = start + max_chars // 2
-                cut = text.rfind("\n", half, end)
-                if cut < 0:
-                    cut = max(text.rfind(". ", half, end) + 1, text.rfind("? ", half, end) + 1,
-                              text.rfind("! ", half, end) + 1, 0) or -1
-                if cut <= start:
-                    cut = text.rfind(" ", start, end)
-                if cut > start:
-                    end = cut
-            frac = end / n
-            yield Segment(text[start:end], seg.locator, prev + (seg.progress - prev) * frac)
-            start = end
-        prev = seg.progress
-
 
 @dataclass
 class _Question:
@@ -187,12 +206,12 @@ class _Question:
 
 @dataclass
 class _Clock:
-    """Tokens per second and ETA over *active* ingestion time only."""
+    """Tokens per second and ETA over *this run's* active ingestion time only."""
 
     active_s: float = 0.0
     started: float | None = None
-    tokens_at_start: int = 0
-    samples: deque = field(default_factory=lambda: deque(maxlen=32))
+    tokens0: int = 0  # tokens already read (restored from a checkpoint) when this run began
+    progress0: float = 0.0
 
     def start(self) -> None:
         self.started = time.perf_counter()
@@ -210,17 +229,20 @@ class _Clock:
 class BookEngine:
     """Load, ingest and answer for one book, in one thread."""
 
-    def __init__(self, segments: Iterator, model_name: str, threads: int | None,
+    def __init__(self, segments: Iterator, request: BookRequest,
                  post: Callable[[Message], object],
                  session_factory: Callable = default_session_factory,
                  max_answer_tokens: int = 200) -> None:
-        self.model_name = model_name
-        self.threads = threads
+        self.request = request
+        self.model_name = request.model_name
         self._post = post
         self._factory = session_factory
-        self._segments = iter(small_pieces(segments))
+        self._segments = iter(segments)
         self.max_answer_tokens = max_answer_tokens
+        self.built = None
         self.session = None
+        self.reading = None
+        self.cached = False  # restored finished from the cache: no prefill
         self.exhausted = False
         self.paused = False
         self.answering = False
@@ -263,6 +285,7 @@ class BookEngine:
         return True
 
     def close(self, wait: float = 0.0) -> None:
+        """Stop after the current chunk (or answer); an unfinished book is checkpointed first."""
         self._closing.set()
         self._interrupt.set()
         self._cancel_answer.set()
@@ -279,19 +302,61 @@ class BookEngine:
         try:
             self._post(ModelLoading(self.model_name))
             try:
-                self.session = self._factory(self.model_name, self.threads)
+                self.built = self._factory(self.request)
             except Exception as e:  # noqa: BLE001 - shown to the user, never a crash
                 self._post(EngineFailed(one_line(e)))
                 return
+            self.session = self.built.session
+            for note in getattr(self.built, "notes", ()):
+                self._post(EngineNote(note, "warning"))
             self._post(ModelReady(self.model_name))
+            if not self._open():
+                return
             self._loop()
+        except Exception as e:  # noqa: BLE001 - a bug here must say so, not leave "loading…"
+            self._post(IngestState("failed", self.tokens, self.progress, one_line(e)))
         finally:
-            if self.session is not None:
+            if self.reading is not None:
                 try:
-                    self.session.close()
+                    self.reading.close()  # checkpoint an unfinished book, let its lock go
+                except Exception as e:  # noqa: BLE001 - e.g. a full disk: the last checkpoint stays
+                    self._post(EngineNote(f"could not save where reading stopped: {one_line(e)}", "error"))
+            if self.built is not None:
+                try:
+                    self.built.close()
                 except Exception:  # pragma: no cover - best effort
                     pass
             self.done.set()
+
+    def _open(self) -> bool:
+        """Take the book's cached state: ready at once, or resumed, or a fresh start."""
+        from ...engine import book
+        from ...engine.store import LockCancelled
+
+        built, session = self.built, self.session
+        cache = getattr(built, "cache", None)
+        self.reading = book.Reading(session, self._segments, cache, on_wait=self._on_wait,
+                                    on_note=lambda text: self._post(EngineNote(text)))
+        self._post(BookOpened(getattr(cache, "key", None), getattr(cache, "doc_hash", None),
+                              getattr(built, "ram_cap", None), getattr(session.stats, "plan", None)))
+        try:
+            self.cached = self.reading.open(cancel=self._closing.is_set)
+        except LockCancelled:
+            return False
+        except Exception as e:  # noqa: BLE001 - an unusable cache must not stop the reading
+            self._post(EngineNote(f"the book's saved state is not usable ({one_line(e)}); "
+                                  "reading it without saving", "warning"))
+            self.reading = book.Reading(session, self._segments, None)
+        self.tokens = session.stats.doc_tokens
+        self.progress = 1.0 if session.finished else getattr(session, "last_progress", 0.0)
+        self._clock = _Clock(tokens0=self.tokens, progress0=self.progress)
+        if self.cached:
+            self.exhausted = True
+            self._post(IngestState("ready", self.tokens, 1.0, cached=True))
+        return True
+
+    def _on_wait(self) -> None:
+        self._post(IngestState("waiting", self.tokens, self.progress))
 
     def _loop(self) -> None:
         while not self.closing:
@@ -308,15 +373,6 @@ class BookEngine:
             self._wake.wait(0.5)
             self._wake.clear()
 
-    def _pending_segments(self) -> Iterator:
-        while not self._interrupt.is_set():
-            try:
-                seg = next(self._segments)
-            except StopIteration:
-                self.exhausted = True
-                return
-            yield seg
-
     def _ingest(self) -> None:
         session = self.session
         self._interrupt.clear()
@@ -325,31 +381,39 @@ class BookEngine:
         self._post(IngestState("reading", self.tokens, self.progress))
         self._clock.start()
         try:
-            session.ingest(self._pending_segments(), progress=self._on_progress,
-                           cancel=self._closing.is_set)
+            self.reading.ingest(progress=self._on_progress, cancel=self._interrupt.is_set)
         except Exception as e:  # noqa: BLE001 - a bad page stops reading, not the app
             self._clock.stop()
             self.exhausted = True
-            session.finished = False
-            self._post(IngestState("failed", self.tokens, self.progress, one_line(e)))
+            self.reading.close(save=False)  # the last checkpoint stays as it was
+            if session.finished:  # read to the end; only its final checkpoint failed
+                self._post(EngineNote(f"could not save the book's state: {one_line(e)}", "error"))
+                self.tokens, self.progress = session.stats.doc_tokens, 1.0
+                self._post(IngestState("ready", self.tokens, 1.0))
+            else:
+                self._post(IngestState("failed", self.tokens, self.progress, one_line(e)))
             return
         self._clock.stop()
-        # ingest() marks itself finished whenever its iterator ends; only
-        # the reader running out really finishes the book.
-        session.finished = self.exhausted
-        if self.exhausted:
+        if session.finished:
+            self.exhausted = True
             self.progress = 1.0
             self.tokens = session.stats.doc_tokens
             self._post(IngestState("ready", self.tokens, 1.0))
         elif self.paused and not self.closing:
+            try:
+                self.reading.save_now()  # a paused book is a checkpointed book
+            except Exception as e:  # noqa: BLE001
+                self._post(EngineNote(f"could not save where reading paused: {one_line(e)}", "error"))
             self._post(IngestState("paused", self.tokens, self.progress))
 
     def _on_progress(self, p) -> None:
         self.tokens = p.tokens
         self.progress = max(self.progress, min(1.0, p.progress))
-        elapsed = self._clock.elapsed()
-        tps = p.tokens / elapsed if elapsed > 0 else 0.0
-        eta = elapsed * (1 - self.progress) / self.progress if self.progress > 0 else None
+        c = self._clock
+        elapsed = c.elapsed()
+        done = self.progress - c.progress0
+        tps = (p.tokens - c.tokens0) / elapsed if elapsed > 0 else 0.0
+        eta = elapsed * (1 - self.progress) / done if done > 0 else None
         self._post(IngestProgress(p.tokens, self.progress, tps, eta, str(p.locator or "")))
 
     def _answer(self, q: _Question) -> None:
@@ -374,5 +438,6 @@ class BookEngine:
         if ans is None:
             self._post(AnswerDone(q.qid, q.text, "", [], not session.finished, cancelled, error))
         else:
+            units = len(getattr(ans.stats, "units_loaded", None) or [])
             self._post(AnswerDone(q.qid, q.text, ans.text, list(ans.citations), ans.partial,
-                                  cancelled, error))
+                                  cancelled, error, units=units))

@@ -1,13 +1,21 @@
 """The library screen: recent books, and the ways to open another one.
 
-Books are listed from the on-disk library (``bookpot.app.library``) with the
-state their last reader screen left them in. Opening is delegated to the
-app (``BookpotApp.open_book``), which validates the file and reports any
-problem as a notification, so this screen never has to handle errors.
+Books are listed from the on-disk library (``bookpot.app.library``). A
+book's state comes from the book cache when its reader linked it to a saved
+state (``cache_key``): "ready" when the state holds the whole book (it
+reopens with no prefill), "ingesting n%" / "paused n%" at its last
+checkpoint, "new" when there is none (cleared, or never saved); otherwise
+from what its last reader screen recorded. Removing a book also removes its
+saved states (all models and settings) from the cache. Opening is delegated
+to the app (``BookpotApp.open_book``), which validates the file and reports
+any problem as a notification, so this screen never has to handle errors.
 """
 from __future__ import annotations
 
 import os
+
+from ...engine import bookcache, store
+from ..library import BookRecord
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -49,9 +57,22 @@ class LibraryScreen(Screen):
         table.add_column("Model", key="model", width=12)
         table.add_column("Format", key="format", width=8)
         self.refresh_books()
+        self._busy = self._engines_busy()
+        self.set_interval(1.0, self._poll)
 
     def on_screen_resume(self) -> None:
         self.refresh_books()
+
+    def _engines_busy(self) -> int:
+        return sum(not e.done.is_set() for e in getattr(self.app, "engines", []))
+
+    def _poll(self) -> None:
+        """A closed reader saves its book's state in the background: show it when it is done."""
+        busy = self._engines_busy()
+        if busy != self._busy:
+            self._busy = busy
+            if self.app.screen is self:
+                self.refresh_books()
 
     def refresh_books(self) -> None:
         table = self.query_one("#books", DataTable)
@@ -61,8 +82,9 @@ class LibraryScreen(Screen):
         for rec in books:
             pages = f"{rec.format} {rec.pages}p" if rec.pages else rec.format
             missing = "" if os.path.exists(rec.path) else " (missing)"
-            table.add_row(rec.display_title + missing, rec.state_text(),
-                          f"{rec.tokens:,}" if rec.tokens else "–", rec.model or "–", pages,
+            state, tokens = book_state(rec)
+            table.add_row(rec.display_title + missing, state,
+                          f"{tokens:,}" if tokens else "–", rec.model or "–", pages,
                           key=rec.path)
         table.display = bool(books)
         self.query_one("#empty").display = not books
@@ -117,5 +139,51 @@ class LibraryScreen(Screen):
             self.notify(f"could not update the library: {e.strerror or e}", severity="error")
             return
         name = rec.display_title if rec else os.path.basename(path)
-        self.notify(f"removed {name} from the library (the file is untouched)")
+        removed, freed, busy = clear_cache(path, rec)
+        cleared = (f" and {removed} saved state{'s' if removed != 1 else ''} ({freed / 2**20:,.1f} MiB) "
+                   "from the cache" if removed else "")
+        self.notify(f"removed {name} from the library{cleared} (the file is untouched)")
+        if busy:
+            self.notify(f"{name} is open in another reader: its saved state was kept "
+                        "(`bookpot cache clear` removes it later)", severity="warning")
         self.refresh_books()
+
+
+def book_state(rec: BookRecord) -> tuple[str, int]:
+    """(state text, tokens) of a library book, from its saved state when it has one."""
+    if not rec.cache_key:
+        return rec.state_text(), rec.tokens
+    m = store.read_json(store.cache_root() / "books" / rec.cache_key / "manifest.json")
+    if not isinstance(m, dict):
+        return ("failed", rec.tokens) if rec.state == "failed" else ("new", 0)
+    tokens = int(m.get("doc_tokens") or 0)
+    if m.get("status") == "ready":
+        return "ready", tokens
+    if rec.state == "failed":
+        return "failed", tokens
+    progress = float(m.get("progress") or 0.0)
+    return f"{'paused' if rec.state == 'paused' else 'ingesting'} {progress:.0%}", tokens
+
+
+def clear_cache(path: str, rec: BookRecord | None) -> tuple[int, int, list[str]]:
+    """Remove the book's saved states: (states removed, bytes freed, states in use and kept).
+
+    By content hash: the one recorded when it was read, and the file's
+    current one (it may have changed since).
+    """
+    hashes = {rec.doc_hash} if rec is not None and rec.doc_hash else set()
+    if os.path.isfile(path):
+        try:
+            hashes.add(store.document_hash(path))
+        except OSError:
+            pass
+    removed = freed = 0
+    busy: list[str] = []
+    root = store.cache_root()
+    for h in sorted(h for h in hashes if h):  # never clear(root, None): that clears every book
+        try:
+            n, f, b = bookcache.clear(root, h)
+        except OSError:
+            continue
+        removed, freed, busy = removed + n, freed + f, busy + b
+    return removed, freed, busy

@@ -24,11 +24,12 @@ from ..library import QA, Library, export_notes, default_notes_path
 from .booktext import Block, BookText
 from .chat import ChatLog, CitationButton, Exchange
 from .dialogs import PromptDialog
-from .engine import (AnswerDone, AnswerPiece, AnswerStarted, BookEngine, EngineFailed, IngestProgress,
-                     IngestState, ModelLoading, ModelReady, one_line)
+from .engine import (AnswerDone, AnswerPiece, AnswerStarted, BookEngine, BookOpened, BookRequest, EngineFailed,
+                     EngineNote, IngestProgress, IngestState, ModelLoading, ModelReady, one_line)
 from .status import StatusBar, fmt_progress
 
 LIBRARY_SAVE_EVERY_S = 3.0
+MB = 1024 * 1024
 
 
 class DocBlocks(Message):
@@ -107,7 +108,7 @@ class ReaderScreen(Screen):
         for qa in self.library.history(self.path):
             ex = Exchange(qa.question, answer=qa.answer)
             await chat.mount(ex)
-            ex.show_meta(qa.citations, qa.partial, qa.cancelled)
+            ex.show_meta(qa.citations, qa.partial, qa.cancelled, units=qa.units)
         chat.scroll_end(animate=False)
 
     def _start_engine(self) -> None:
@@ -116,8 +117,11 @@ class ReaderScreen(Screen):
         except Exception as e:  # noqa: BLE001
             self._engine_failed(one_line(e))
             return
-        self.engine = BookEngine(iter(segments), self.model_name, self.threads, self.post_message,
-                                 session_factory=self.session_factory)
+        info = self.info
+        request = BookRequest(self.path, self.model_name, threads=self.threads, ram_cap_mb=self.ram_cap_mb,
+                              doc_info={"title": info.title, "format": info.format,
+                                        "size_bytes": info.size_bytes})
+        self.engine = BookEngine(segments, request, self.post_message, session_factory=self.session_factory)
         self.app.track_engine(self.engine)
         self.run_worker(self.engine.run, thread=True, exit_on_error=False, name="engine", group="engine")
 
@@ -125,7 +129,7 @@ class ReaderScreen(Screen):
         self._text_closing.set()
         if self.engine is not None:
             self.engine.close()
-            if self.state in ("reading", "loading"):
+            if self.state in ("reading", "loading", "waiting"):
                 self._save_record(state="paused")
 
     # -- the text pane -------------------------------------------------------
@@ -164,7 +168,17 @@ class ReaderScreen(Screen):
         self.query_one(StatusBar).set_state(f"loading {msg.model}…")
 
     def on_model_ready(self, msg: ModelReady) -> None:
-        self.query_one(StatusBar).set_state("model loaded; reading…")
+        self.query_one(StatusBar).set_state("model loaded; opening the book…")
+
+    def on_book_opened(self, msg: BookOpened) -> None:
+        """The session's plan and cache: the RAM gauge's cap, the library's link to the state."""
+        if msg.ram_cap:
+            self.query_one(StatusBar).set_cap(max(1, msg.ram_cap // MB))
+        if msg.cache_key:
+            self._save_record(cache_key=msg.cache_key, doc_hash=msg.doc_hash or "")
+
+    def on_engine_note(self, msg: EngineNote) -> None:
+        self.notify(msg.text, severity=msg.severity, timeout=8 if msg.severity == "error" else 5)
 
     def on_engine_failed(self, msg: EngineFailed) -> None:
         self._engine_failed(msg.error)
@@ -186,15 +200,19 @@ class ReaderScreen(Screen):
     def on_ingest_state(self, msg: IngestState) -> None:
         self.state = msg.state
         bar = self.query_one(StatusBar)
-        if msg.state == "reading":
+        if msg.state == "waiting":
+            bar.set_state("waiting: another bookpot is reading this book…", msg.progress)
+        elif msg.state == "reading":
             bar.set_state(f"reading {msg.progress:.0%} · {msg.tokens:,} tok", msg.progress)
         elif msg.state == "paused":
             bar.set_state(f"paused at {msg.progress:.0%} · {msg.tokens:,} tok (Ctrl+T resumes)", msg.progress)
             self._save_record(state="paused", progress=msg.progress, tokens=msg.tokens)
         elif msg.state == "ready":
-            bar.set_state(f"ready · {msg.tokens:,} tokens", 1.0)
+            cached = " · from the cache" if msg.cached else ""
+            bar.set_state(f"ready · {msg.tokens:,} tokens{cached}", 1.0)
             self._save_record(state="ready", progress=1.0, tokens=msg.tokens, error="")
-            self.notify(f"{self.book_title}: ready for questions ({msg.tokens:,} tokens)")
+            how = "reopened from the cache, " if msg.cached else ""
+            self.notify(f"{self.book_title}: ready for questions ({how}{msg.tokens:,} tokens)")
         elif msg.state == "failed":
             bar.set_state(f"stopped at {msg.progress:.0%}: {msg.error}", msg.progress)
             self.notify(msg.error, title="Reading stopped", severity="error", timeout=10)
@@ -216,12 +234,13 @@ class ReaderScreen(Screen):
         chat = self.query_one(ChatLog)
         ex = chat.exchange(msg.qid)
         if ex is not None:
-            await ex.finish(msg.citations, msg.partial, msg.cancelled, msg.error)
+            await ex.finish(msg.citations, msg.partial, msg.cancelled, msg.error, units=msg.units)
             self.call_after_refresh(self._show_answer, ex)
         if msg.error:
             self.notify(msg.error, title="The answer failed", severity="error")
             return
-        qa = QA(msg.question, msg.text, msg.citations, msg.partial, msg.cancelled, self.model_name, time.time())
+        qa = QA(msg.question, msg.text, msg.citations, msg.partial, msg.cancelled, self.model_name, time.time(),
+                units=msg.units)
         try:
             self.library.add_qa(self.path, qa)
         except OSError as e:

@@ -1,8 +1,10 @@
 """The settings screen: model, RAM cap, threads and theme, saved as TOML.
 
 Values are checked before saving (an unknown model name or a zero thread
-count is a notification, not a saved mistake). Model and threads apply to
-the next book opened: a running book keeps the session it has.
+count is a notification, not a saved mistake). Model, RAM cap and threads
+apply to the next book opened: a running book keeps the session it has.
+The RAM cap sizes the session's plan (the pot) as ``--ram-cap`` does, and
+the memory gauge shows it; empty means ``engine.plan.default_cap()``.
 """
 from __future__ import annotations
 
@@ -62,9 +64,9 @@ class SettingsScreen(ModalScreen[Settings | None]):
             yield Static(f"Model ({models} or a .gguf path)")
             yield Input(s.model, placeholder=DEFAULT_MODEL, id="model", compact=True,
                         suggester=SuggestFromList(list(REGISTRY), case_sensitive=False))
-            yield Static("RAM cap in MB (empty: none)")
+            yield Static("RAM cap in MB (empty: half the available RAM, at most 4096)")
             yield Input("" if s.ram_cap_mb is None else str(s.ram_cap_mb), type="integer",
-                        placeholder="none", id="ram", compact=True)
+                        placeholder="auto", id="ram", compact=True)
             yield Static("Threads (empty: all cores this process may use)")
             yield Input("" if s.threads is None else str(s.threads), type="integer",
                         placeholder="auto", id="threads", compact=True)
@@ -74,7 +76,7 @@ class SettingsScreen(ModalScreen[Settings | None]):
             with Horizontal(id="settings-buttons"):
                 yield Button("Save", variant="primary", id="save", compact=True)
                 yield Button("Cancel", id="cancel", compact=True)
-            yield Static("Model and threads apply to the next book opened.", classes="hint")
+            yield Static("Model, RAM cap and threads apply to the next book opened.", classes="hint")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()

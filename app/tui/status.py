@@ -2,7 +2,9 @@
 
 Kept apart from the screen so the numbers (tokens, tokens/s, ETA, RSS) are
 formatted in one place, and tests can replace the RSS source with a fixed
-number (snapshots must not depend on this process's memory).
+number (snapshots must not depend on this process's memory). The gauge
+compares RSS with the RAM cap the session was planned for (``set_cap``
+once the engine has made its plan: the settings' cap, or the default one).
 """
 from __future__ import annotations
 
@@ -56,6 +58,15 @@ class StatusBar(Horizontal):
         self.query_one("#ram-bar").display = bool(self.cap_mb)
         self.update_ram()
         self.set_interval(1.0, self.update_ram)
+
+    def set_cap(self, cap_mb: int | None) -> None:
+        """The cap the session's RAM plan was made for."""
+        if cap_mb == self.cap_mb:
+            return
+        self.cap_mb = cap_mb
+        self._warned = False
+        self.query_one("#ram-bar").display = bool(cap_mb)
+        self.update_ram()
 
     def set_state(self, text: str, progress: float | None = None) -> None:
         self.query_one("#ingest-stats", Label).update(text)
