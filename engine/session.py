@@ -402,7 +402,7 @@ class Session:
         finally:
             self.ctx.tap.end_capture()
             self.ctx.seq_rm(0, base, -1)
-        best = self.units.top(queries, self.unit_cfg.k)
+        best = self.units.top(queries, self.unit_cfg.k, self.unit_cfg.min_ratio)
         at = base
         for uid, score in reversed(best):  # best last: nearest the question
             how = self.units.place(self.ctx, uid, at)

@@ -54,7 +54,8 @@ SCRATCH_SEQ = 1
 
 @dataclass
 class UnitConfig:
-    k: int = 4  # units loaded per question (0: lookup off)
+    k: int = 4  # units loaded per question, at most (0: lookup off)
+    min_ratio: float = 0.5  # load a unit only if its score is >= this share of the best one's
     unit_tokens: int = 128
     repr_tokens: int = 4
     layers: tuple[int, ...] | None = None  # None: key_layers(model)
@@ -123,17 +124,19 @@ class UnitStore:
         """Cut a just-prefilled chunk (positions pos0..) into units and save them.
 
         ``attention[i]``: attention token i received from the chunk's queries;
-        ``keys``: (layers, len(tokens), kv_dim) pre-RoPE keys; the first
-        ``skip`` tokens (the document's attention sinks) are never
-        representative: they draw attention from every query, whatever it asks.
+        ``keys``: (layers, len(tokens), kv_dim) pre-RoPE keys. The first
+        ``skip`` tokens (the document's attention sinks) go into no unit:
+        the pot always keeps them, and a second copy placed next to the
+        question draws the attention of every query, whatever it asks
+        (measured: with the book's first unit loaded beside the right one,
+        the default model stopped answering the pass key).
         """
         n_all = len(tokens)
         # Later tokens are seen by fewer of the chunk's (causal) queries.
         seen_by = np.arange(n_all, 0, -1, dtype=np.float32)
         att = attention / seen_by
-        att[:skip] = -np.inf
         step = self.cfg.unit_tokens
-        for a in range(0, n_all, step):
+        for a in range(min(skip, n_all), n_all, step):
             b = min(n_all, a + step)
             r = min(self.cfg.repr_tokens, b - a)
             top = a + np.argsort(-att[a:b], kind="stable")[:r]
@@ -261,13 +264,22 @@ class UnitStore:
             total += (s - s.mean()) / (sd if sd > 0 else 1.0)
         return total
 
-    def top(self, queries: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """The k best units as (uid, score), best first."""
+    def top(self, queries: np.ndarray, k: int, min_ratio: float = 0.0) -> list[tuple[int, float]]:
+        """Up to k best units as (uid, score), best first.
+
+        With ``min_ratio``, a unit scoring below that share of the best
+        unit's score is left out: a small model is easily distracted, and
+        measured on pass-key books the default model answered with the right
+        unit alone (or with one or two near-ties) but not with it plus three
+        unrelated pages of filler.
+        """
         s = self.scores(queries)
         if k <= 0 or s.size == 0:
             return []
         idx = np.argsort(-s, kind="stable")[:k]
-        return [(int(i), float(s[i])) for i in idx]
+        best = float(s[idx[0]])
+        return [(int(i), float(s[i])) for i in idx
+                if not (min_ratio > 0 and best > 0 and float(s[i]) < min_ratio * best)]
 
     # ---------------------------------------------------------------- swap-in
     def place(self, ctx, uid: int, pos: int) -> str:
