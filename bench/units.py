@@ -6,7 +6,8 @@ through it. Each method reads it once (its state is cached, keyed by its
 settings), then answers the 8 labelled questions from the cache:
 
 - ``units``: the pot (``--pot-tokens``, generic catalyst) + 4 memory units;
-- ``pot``: the same pot, ``--no-units``;
+- ``pot``: the same pot, no units loaded (``--units 0``: the very state
+  the ``units`` run read and cached, so both answer from one pot);
 - ``truncate``: the last ``--pot-tokens`` tokens, no units;
 - ``ceiling``: the same 8 keys and labels in a ~6K-token document that
   fits the window, ``--mode full`` (the model's own ceiling).
@@ -77,7 +78,7 @@ def main() -> None:
     common = ["--threads", str(a.threads), "--max-tokens", "12"]
     methods = {
         "units": (doc, ["--pot-tokens", str(a.pot_tokens), "--catalyst", "generic"]),
-        "pot": (doc, ["--pot-tokens", str(a.pot_tokens), "--catalyst", "generic", "--no-units"]),
+        "pot": (doc, ["--pot-tokens", str(a.pot_tokens), "--catalyst", "generic", "--units", "0"]),
         "truncate": (doc, ["--mode", "truncate", "--pot-tokens", str(a.pot_tokens), "--no-units"]),
         "ceiling": (small, ["--mode", "full"]),
     }
