@@ -15,6 +15,7 @@ import asyncio
 import functools
 import json
 import os
+import threading
 import time
 import tomllib
 from dataclasses import dataclass, field
@@ -31,9 +32,9 @@ from bookpot.app.config import Settings
 from bookpot.app.library import QA, BookRecord, Library
 from bookpot.app.tui.app import BookpotApp
 from bookpot.app.tui.booktext import BookText, wrap_offsets
-from bookpot.app.tui.chat import CitationButton, Exchange, ListGuard
+from bookpot.app.tui.chat import ChatLog, CitationButton, Exchange, ListGuard
 from bookpot.app.tui.dialogs import FileBrowser, PromptDialog
-from bookpot.app.tui.engine import default_session_factory
+from bookpot.app.tui.engine import BookEngine, default_session_factory
 from bookpot.app.tui.library import book_state
 from bookpot.engine import store
 from bookpot.app.build import Built
@@ -353,18 +354,31 @@ def test_closed_half_way_resumes_and_units_cite_what_the_pot_dropped(tmp_path, m
     pot = 1024
     pdf = docgen.make_pdf(tmp_path / "units.pdf", passkey_pages(120, 30, KEY, per_page=24))  # ~3,000 tokens
     factory = functools.partial(default_session_factory, pot_tokens=pot)
+    reached = threading.Event()
+    held = []
+    on_progress = BookEngine._on_progress
+
+    def hold_there(self, p):
+        """After the chunk that follows the first distillation, the engine thread waits
+        until the app is closed: the close checkpoints a compacted pot, at a known place."""
+        on_progress(self, p)
+        if self.session.stats.distillations and not reached.is_set():
+            held.append(p.tokens)
+            reached.set()
+            self._closing.wait(MODEL_TIMEOUT)
+
+    monkeypatch.setattr(BookEngine, "_on_progress", hold_there)
 
     async def go():
         app = BookpotApp(str(pdf), real_settings(), session_factory=factory)
         async with app.run_test(size=SIZE) as pilot:
-            await wait_for(pilot, lambda: reader(app).engine is not None
-                           and reader(app).engine.tokens >= 1000, MODEL_TIMEOUT, "1,000 tokens read")
+            await wait_for(pilot, reached.is_set, MODEL_TIMEOUT, "the first distillation")
             assert reader(app).state == "reading"
-        app.close_engines(wait=120)
+        app.close_engines(wait=120)  # closing checkpoints the book where it stopped
         rec = Library().get(str(pdf))
         (manifest,) = (store.cache_root() / "books" / rec.cache_key).glob("manifest.json")
         saved = json.loads(manifest.read_text())
-        assert saved["status"] == "ingesting" and 1000 <= saved["doc_tokens"] < 2800, saved
+        assert saved["status"] == "ingesting" and saved["doc_tokens"] == held[0] < 2800, saved
         assert book_state(rec) == (f"paused {saved['progress']:.0%}", saved["doc_tokens"])
 
         notes = record(monkeypatch, "on_engine_note")
@@ -378,11 +392,16 @@ def test_closed_half_way_resumes_and_units_cite_what_the_pot_dropped(tmp_path, m
             ex = await ask(pilot, app, QUESTION)
             await wait_for(pilot, lambda: ex.done, MODEL_TIMEOUT, "the answer")
             units = session.stats.units_loaded
-            assert len(units) == 4 and "4 units loaded" in str(ex.note.render())
+            n = len(units)  # up to --units (4); the engine may load fewer when the rest score low
+            assert 1 <= n <= 4 and f"{n} unit{'s' if n > 1 else ''} loaded" in str(ex.note.render())
             buttons = list(ex.query(CitationButton))
             sources = [b.citation.get("source") for b in buttons]
             assert sources[0] == "unit" and buttons[0].has_class("-unit"), sources
-            assert all(b.region.width > 0 for b in buttons)  # every citation visible
+            app.screen.query_one(ChatLog).scroll_to_widget(ex.citations, animate=False, immediate=True)
+            await pilot.pause()
+            pane = app.screen.query_one(ChatLog).region
+            for b in buttons:  # every citation on screen, none cut off at the pane's edge
+                assert b.region.width > 0 and pane.contains_region(b.region), (b.label, b.region, pane)
             text = app.screen.query_one(BookText)
             text.scroll_home(animate=False, immediate=True)
             await pilot.pause()
@@ -395,7 +414,7 @@ def test_closed_half_way_resumes_and_units_cite_what_the_pot_dropped(tmp_path, m
                       session.stats.doc_tokens)
         app.close_engines(wait=60)
         hist = Library().history(str(pdf))
-        assert hist[-1].units == 4 and hist[-1].citations[0]["source"] == "unit"
+        assert hist[-1].units == len(answer[2]) and hist[-1].citations[0]["source"] == "unit"
         return answer
 
     text, locators, unit_ids, doc_tokens = run(go())
