@@ -82,7 +82,10 @@ def default_cap() -> int:
         avail = 0
     if not avail:
         return 1 << 30
-    return max(256 * MiB, min(4 << 30, avail // 2))
+    # In 256 MiB steps: the plan (and so a book's cache key) must not change
+    # with every few MiB the machine's free memory moves.
+    step = 256 * MiB
+    return max(step, min(4 << 30, avail // 2 // step * step))
 
 
 UNIT_INDEX_BYTES = 16 * MiB
