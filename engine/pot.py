@@ -40,15 +40,26 @@ class PotConfig:
     layers: tuple[int, ...] | None = None  # None: all layers
 
 
-def catalyst_scores(ctx, n_past: int, catalyst: list[int], layers) -> np.ndarray:
-    """Attention each position < n_past gets from the catalyst tokens."""
+def catalyst_scores(ctx, n_past: int, catalyst: list[int], layers, then=None) -> np.ndarray:
+    """Attention each position < n_past gets from the catalyst tokens.
+
+    ``then(pos)``, when given, runs after the scored catalyst decode (tap
+    disarmed, the catalyst's last logits ready, ``pos`` the next free
+    position) and before the catalyst is removed: the summarizer generates
+    its section summary there, so one pass both scores the pot and
+    summarizes it. Whatever ``then`` decodes is removed with the catalyst.
+    """
     tap = ctx.tap
     cell_scores = np.zeros(ctx.cells.n_cells, dtype=np.float32)
     tap.arm(cell_scores, layers, len(catalyst))
     try:
-        ctx.decode(catalyst, n_past, logits="none")
+        try:
+            ctx.decode(catalyst, n_past, logits="none" if then is None else "last")
+        finally:
+            tap.disarm()
+        if then is not None:
+            then(n_past + len(catalyst))
     finally:
-        tap.disarm()
         ctx.seq_rm(0, n_past, -1)  # the catalyst leaves no trace
     positions, scores = ctx.cells.by_position(cell_scores, seq=0)
     per_pos = np.zeros(n_past, dtype=np.float32)

@@ -159,6 +159,10 @@ class Session:
         self.last_progress = 0.0
         self._prev_row: np.ndarray | None = None  # logits predicting the next chunk's first token
         self._catalyst: list[int] | None = None
+        # Summarizer hook (engine/summarize.py; None otherwise): ``.catalyst``
+        # replaces the catalyst tokens, ``.after_catalyst(pos)`` runs inside
+        # the catalyst pass (see pot.catalyst_scores).
+        self.catalyst_hook = None
         self._append(self.fmt.prefix, loc_id=-1)
         self.n_prefix = len(self.fmt.prefix)
 
@@ -329,9 +333,11 @@ class Session:
         n = self.n_past
         if self._catalyst is None:  # the same for every distillation of this book
             self._catalyst = self.fmt.suffix(self.model, self.question or pot_mod.GENERIC_CATALYST)
-        catalyst = self._catalyst
+        catalyst, then = self._catalyst, None
+        if self.catalyst_hook is not None:  # summarize: the catalyst is the summary prompt
+            catalyst, then = self.catalyst_hook.catalyst, self.catalyst_hook.after_catalyst
         layers = cfg.layers or range(self.model.n_layer)
-        cap = pot_mod.catalyst_scores(self.ctx, n, catalyst, layers)
+        cap = pot_mod.catalyst_scores(self.ctx, n, catalyst, layers, then=then)
         self.stats.max_position = max(self.stats.max_position, n + len(catalyst) - 1)
         nuc = np.asarray(self.kept.nuc, dtype=np.float32) if cfg.nuc else None
         keep = pot_mod.select(cap, nuc, protect=min(n, self.n_prefix + cfg.sink),
