@@ -3,6 +3,7 @@
     bookpot ask BOOK QUESTION       answer a question about a book
     bookpot ingest BOOK             read a book into the model, print stats
     bookpot info BOOK               format, pages, chapters, characters, tokens
+    bookpot summarize BOOK...       Markdown/JSON summary per book, by chapter
     bookpot open [BOOK]             the reader (Textual TUI)
     bookpot models list|fetch|path|info
     bookpot doctor                  machine, model, RAM plan, warnings
@@ -86,6 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("book")
     i.add_argument("--json", action="store_true")
     _common(i)
+
+    from .summarize import add_arguments as summarize_arguments
+
+    s = sub.add_parser("summarize", help="summarize books (or folders of books) by chapter, as Markdown or JSON")
+    summarize_arguments(s)
+    _common(s)
 
     n = sub.add_parser("info", help="what a book holds: format, pages, chapters, characters, tokens")
     n.add_argument("book")
@@ -369,6 +376,12 @@ def cmd_models(args) -> int:
     raise BookpotError(f"unknown models action {action!r}")
 
 
+def cmd_summarize(args) -> int:
+    from .summarize import run
+
+    return run(args)
+
+
 def cmd_open(args) -> int:
     from .tui import run
 
@@ -384,7 +397,8 @@ def cmd_doctor(args) -> int:
     return run(args.model, args.ram_cap, args.threads, cache_dir=args.cache_dir)
 
 
-COMMANDS = {"cache": cmd_cache, "doctor": cmd_doctor, "ask": cmd_ask, "ingest": cmd_ingest, "info": cmd_info, "models": cmd_models, "open": cmd_open}
+COMMANDS = {"cache": cmd_cache, "doctor": cmd_doctor, "ask": cmd_ask, "ingest": cmd_ingest, "info": cmd_info,
+            "models": cmd_models, "open": cmd_open, "summarize": cmd_summarize}
 
 
 def main(argv: list[str] | None = None) -> int:

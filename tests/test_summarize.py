@@ -1,0 +1,297 @@
+"""``bookpot summarize``: sections per chapter, topics named, batch, cache.
+
+The model tests share one generated book (tests/topicbook.py: four chapters
+on unrelated topics, ~2.3K tokens each) as PDF (with an outline, as real
+books have) and EPUB, and one cache directory, so the "second run" test
+reuses the first run's result instead of summarizing again.
+"""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from conftest import run_cli
+from docgen import make_corrupt_pdf, make_epub, make_pdf
+from topicbook import TOPIC_WORDS, pdf_pages, topic_chapters
+
+from bookpot.engine.summarize import (
+    BookSummary, Part, Section, degenerate_reason, drop_repeats, finish_sentence, looping, span,
+)
+
+TITLES = list(TOPIC_WORDS)
+
+
+# ---------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def book(tmp_path_factory):
+    d = tmp_path_factory.mktemp("topicbook")
+    chapters = topic_chapters(2300)
+    pages, outline = pdf_pages(chapters)
+    pdf = make_pdf(d / "topics.pdf", pages, outline=outline)
+    epub = make_epub(d / "topics.epub", chapters, title="Four Crafts")
+    first_page = {title: str(i + 1) for title, i in outline}
+    return {"pdf": pdf, "epub": epub, "cache": d / "cache", "dir": d, "first_page": first_page,
+            "n_pages": len(pages), "runs": {}}
+
+
+def _summarize(book, fmt: str, *extra) -> tuple[dict, float]:
+    t0 = time.perf_counter()
+    p = run_cli("summarize", book[fmt], "--format", "json", "--cache-dir", book["cache"], "-q", *extra)
+    wall = time.perf_counter() - t0
+    assert p.returncode == 0, p.stderr
+    assert "Traceback" not in p.stderr
+    return json.loads(p.stdout), wall
+
+
+def _check_topics(r: dict) -> None:
+    parts = r["parts"]
+    assert [p["title"] for p in parts] == TITLES, [p["title"] for p in parts]
+    misses = []
+    for part in parts:
+        text = part["summary"].lower()
+        if not any(w in text for w in TOPIC_WORDS[part["title"]]):
+            misses.append((part["title"], part["summary"]))
+    assert not misses, misses
+    assert r["overview"] and not r["overview"].startswith("[no usable")
+
+
+# ---------------------------------------------------------------- real model
+@pytest.mark.model
+def test_pdf_summary_one_part_per_chapter_with_pages_and_topics(book, model_path):
+    # A 2,048-token pot is smaller than a chapter: each chapter is distilled
+    # once (the catalyst pass writes a section summary), then closed at its end.
+    r, wall = _summarize(book, "pdf", "--pot-tokens", "2048")
+    book["runs"]["pdf"] = (r, wall)
+    print(json.dumps({k: r["stats"][k] for k in ("doc_tokens", "ingest_tokens_per_s", "summary_tokens",
+                                                  "total_s", "peak_rss_bytes", "distillations")}))
+    for p in r["parts"]:
+        print(f"{p['title']} [{p['where']}]: {p['summary']}")
+    print("overview:", r["overview"])
+    _check_topics(r)
+    st = r["stats"]
+    assert st["cached"] is False and st["distillations"] >= 4 and st["mode"] == "pot"
+    assert st["max_position"] < st["n_ctx"]
+    assert any(s["closed_by"] == "pot full" for s in r["sections"])
+    # Page references: each chapter starts on the page its outline entry names.
+    for part, nxt in zip(r["parts"], r["parts"][1:] + [None]):
+        assert part["first"]["page"] == book["first_page"][part["title"]]
+        last = int(book["first_page"][nxt["title"]]) - 1 if nxt else book["n_pages"]
+        assert part["last"]["page"] == str(last)
+        assert part["where"] == f"pp. {part['first']['page']}–{last}"
+
+
+@pytest.mark.model
+def test_second_run_returns_the_cached_summary_at_once(book, model_path):
+    if "pdf" not in book["runs"]:
+        pytest.skip("needs the first PDF run")
+    first, first_wall = book["runs"]["pdf"]
+    again, wall = _summarize(book, "pdf", "--pot-tokens", "2048")
+    assert again["cached"] is True and again["stats"]["cached"] is True
+    assert again["parts"] == first["parts"] and again["overview"] == first["overview"]
+    print(f"first run {first_wall:.1f} s, cached {wall:.1f} s (lookup {again['stats']['lookup_s']} s)")
+    assert wall < first_wall / 5 and again["stats"]["lookup_s"] < 2
+
+
+@pytest.mark.model
+def test_epub_summary_by_chapter_as_markdown(book, model_path):
+    r, _ = _summarize(book, "epub")
+    for p in r["parts"]:
+        print(f"{p['title']}: {p['summary']}")
+    _check_topics(r)
+    assert r["stats"]["distillations"] == 0 and len(r["sections"]) == 4  # fits the default pot
+    assert r["title"] == "Four Crafts"
+    # The Markdown of the same (now cached) result.
+    p = run_cli("summarize", book["epub"], "--cache-dir", book["cache"], "--out", book["dir"] / "s.md")
+    assert p.returncode == 0, p.stderr
+    md = (book["dir"] / "s.md").read_text()
+    assert md.startswith("# Four Crafts\n")
+    assert [l[3:] for l in md.splitlines() if l.startswith("## ")] == TITLES
+
+
+@pytest.mark.model
+def test_folder_with_a_broken_book_summarizes_the_rest(tmp_path, model_path):
+    books = tmp_path / "books"
+    books.mkdir()
+    (books / "notes.md").write_text(
+        "# Sourdough\n\n" + topic_chapters(300)[0][1] + "\n\n# Bees\n\n" + topic_chapters(300)[3][1] + "\n")
+    make_corrupt_pdf(books / "broken.pdf")
+    (books / "cover.jpg").write_bytes(b"\xff\xd8\xff not a book")  # not a book type: skipped
+    out = tmp_path / "out"
+    p = run_cli("summarize", books, "--out", out, "--cache-dir", tmp_path / "cache", "--length", "short")
+    assert p.returncode == 2, p.stderr
+    assert "Traceback" not in p.stderr
+    errors = [l for l in p.stderr.splitlines() if l.startswith("bookpot: ")]
+    assert any("broken.pdf" in l for l in errors), p.stderr
+    assert not any("cover.jpg" in l for l in errors)
+    assert "1 of 2 books summarized" in p.stderr
+    md = (out / "notes.summary.md").read_text()
+    assert "## Sourdough" in md and "## Bees" in md
+    assert not (out / "broken.summary.md").exists()
+
+
+@pytest.mark.model
+def test_interrupted_run_resumes_after_the_last_finished_chapter(tmp_path, model_path):
+    """A chapter boundary empties the window, so resuming there is exact."""
+    from bookpot.engine.llm import Model
+    from bookpot.engine.readers import open_document
+    from bookpot.engine.session import Session
+    from bookpot.engine.summarize import Resume, Summarizer
+    from bookpot.engine.pot import PotConfig
+
+    doc = tmp_path / "three.md"
+    doc.write_text("".join(f"# {t}\n\n{x}\n\n" for t, x in topic_chapters(250)[:3]))
+    model = Model(model_path)
+
+    def fresh():
+        return Session(model, n_ctx=1024 + 512, pot=PotConfig(1024, 512))
+
+    whole = Summarizer(fresh(), length="short")
+    whole.run(open_document(doc).segments())
+
+    saved = {}
+
+    class Stop(Exception):
+        pass
+
+    def checkpoint(state):
+        saved.update(state)
+        raise Stop
+
+    with pytest.raises(Stop):
+        Summarizer(fresh(), length="short", checkpoint=checkpoint).run(open_document(doc).segments())
+    assert len(saved["sections"]) == 1
+    resumed = Summarizer(fresh(), length="short")
+    resumed.run(open_document(doc).segments(), resume=Resume(**saved))
+    assert [s.summary for s in resumed.sections] == [s.summary for s in whole.sections]
+    assert [s.tokens for s in resumed.sections] == [s.tokens for s in whole.sections]
+
+
+def test_errors_are_one_line(tmp_path):
+    p = run_cli("summarize", tmp_path / "missing.pdf", "--cache-dir", tmp_path)
+    assert p.returncode == 2 and p.stderr.strip().startswith("bookpot: ") and "Traceback" not in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+    p = run_cli("summarize", tmp_path, "--length", "huge")
+    assert p.returncode == 2 and p.stderr.startswith("bookpot: ")
+
+
+# ---------------------------------------------------------------- no model
+def test_degenerate_output_is_recognised():
+    assert degenerate_reason("") == "empty"
+    assert degenerate_reason("  \n ") == "empty"
+    assert degenerate_reason("Bread.") == "empty"
+    assert degenerate_reason("The hive hums. The hive hums. The hive hums. The bees sleep.") == "repetitive"
+    assert degenerate_reason("bee " * 30) == "repetitive"
+    assert degenerate_reason("the keeper lights the lamp and " * 6) == "repetitive"
+    assert degenerate_reason("The chapter follows a lighthouse keeper through a winter of storms, "
+                             "polishing the lens and logging every passing ship.") is None
+    assert degenerate_reason("A baker kneads the dough. The loaf rises overnight. "
+                             "In the morning the bread is baked.") is None
+
+
+def test_loops_are_caught_as_they_start():
+    assert looping(["The", " hive", " hums", "."] * 3)
+    assert not looping(["The", " hive", " hums", "."] * 2)
+    assert looping(["!"] * 12) and not looping(["!"] * 11)
+    assert not looping([" very", " very", " good"])
+    assert not looping([w + " " for w in "a summary that never repeats itself at all in any way".split()])
+    assert not looping(["\n"] * 20)  # whitespace runs are the blank-line stop's business
+
+
+def test_repeats_dropped_and_sentences_finished():
+    assert drop_repeats("Bees make honey. Bees make honey. The hive is warm.") == \
+        "Bees make honey. The hive is warm."
+    assert finish_sentence("The keeper lights the lamp. He climbs the stairs and") == \
+        "The keeper lights the lamp."
+    assert finish_sentence("A short one") == "A short one…"
+    assert finish_sentence("Done.") == "Done."
+
+
+def test_overview_must_cover_the_parts_or_is_composed_from_them():
+    from bookpot.engine.summarize import compose_overview, covers
+
+    parts = [Part(t, [t], {}, {}, f"This text is about {s}.", [i]) for i, (t, s) in enumerate([
+        ("Bread Baking", "a baker who kneads dough"), ("Lighthouse Keeping", "a keeper polishing the lamp"),
+        ("Chess Openings", "the first moves of a chess game"), ("Bee Keeping", "a beekeeper and her hives")])]
+    assert covers("Four crafts: baking bread, keeping a lighthouse lamp, chess openings and bees in hives.", parts)
+    # What the 135M model wrote for them: one topic, and an invented story.
+    assert not covers("This text is about the story of a village beekeeper who feeds his queen bees.", parts)
+    assert not covers("This text is about a young girl who lives in the village of Ashwood.", parts)
+    composed = compose_overview(parts)
+    assert composed.startswith("4 chapters: Bread Baking; Lighthouse Keeping; Chess Openings; Bee Keeping.")
+    assert "Chess Openings: This text is about the first moves of a chess game." in composed
+    assert covers(composed, parts)
+
+
+def test_span_of_pages_lines_and_chapters():
+    assert span({"page": "3"}, {"page": "7"}) == "pp. 3–7"
+    assert span({"page": "iv"}, {"page": "iv"}) == "p. iv"
+    assert span({"line_start": 1, "line_end": 9}, {"line_start": 40, "line_end": 80}) == "lines 1–80"
+    assert span({"chapter": "One"}, {"chapter": "One"}) == ""
+
+
+def _summary(parts, overview="Four crafts, one per chapter.") -> BookSummary:
+    sections = [Section(i, p.summary, p.chapters, p.first, p.last, 1000, "chapter end", p.degenerate)
+                for i, p in enumerate(parts)]
+    return BookSummary(title="Four Crafts", path="/x/topics.pdf", overview=overview, parts=parts,
+                       sections=sections, stats={"doc_tokens": 9000, "distillations": 4,
+                                                 "model": "smollm2-135m"})
+
+
+def test_markdown_has_title_overview_and_a_heading_per_chapter_with_pages():
+    from bookpot.app.summarize import render_markdown
+
+    parts = [Part("Bread Baking", ["Bread Baking"], {"page": "1"}, {"page": "5"}, "Bakers knead dough.", [0]),
+             Part("Bee Keeping", ["Bee Keeping"], {"page": "6"}, {"page": "9"},
+                  "[no usable summary: the model's output was repetitive]", [1], "repetitive")]
+    md = render_markdown(_summary(parts))
+    lines = md.splitlines()
+    assert lines[0] == "# Four Crafts"
+    assert "Four crafts, one per chapter." in md
+    i = lines.index("## Bread Baking")
+    assert lines[i + 2] == "*pp. 1–5*" and lines[i + 4] == "Bakers knead dough."
+    assert "*[no usable summary: the model's output was repetitive]*" in md  # marked, not hidden
+    assert "9,000 tokens" in md and "topics.pdf" in md
+
+
+def test_markdown_without_chapters_uses_page_ranges():
+    from bookpot.app.summarize import render_markdown
+
+    parts = [Part("pp. 1–4", [], {"page": "1"}, {"page": "4"}, "First part.", [0]),
+             Part("pp. 5–8", [], {"page": "5"}, {"page": "8"}, "Second part.", [1])]
+    md = render_markdown(_summary(parts))
+    assert "## Pp. 1–4" in md and "## Pp. 5–8" in md
+
+
+def test_json_round_trips_with_the_same_structure():
+    from bookpot.app.summarize import render_json
+
+    parts = [Part("Chess Openings", ["Chess Openings"], {"chapter": "Chess Openings"},
+                  {"chapter": "Chess Openings"}, "Openings develop pieces.", [0])]
+    s = _summary(parts)
+    d = json.loads(render_json(s))
+    assert d["title"] == "Four Crafts" and d["overview"] == s.overview
+    assert d["parts"][0]["title"] == "Chess Openings" and d["parts"][0]["where"] == ""
+    assert d["sections"][0]["closed_by"] == "chapter end"
+    assert d["stats"]["doc_tokens"] == 9000 and d["cached"] is False and d["format_version"] >= 1
+    del d["format_version"]
+    assert BookSummary.from_dict(d).to_dict() == d
+
+
+def test_folders_expand_to_their_books_and_outputs_do_not_collide(tmp_path):
+    from bookpot.app.summarize import expand_books, output_paths
+
+    (tmp_path / "a.pdf").write_bytes(b"%PDF-1.4")
+    (tmp_path / "b.md").write_text("# B")
+    (tmp_path / ".hidden.md").write_text("x")
+    (tmp_path / "c.jpg").write_bytes(b"x")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    books = expand_books([str(tmp_path), str(tmp_path / "a.pdf"), str(empty)])
+    assert [b for b, e in books if e is None] == [str(tmp_path / "a.pdf"), str(tmp_path / "b.md")]
+    assert [e for _, e in books if e] and "no books" in [e for _, e in books if e][0]
+    outs = output_paths(["x/a.pdf", "y/a.pdf"], str(tmp_path / "out"), "md")
+    assert [o.name for o in outs] == ["a.summary.md", "a-2.summary.md"]
+    assert output_paths(["a.pdf"], None, "md") == [None]
+    assert output_paths(["a.pdf"], str(tmp_path / "one.json"), "json") == [tmp_path / "one.json"]
