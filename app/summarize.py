@@ -256,7 +256,10 @@ def summarize_book(path: str, shared: _Shared, *, label: str) -> BookSummary:
             "ram_cap_bytes": st.ram_cap_bytes, "plan": st.plan, "prompt_style": st.prompt_style,
             "model": shared.name, "cached": False,
         }
-        result = BookSummary(title=info.title or Path(path).stem, path=str(path), overview=overview,
+        title = info.title
+        if not title or any(title in p.chapters for p in parts):  # a first heading, not a title
+            title = Path(path).stem
+        result = BookSummary(title=title, path=str(path), overview=overview,
                              parts=parts, sections=summarizer.sections, stats=stats, settings=settings,
                              overview_degenerate=why, overview_method=method, resumed_sections=len(resume.sections) if resume else 0)
         stats["degenerate"] = result.degenerate_count

@@ -143,16 +143,26 @@ def looping(pieces: list[str], *, min_span: int = 12, repeats: int = 3) -> bool:
     return False
 
 
-def drop_repeats(text: str) -> str:
-    """``text`` with every sentence after its first occurrence removed."""
-    seen, out = set(), []
+def drop_repeats(text: str, *, overlap: float = 0.7) -> str:
+    """``text`` without sentences that say again what an earlier one said.
+
+    A sentence is dropped when it is identical to an earlier one, or (five
+    words or more) shares ``overlap`` of its distinct words with one: the
+    small model likes to restate its first sentence with a word changed.
+    """
+    kept: list[set[str]] = []
+    out = []
     for m in _SENT.finditer(text):
-        key = " ".join(_WORD.findall(m.group(0).lower()))
-        if key and key in seen:
+        words = _WORD.findall(m.group(0).lower())
+        if not words:
             continue
-        seen.add(key)
+        ws = set(words)
+        if any(ws == k or (len(words) >= 5 and len(ws & k) >= overlap * max(len(ws), len(k)))
+               for k in kept):
+            continue
+        kept.append(ws)
         out.append(m.group(0).strip())
-    return " ".join(x for x in out if x)
+    return " ".join(out)
 
 
 def finish_sentence(text: str) -> str:
@@ -311,12 +321,13 @@ def covers(overview: str, parts: list[Part], share: float = 2 / 3) -> bool:
     """Does the overview speak of (at least ``share`` of) the parts?
 
     A part counts as covered when the overview uses a word (5-letter stem)
-    of its title or summary that no other part uses: the 135M model, asked
+    of its title or of its summary's first sentence (which, primed with
+    "this text is about", names the subject) that no other part uses: the 135M model, asked
     to summarize summaries of unrelated chapters, mostly picks one of them or
     invents a story (measured: 6 of 6 prompt layouts on the four-topic book),
     and such an overview must not stand for the book.
     """
-    own = [_topic_words(p.title + " " + p.summary) for p in parts]
+    own = [_topic_words(p.title + " " + _first_sentence(p.summary)) for p in parts]
     said = _topic_words(overview)
     covered = 0
     for i, words in enumerate(own):
@@ -324,6 +335,10 @@ def covers(overview: str, parts: list[Part], share: float = 2 / 3) -> bool:
         if said & (words - others):
             covered += 1
     return covered >= share * len(parts)
+
+
+def _first_sentence(text: str) -> str:
+    return re.split(r"(?<=[.!?])\s", text.strip(), maxsplit=1)[0]
 
 
 def compose_overview(parts: list[Part], limit: int = 6) -> str:
@@ -338,8 +353,7 @@ def compose_overview(parts: list[Part], limit: int = 6) -> str:
         for p in parts:
             if p.degenerate:
                 continue
-            first = re.split(r"(?<=[.!?])\s", p.summary.strip(), maxsplit=1)[0]
-            lines.append(f"{p.title if p.chapters else p.where or p.title}: {first}")
+            lines.append(f"{p.title if p.chapters else p.where or p.title}: {_first_sentence(p.summary)}")
     return " ".join(lines)
 
 
