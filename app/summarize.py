@@ -239,8 +239,10 @@ def summarize_book(path: str, shared: _Shared, *, label: str) -> BookSummary:
             if session.stats.doc_tokens == 0:
                 raise BookpotError(f"{path} has no text to summarize")
             overview, why, parts, method = summarizer.finish()
-        except BaseException:
+        except BaseException as e:
             _keep_unfinished(partial, key, summarizer)
+            if isinstance(e, KeyboardInterrupt):
+                e.bookpot_note = getattr(summarizer, "kept_note", None)
             raise
         finally:
             bar.done()
@@ -308,6 +310,10 @@ def _keep_unfinished(partial: Path, key: str, summarizer: Summarizer) -> None:
     d = d if isinstance(d, dict) and d.get("key") == key else {"key": key}
     done = len((d.get("resume") or {}).get("sections", []))
     d["unfinished_sections"] = [s.__dict__ for s in summarizer.sections[done:]]
+    summarizer.kept_note = (f"{done} section summaries of finished chapters are kept in {partial}; "
+                            "the same command goes on after them" if done else
+                            f"no chapter was finished; {len(summarizer.sections)} section summaries "
+                            f"are kept in {partial} for reading, and the next run starts again")
     d["saved"] = store.now()
     try:
         store.ensure_dir(partial.parent)
@@ -339,8 +345,10 @@ def run(args) -> int:
             msg = str(e)
             failures.append(msg if Path(book).name in msg else f"{book}: {msg}")
             continue
-        except KeyboardInterrupt:
-            raise
+        except KeyboardInterrupt as e:
+            note = getattr(e, "bookpot_note", None)
+            print(f"\nbookpot: interrupted{'; ' + note if note else ''}", file=sys.stderr)
+            return 130
         except Exception as e:  # a bug: report it, go on with the other books
             if os.environ.get("BOOKPOT_DEBUG") == "1":
                 raise

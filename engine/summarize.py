@@ -33,6 +33,7 @@ bad is replaced by a visible marker, never passed off as a summary.
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 import time
@@ -416,6 +417,7 @@ class Summarizer:
         self._gen_tokens = 0
         self._gen_s = 0.0
         self._retries = 0
+        self._progress_max = 0.0
         if session.pot_cfg is not None:
             session.catalyst_hook = _Hook(self)
 
@@ -429,7 +431,10 @@ class Summarizer:
         if ch and (not o["chapters"] or o["chapters"][-1] != ch):
             o["chapters"].append(ch)
         if self.progress is not None:
-            self.progress(p)
+            # Each chapter is a new token stream whose progress starts from 0
+            # inside a long segment: never let the bar run backwards.
+            self._progress_max = max(self._progress_max, p.progress)
+            self.progress(dataclasses.replace(p, progress=self._progress_max))
 
     def _window_full(self) -> bool:
         """Without a pot: pause before the next chunk could overflow the window."""
@@ -446,7 +451,7 @@ class Summarizer:
             self.sections = [Section(**d) for d in resume.sections]
             self._segments_done = resume.segments
             s.stats.doc_tokens, s.stats.chars = resume.doc_tokens, resume.chars
-            s.stats.distillations = resume.distillations
+            s.stats.distillations, s.stats.ingest_s = resume.distillations, resume.seconds
         for _, group in itertools.groupby(it, key=lambda seg: seg.locator.chapter):
             group = self._counted(group)
             before = len(self.sections)
