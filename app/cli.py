@@ -91,8 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     from .summarize import add_arguments as summarize_arguments
 
     s = sub.add_parser("summarize", help="summarize books (or folders of books) by chapter, as Markdown or JSON")
-    summarize_arguments(s)
     _common(s)
+    summarize_arguments(s)
 
     n = sub.add_parser("info", help="what a book holds: format, pages, chapters, characters, tokens")
     n.add_argument("book")

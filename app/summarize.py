@@ -24,6 +24,7 @@ from pathlib import Path
 
 from ..engine import store
 from ..engine.errors import BookpotError, ModelError, RamCapError
+from ..engine.readers.base import printable
 from ..engine.summarize import LENGTHS, SUMMARY_FORMAT, BookSummary, Resume, Summarizer
 
 BOOK_EXTENSIONS = (".pdf", ".epub", ".txt", ".text", ".md", ".markdown", ".html", ".htm", ".xhtml")
@@ -38,8 +39,9 @@ def add_arguments(p) -> None:
     p.add_argument("--json", action="store_true", help="same as --format json")
     p.add_argument("--length", choices=tuple(LENGTHS), default="medium",
                    help="how long each summary may be (default medium)")
-    p.add_argument("--cache-dir", default=None, metavar="DIR",
-                   help="where finished and partial summaries are kept (default: the user cache)")
+    if "--cache-dir" not in p._option_string_actions:  # unless the shared engine flags have it
+        p.add_argument("--cache-dir", default=None, metavar="DIR",
+                       help="where finished and partial summaries are kept (default: the user cache)")
     p.add_argument("--fresh", action="store_true", help="ignore cached and partial summaries")
 
 
@@ -58,7 +60,7 @@ def expand_books(items: list[str]) -> list[tuple[str, str | None]]:
                            and n.lower().endswith(BOOK_EXTENSIONS)
                            and os.path.isfile(os.path.join(item, n)))
             if not names:
-                out.append((item, f"{item}: the folder holds no books (PDF, EPUB, .txt, .md, .html)"))
+                out.append((item, f"{_shown(item)}: the folder holds no books (PDF, EPUB, .txt, .md, .html)"))
             paths = [os.path.join(item, n) for n in names]
         else:
             paths = [item]
@@ -70,6 +72,10 @@ def expand_books(items: list[str]) -> list[tuple[str, str | None]]:
     return out
 
 
+def _shown(path: str) -> str:
+    return printable(str(path), 160, keep_end=True)
+
+
 def output_paths(books: list[str], out: str | None, fmt: str) -> list[Path | None]:
     """Where each book's summary goes: None = stdout."""
     if out is None:
@@ -78,10 +84,10 @@ def output_paths(books: list[str], out: str | None, fmt: str) -> list[Path | Non
     as_dir = len(books) > 1 or target.is_dir() or out.endswith(os.sep)
     if not as_dir:
         if not target.parent.is_dir():
-            raise BookpotError(f"--out {out}: the folder {target.parent} does not exist")
+            raise BookpotError(f"--out {_shown(out)}: the folder {_shown(target.parent)} does not exist")
         return [target]
     if target.exists() and not target.is_dir():
-        raise BookpotError(f"--out {out} is a file; several books need a folder")
+        raise BookpotError(f"--out {_shown(out)} is a file; several books need a folder")
     store.ensure_dir(target)
     paths, used = [], set()
     for book in books:
@@ -237,7 +243,7 @@ def summarize_book(path: str, shared: _Shared, *, label: str) -> BookSummary:
         try:
             summarizer.run(reader.segments(), resume=resume)
             if session.stats.doc_tokens == 0:
-                raise BookpotError(f"{path} has no text to summarize")
+                raise BookpotError(f"{_shown(path)} has no text to summarize")
             overview, why, parts, method = summarizer.finish()
         except BaseException as e:
             _keep_unfinished(partial, key, summarizer)
@@ -266,7 +272,7 @@ def summarize_book(path: str, shared: _Shared, *, label: str) -> BookSummary:
                              overview_degenerate=why, overview_method=method, resumed_sections=len(resume.sections) if resume else 0)
         stats["degenerate"] = result.degenerate_count
         if why and all(p.degenerate for p in parts):
-            raise BookpotError(f"{Path(path).name}: the model gave no usable summary (its output was "
+            raise BookpotError(f"{printable(Path(path).name)}: the model gave no usable summary (its output was "
                                f"{why} in every section); try another --model or --prompt-style")
         store.ensure_dir(shared.root)
         store.atomic_write_json(final, {"key": key, "saved": store.now(), "summary": result.to_dict()})
@@ -343,7 +349,7 @@ def run(args) -> int:
             raise
         except BookpotError as e:
             msg = str(e)
-            failures.append(msg if Path(book).name in msg else f"{book}: {msg}")
+            failures.append(msg if printable(Path(book).name) in msg else f"{_shown(book)}: {msg}")
             continue
         except KeyboardInterrupt as e:
             note = getattr(e, "bookpot_note", None)
@@ -352,7 +358,7 @@ def run(args) -> int:
         except Exception as e:  # a bug: report it, go on with the other books
             if os.environ.get("BOOKPOT_DEBUG") == "1":
                 raise
-            failures.append(f"{book}: internal error: {type(e).__name__}: {e}")
+            failures.append(printable(f"{_shown(book)}: internal error: {type(e).__name__}: {e}", 300))
             continue
         out = outs[book]
         if out is None:
@@ -367,10 +373,10 @@ def run(args) -> int:
             try:
                 store.atomic_write(out, (text + "\n").encode())
             except BookpotError as e:
-                failures.append(f"{book}: {e}")
+                failures.append(f"{_shown(book)}: {e}")
                 continue
         if not args.quiet and result.degenerate_count and sys.stderr.isatty():
-            sys.stderr.write(f"bookpot: warning: {result.degenerate_count} part(s) of {Path(book).name} "
+            sys.stderr.write(f"bookpot: warning: {result.degenerate_count} part(s) of {printable(Path(book).name)} "
                              "have no usable summary (marked in the output)\n")
     for msg in failures:
         print(f"bookpot: {msg}", file=sys.stderr)

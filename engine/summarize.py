@@ -637,4 +637,6 @@ def _drop_document(session) -> None:
     if session.n_past > p:
         session.ctx.seq_rm(0, p, -1)
         session._forget(slice(p, None))
-    session._prev_row_nll = None
+    for name in ("_prev_row_nll", "_prev_row"):  # its name differs between versions
+        if hasattr(session, name):
+            setattr(session, name, None)
