@@ -271,9 +271,9 @@ def summarize_book(path: str, shared: _Shared, *, label: str) -> BookSummary:
                              parts=parts, sections=summarizer.sections, stats=stats, settings=settings,
                              overview_degenerate=why, overview_method=method, resumed_sections=len(resume.sections) if resume else 0)
         stats["degenerate"] = result.degenerate_count
-        if why and all(p.degenerate for p in parts):
+        if all(p.degenerate for p in parts):  # markers only: never passed off as a summary
             raise BookpotError(f"{printable(Path(path).name)}: the model gave no usable summary (its output was "
-                               f"{why} in every section); try another --model or --prompt-style")
+                               f"{parts[0].degenerate} in every part); try another --model or --prompt-style")
         store.ensure_dir(shared.root)
         store.atomic_write_json(final, {"key": key, "saved": store.now(), "summary": result.to_dict()})
         try:
