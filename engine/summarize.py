@@ -455,9 +455,11 @@ class Summarizer:
         for _, group in itertools.groupby(it, key=lambda seg: seg.locator.chapter):
             group = self._counted(group)
             before = len(self.sections)
+            self._group_done = False
             while True:
                 s.ingest(group, progress=self._on_progress, cancel=self._window_full)
-                if s.finished:
+                # (Not ``s.finished``: it stays true from the previous chapter's stream.)
+                if self._group_done:
                     break
                 if self._open_tokens() == 0:
                     raise BookpotError("the window is too small to summarize in; use a larger --ram-cap")
@@ -479,6 +481,7 @@ class Summarizer:
         for seg in group:
             yield seg
             self._segments_done += 1  # the session has taken all of this segment
+        self._group_done = True
 
     def _open_tokens(self) -> int:
         done = sum(x.tokens for x in self.sections)

@@ -139,6 +139,24 @@ def test_folder_with_a_broken_book_summarizes_the_rest(tmp_path, model_path):
 
 
 @pytest.mark.model
+def test_without_a_pot_sections_are_consecutive_windows_and_nothing_is_skipped(tmp_path, model_path):
+    """--mode truncate: reading pauses before the window overflows; every token is in a section."""
+    doc = tmp_path / "two.md"
+    doc.write_text("".join(f"# {t}\n\n{x}\n\n" for t, x in topic_chapters(700)[1:3]))
+    p = run_cli("summarize", doc, "--mode", "truncate", "--pot-tokens", "512", "--length", "short",
+                "--json", "--cache-dir", tmp_path / "cache", "-q", *THREAD_ARGS)
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout)
+    secs = r["sections"]
+    assert any(s["closed_by"] == "window full" for s in secs)
+    assert sum(s["tokens"] for s in secs) == r["stats"]["doc_tokens"] > 1200
+    last_line = len(doc.read_text().rstrip("\n").splitlines())
+    assert secs[-1]["last"]["line_end"] == last_line  # the end of the book was read
+    assert r["stats"]["max_position"] < r["stats"]["n_ctx"]
+    assert [p["title"] for p in r["parts"]] == ["Lighthouse Keeping", "Chess Openings"]
+
+
+@pytest.mark.model
 def test_interrupted_run_resumes_after_the_last_finished_chapter(tmp_path, model_path):
     """A chapter boundary empties the window, so resuming there is exact."""
     from bookpot.engine.llm import Model
