@@ -16,6 +16,7 @@ on from the next chapter (see engine/summarize.py for why that is exact).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -32,6 +33,8 @@ FORMATS = ("md", "json")
 
 
 def add_arguments(p) -> None:
+    p.description = ("Summarize books by chapter through the bounded pot. The memory-unit and catalyst "
+                     "flags do not apply (summaries use neither); --no-cache keeps nothing on disk.")
     p.add_argument("books", nargs="+", metavar="BOOK", help="books or folders of books")
     p.add_argument("--out", default=None, metavar="FILE|DIR",
                    help="write here instead of stdout (a folder when several books: one file each)")
@@ -208,7 +211,7 @@ def cache_key(doc_hash: str, settings: dict) -> str:
 # ------------------------------------------------------------------ one book
 def summarize_book(path: str, shared: _Shared, *, label: str) -> BookSummary:
     from ..engine.readers import open_document
-    from .cli import _session
+    from .build import Options, build_session
     from .progress import ProgressLine
 
     args = shared.args
@@ -219,24 +222,35 @@ def summarize_book(path: str, shared: _Shared, *, label: str) -> BookSummary:
     key = cache_key(store.document_hash(path), settings)
     final = shared.root / f"{key}.json"
     partial = shared.root / f"{key}.partial.json"
-    if not args.fresh:
+    keep = not getattr(args, "no_cache", False)  # --no-cache: neither read nor write the cache
+    fresh = args.fresh or not keep
+    if not fresh:
         hit = _cached(final, key, t0)
         if hit is not None:
             return hit
     bar = ProgressLine(label, quiet=args.quiet)
-    with store.locked(shared.root / f"{key}.lock",
-                      wait=lambda: bar.message(f"{label}: another bookpot is summarizing this book; waiting")):
-        if not args.fresh:  # it may have finished while we waited
+    lock = store.locked(shared.root / f"{key}.lock",
+                        wait=lambda: bar.message(f"{label}: another bookpot is summarizing this book; waiting")) \
+        if keep else contextlib.nullcontext()
+    with lock:
+        if not fresh:  # it may have finished while we waited
             hit = _cached(final, key, t0)
             if hit is not None:
                 bar.done()
                 return hit
-        resume = None if args.fresh else _resume(partial, key)
+        resume = None if fresh else _resume(partial, key)
         model = shared.model()
-        session = _session(args, model, shared.entry, shared.meta)
+        # No memory units and no saved book state: units only serve questions,
+        # and a pot that summary steps have emptied must not pass for the book's.
+        built = build_session(Options(model=args.model, prompt_style=args.prompt_style, mode=args.mode,
+                                      ram_cap=args.ram_cap, pot_tokens=args.pot_tokens, alpha=args.alpha,
+                                      nuc=not args.no_nuc, threads=args.threads, use_units=False,
+                                      cache=False), model, shared.entry, shared.meta)
+        session = built.session
 
         def checkpoint(state: dict) -> None:
-            store.atomic_write_json(partial, {"key": key, "saved": store.now(), "resume": state})
+            if keep:
+                store.atomic_write_json(partial, {"key": key, "saved": store.now(), "resume": state})
 
         summarizer = Summarizer(session, length=args.length, progress=bar.update,
                                 message=lambda m: bar.message(f"{label}: {m}"), checkpoint=checkpoint)
@@ -246,13 +260,14 @@ def summarize_book(path: str, shared: _Shared, *, label: str) -> BookSummary:
                 raise BookpotError(f"{_shown(path)} has no text to summarize")
             overview, why, parts, method = summarizer.finish()
         except BaseException as e:
-            _keep_unfinished(partial, key, summarizer)
+            if keep:
+                _keep_unfinished(partial, key, summarizer)
             if isinstance(e, KeyboardInterrupt):
                 e.bookpot_note = getattr(summarizer, "kept_note", None)
             raise
         finally:
             bar.done()
-            session.close()
+            built.close()
         st = session.stats
         stats = {
             "doc_tokens": st.doc_tokens, "chars": st.chars, "pages": info.pages,
@@ -274,6 +289,8 @@ def summarize_book(path: str, shared: _Shared, *, label: str) -> BookSummary:
         if all(p.degenerate for p in parts):  # markers only: never passed off as a summary
             raise BookpotError(f"{printable(Path(path).name)}: the model gave no usable summary (its output was "
                                f"{parts[0].degenerate} in every part); try another --model or --prompt-style")
+        if not keep:
+            return result
         store.ensure_dir(shared.root)
         store.atomic_write_json(final, {"key": key, "saved": store.now(), "summary": result.to_dict()})
         try:
