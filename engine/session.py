@@ -257,6 +257,7 @@ class Session:
         """
         if getattr(self, "_feed_src", None) is not segments:
             self._feed_src = segments
+            self.finished = False  # a new stream of segments is not read yet
             resuming = self.chunks_done > 0 and not getattr(self, "_feed", None)
             self._feed = token_chunks(self.model, segments, separator=self.fmt.doc_separator,
                                       max_tokens=self.ctx.n_batch,
