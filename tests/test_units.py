@@ -135,7 +135,7 @@ def test_a_question_leaves_the_pot_exactly_as_it_was(model_path, small_book, tmp
     cells0, pos0 = s.ctx.cells.cells_of(0)
     before = (cells0.copy(), pos0.copy(), s.ctx.pos_min(0), s.ctx.pos_max(0), list(s.kept.tokens))
     a1 = s.ask(QUESTION, max_tokens=10)
-    assert len(s.stats.units_loaded) == 4
+    assert 1 <= len(s.stats.units_loaded) <= 4
     cells1, pos1 = s.ctx.cells.cells_of(0)
     assert np.array_equal(before[0], cells1) and np.array_equal(before[1], pos1)
     assert (s.ctx.pos_min(0), s.ctx.pos_max(0)) == before[2:4]
