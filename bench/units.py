@@ -59,6 +59,8 @@ def main() -> None:
     ap.add_argument("--pot-tokens", type=int, default=1024)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--methods", default="units,pot,truncate,ceiling")
+    ap.add_argument("--reuse-cache", action="store_true", help="keep states read by an earlier run (no re-ingest)")
+    ap.add_argument("--tag", default="", help="suffix for the output files")
     a = ap.parse_args()
     DOCS.mkdir(parents=True, exist_ok=True)
     text, keys = needle_doc(a.tokens)
@@ -69,12 +71,13 @@ def main() -> None:
     small = DOCS / "needles_6000.txt"
     small.write_text(small_text)
     cache = OUT / f"units-cache-{a.tokens}"
-    shutil.rmtree(cache, ignore_errors=True)
+    if not a.reuse_cache:
+        shutil.rmtree(cache, ignore_errors=True)
     os.environ["BOOKPOT_CACHE_DIR"] = str(cache)
-    log = logger(OUT / f"units-{a.tokens}.log")
+    log = logger(OUT / f"units-{a.tokens}{a.tag}.log")
     data = {"machine": machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S"), "tokens": a.tokens,
             "pot_tokens": a.pot_tokens, "labels": LABELS, "keys": keys, "methods": {}}
-    out_json = OUT / f"units-{a.tokens}.json"
+    out_json = OUT / f"units-{a.tokens}{a.tag}.json"
     common = ["--threads", str(a.threads), "--max-tokens", "12"]
     methods = {
         "units": (doc, ["--pot-tokens", str(a.pot_tokens), "--catalyst", "generic"]),

@@ -409,7 +409,14 @@ class Session:
         finally:
             self.ctx.tap.end_capture()
             self.ctx.seq_rm(0, base, -1)
-        best = self.units.top(queries, self.unit_cfg.k, self.unit_cfg.min_ratio)
+        k = self.unit_cfg.k
+        candidates = self.units.top(queries, max(64, 16 * k))
+        best = self.units.rerank(
+            candidates, _content_words(question),
+            lambda uid: _content_words(self.model.detokenize(self.units.unit_tokens(uid))),
+            k, self.unit_cfg.min_ratio)
+        if best is candidates or best == candidates[:k]:  # no word told them apart: attention alone
+            best = self.units.top(queries, k, self.unit_cfg.min_ratio)
         at = base
         for uid, score in reversed(best):  # best last: nearest the question
             how = self.units.place(self.ctx, uid, at)
