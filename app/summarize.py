@@ -145,9 +145,13 @@ def render_json(s: BookSummary, *, indent: int | None = None) -> str:
 
 # ------------------------------------------------------------------ the cache
 class _Shared:
-    """What all books of one call share: the model (loaded on first need) and its identity."""
+    """What all books of one call share: the model (loaded on first need) and its identity.
 
-    def __init__(self, args) -> None:
+    ``model``: one already loaded from the same file (the reader's), used
+    instead of loading the weights again.
+    """
+
+    def __init__(self, args, model=None) -> None:
         from .. import models
 
         self.args = args
@@ -156,7 +160,7 @@ class _Shared:
         self.entry = models.REGISTRY.get(name)
         self.path = models.resolve(name)
         self.meta = models.read_metadata(self.path)
-        self._model = None
+        self._model = model
         self.root = store.cache_root(args.cache_dir) / "summaries"
         self.model_id = self._model_id()
 
@@ -208,8 +212,33 @@ def cache_key(doc_hash: str, settings: dict) -> str:
     return store.digest(json.dumps({"doc": doc_hash, **settings}, sort_keys=True).encode())
 
 
+def summarize_args(**values):
+    """The arguments ``bookpot summarize BOOK`` gets by default, with ``values`` set
+    (``model``, ``threads``, ``ram_cap``...): what the reader passes, so a summary
+    made there has the cache key of the same command line, and the other way round."""
+    from .cli import build_parser
+
+    args = build_parser().parse_args(["summarize", "book"])
+    for k, v in values.items():
+        if not hasattr(args, k):
+            raise TypeError(f"bookpot summarize has no option {k!r}")
+        setattr(args, k, v)
+    return args
+
+
 # ------------------------------------------------------------------ one book
-def summarize_book(path: str, shared: _Shared, *, label: str) -> BookSummary:
+def summarize_book(path: str, shared: _Shared, *, label: str, bar=None, on_section=None, cancel=None,
+                   before_session=None) -> BookSummary:
+    """Summarize one book (or return its cached summary).
+
+    For other front ends than the CLI's: ``bar`` replaces the progress line
+    (``update(progress)``, ``message(text)``, ``done()``); ``on_section`` and
+    ``cancel`` go to the ``Summarizer`` (a cancelled run raises
+    ``engine.summarize.Cancelled`` and keeps its finished chapters for the
+    next run, as Ctrl-C does); ``before_session()`` is called once the
+    cache has missed, right before the summary's context is made (the
+    reader frees its own there, so two contexts never share the RAM cap).
+    """
     from ..engine.readers import open_document
     from .build import Options, build_session
     from .progress import ProgressLine
@@ -228,9 +257,10 @@ def summarize_book(path: str, shared: _Shared, *, label: str) -> BookSummary:
         hit = _cached(final, key, t0)
         if hit is not None:
             return hit
-    bar = ProgressLine(label, quiet=args.quiet)
+    bar = bar or ProgressLine(label, quiet=args.quiet)
     lock = store.locked(shared.root / f"{key}.lock",
-                        wait=lambda: bar.message(f"{label}: another bookpot is summarizing this book; waiting")) \
+                        wait=lambda: bar.message(f"{label}: another bookpot is summarizing this book; waiting"),
+                        cancel=cancel) \
         if keep else contextlib.nullcontext()
     with lock:
         if not fresh:  # it may have finished while we waited
@@ -240,6 +270,8 @@ def summarize_book(path: str, shared: _Shared, *, label: str) -> BookSummary:
                 return hit
         resume = None if fresh else _resume(partial, key)
         model = shared.model()
+        if before_session is not None:
+            before_session()
         # No memory units and no saved book state: units only serve questions,
         # and a pot that summary steps have emptied must not pass for the book's.
         built = build_session(Options(model=args.model, prompt_style=args.prompt_style, mode=args.mode,
@@ -253,7 +285,8 @@ def summarize_book(path: str, shared: _Shared, *, label: str) -> BookSummary:
                 store.atomic_write_json(partial, {"key": key, "saved": store.now(), "resume": state})
 
         summarizer = Summarizer(session, length=args.length, progress=bar.update,
-                                message=lambda m: bar.message(f"{label}: {m}"), checkpoint=checkpoint)
+                                message=lambda m: bar.message(f"{label}: {m}"), checkpoint=checkpoint,
+                                on_section=on_section, cancel=cancel)
         try:
             summarizer.run(reader.segments(), resume=resume)
             if session.stats.doc_tokens == 0:

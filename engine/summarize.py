@@ -83,6 +83,13 @@ LENGTHS = {
 MARKER = "[no usable summary: the model's output was {why}]"
 
 
+class Cancelled(BookpotError):
+    """The caller's ``cancel()`` turned true: the run stopped (between chunks or tokens)."""
+
+    def __init__(self) -> None:
+        super().__init__("the summary was stopped")
+
+
 # ---------------------------------------------------------------- output checks
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*|\d+")
 _SENT = re.compile(r"[^.!?\n]+[.!?]?")
@@ -194,13 +201,15 @@ class Generated:
 
 
 def generate_summary(ctx, pos: int, *, max_tokens: int, repeat_penalty: float = REPEAT_PENALTY,
-                     stop_blank_line: bool = True, lead: str = "") -> Generated:
+                     stop_blank_line: bool = True, lead: str = "",
+                     cancel: Callable[[], bool] | None = None) -> Generated:
     """Generate after the last decoded token (at ``pos - 1``), greedily.
 
     Ends at end-of-generation, at ``max_tokens``, at the first blank line
     after some text (a completion-style summary is one paragraph), or as
-    soon as the tail loops. The decoded tokens stay in the KV cache: the
-    caller removes them (from ``pos`` on).
+    soon as the tail loops; raises ``Cancelled`` as soon as ``cancel()``
+    is true (checked before every token). The decoded tokens stay in the KV
+    cache: the caller removes them (from ``pos`` on).
     """
     t0 = time.perf_counter()
     max_tokens = max(0, min(max_tokens, ctx.n_ctx - pos))
@@ -209,6 +218,8 @@ def generate_summary(ctx, pos: int, *, max_tokens: int, repeat_penalty: float = 
     looped = False
     try:
         for piece in generate(ctx, pos, max_tokens=max_tokens, sampler=sampler):
+            if cancel is not None and cancel():
+                raise Cancelled()
             pieces.append(piece)
             text = "".join(pieces)
             if stop_blank_line and "\n\n" in text.lstrip():
@@ -387,12 +398,19 @@ class Summarizer:
 
     ``progress(p)`` gets the session's ingestion progress; ``message(text)``
     says what is being written; ``checkpoint(state)`` is called at every
-    chapter boundary with what a later run may resume from (a dict).
+    chapter boundary with what a later run may resume from (a dict);
+    ``on_section(section)`` gets every ``Section`` as soon as it is written
+    (those reused from ``resume`` first), so a front end can show them
+    while the rest of the book is read. ``cancel()`` is checked between
+    chunks and before every generated token: when true, ``run``/``finish``
+    raise ``Cancelled``.
     """
 
     def __init__(self, session, *, length: str = "medium",
                  progress: Callable | None = None, message: Callable[[str], None] | None = None,
-                 checkpoint: Callable[[dict], None] | None = None) -> None:
+                 checkpoint: Callable[[dict], None] | None = None,
+                 on_section: Callable[[Section], None] | None = None,
+                 cancel: Callable[[], bool] | None = None) -> None:
         if length not in LENGTHS:
             raise BookpotError(f"unknown length {length!r}; choose one of {', '.join(LENGTHS)}")
         self.session = session
@@ -402,6 +420,8 @@ class Summarizer:
         self.progress = progress
         self.message = message or (lambda text: None)
         self.checkpoint = checkpoint
+        self.on_section = on_section
+        self.cancel = cancel
         fmt = session.fmt
         self.style = fmt.style
         if fmt.style == "chat":
@@ -422,7 +442,12 @@ class Summarizer:
             session.catalyst_hook = _Hook(self)
 
     # -- reading ------------------------------------------------------------
+    def _check(self) -> None:
+        if self.cancel is not None and self.cancel():
+            raise Cancelled()
+
     def _on_progress(self, p) -> None:
+        self._check()  # after each chunk: stop before the next one is read
         o = self._open
         if o is None:
             o = self._open = {"first": p.locator, "last": p.locator, "chapters": [], "tokens0": 0}
@@ -452,6 +477,9 @@ class Summarizer:
             self._segments_done = resume.segments
             s.stats.doc_tokens, s.stats.chars = resume.doc_tokens, resume.chars
             s.stats.distillations, s.stats.ingest_s = resume.distillations, resume.seconds
+            if self.on_section is not None:
+                for sec in self.sections:
+                    self.on_section(sec)
         for _, group in itertools.groupby(it, key=lambda seg: seg.locator.chapter):
             group = self._counted(group)
             before = len(self.sections)
@@ -506,6 +534,7 @@ class Summarizer:
 
     def _summarize_here(self, pos: int, *, closed_by: str) -> None:
         """The instruction sits just before ``pos``; write this section's summary."""
+        self._check()
         o = self._open or {"first": None, "last": None, "chapters": []}
         self.message(f"summarizing section {len(self.sections) + 1}"
                      + (f" · {o['first']}" if o["first"] is not None else ""))
@@ -518,18 +547,22 @@ class Summarizer:
                                      self._open_tokens(), closed_by, out.degenerate, out.retried,
                                      out.tokens))
         self._open = None
+        if self.on_section is not None:
+            self.on_section(self.sections[-1])
 
     def _generate(self, pos: int, max_tokens: int) -> Generated:
         """A summary at ``pos``; retried once with a stronger penalty if degenerate."""
         out = generate_summary(self.ctx, pos, max_tokens=max_tokens, repeat_penalty=REPEAT_PENALTY,
-                               stop_blank_line=self.style == "completion", lead=self.lead)
+                               stop_blank_line=self.style == "completion", lead=self.lead,
+                               cancel=self.cancel)
         self.ctx.seq_rm(0, pos, -1)
         self._gen_tokens += out.tokens
         self._gen_s += out.seconds
         if out.degenerate:
             self._retries += 1
             again = generate_summary(self.ctx, pos, max_tokens=max_tokens, repeat_penalty=RETRY_PENALTY,
-                                     stop_blank_line=self.style == "completion", lead=self.lead)
+                                     stop_blank_line=self.style == "completion", lead=self.lead,
+                                     cancel=self.cancel)
             self.ctx.seq_rm(0, pos, -1)
             self._gen_tokens += again.tokens
             self._gen_s += again.seconds
