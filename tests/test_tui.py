@@ -504,6 +504,26 @@ def test_escape_stops_the_answer_mid_stream(tmp_path):
     run(go())
 
 
+def test_an_answer_failing_before_its_first_token_does_not_stall_the_chat(tmp_path):
+    pdf = make_book_pdf(tmp_path / "book.pdf", pages=2)
+
+    class Failing(FakeSession):
+        def ask_stream(self, question, **kw):
+            raise RuntimeError("boom")
+            yield  # a generator, like Session.ask_stream
+
+    async def go():
+        app = BookpotApp(str(pdf), session_factory=lambda request: Built(Failing()))
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: reader(app).state == "ready", 10, "fake ingestion")
+            for q in ("first?", "second?"):
+                ex = await ask(pilot, app, q)
+                await wait_for(pilot, lambda: ex.done, 10, "the failure")
+                assert "boom" in str(ex.note.render())
+
+    run(go())
+
+
 def test_pause_and_resume_lose_no_segment(tmp_path):
     pdf = make_book_pdf(tmp_path / "book.pdf", pages=30)
     factory = fake_factory(segment_delay=0.05)

@@ -101,19 +101,24 @@ class Exchange(Vertical):
         self.citations.display = False
 
     def start_stream(self) -> None:
-        self._stream = Markdown.get_stream(self.answer)
         self.set_note("…thinking", "pending")
 
-    async def write(self, piece: str) -> None:
+    def _streaming(self) -> MarkdownStream:
+        # Made with the first piece, never before: a stream stopped before its
+        # task first ran raises CancelledError out of ``stop()``, which stalls
+        # the screen (an answer failing before its first token did).
         if self._stream is None:
-            self.start_stream()
+            self._stream = Markdown.get_stream(self.answer)
+        return self._stream
+
+    async def write(self, piece: str) -> None:
         if not self.text:
             self.set_note("", None)
             piece = piece.lstrip()  # completion answers start with a space
             if not piece:
                 return
         self.text += piece
-        await self._stream.write(self._guard.feed(piece))
+        await self._streaming().write(self._guard.feed(piece))
 
     async def finish(self, citations: list[dict], partial: bool, cancelled: bool, error: str = "",
                      units: int = 0) -> None:
