@@ -26,13 +26,14 @@ import pytest
 import docgen
 from conftest import run_cli
 from passkey import FILLER, QUESTION, passkey_text
+from topicbook import pdf_pages, topic_chapters
 
 from bookpot.app import config, library as library_mod
 from bookpot.app.config import Settings
 from bookpot.app.library import QA, BookRecord, Library
 from bookpot.app.tui.app import BookpotApp
 from bookpot.app.tui.booktext import BookText, wrap_offsets
-from bookpot.app.tui.chat import ChatLog, CitationButton, Exchange, ListGuard
+from bookpot.app.tui.chat import ChatLog, CitationButton, Exchange, ListGuard, SummaryExchange
 from bookpot.app.tui.dialogs import FileBrowser, PromptDialog
 from bookpot.app.tui.engine import BookEngine, default_session_factory
 from bookpot.app.tui.library import book_state
@@ -42,7 +43,10 @@ from bookpot.app.tui.help import HelpScreen
 from bookpot.app.tui.library import LibraryScreen
 from bookpot.app.tui.reader import ReaderScreen
 from bookpot.app.tui.settings import SettingsScreen
+from bookpot.engine.errors import BookpotError
+from bookpot.engine.readers.base import Locator
 from bookpot.engine.session import Answer, Stats
+from bookpot.engine.summarize import BookSummary, Cancelled, Part, Section
 
 KEY = 48213
 SIZE = (100, 30)
@@ -479,6 +483,119 @@ def test_question_while_reading_is_partial_then_reading_resumes(tmp_path):
     run(go())
 
 
+@pytest.mark.model
+def test_summarize_streams_a_section_per_chapter_then_the_overview(tmp_path, monkeypatch):
+    """The palette's "Summarize this book" while the book is being read: reading stops,
+    the reader's context is freed (never two contexts at once); Esc after the first
+    section stops it, and reading carries on from its checkpoint. Ctrl+R again goes on
+    after the kept chapter: one section per chapter streams in with its pages, the
+    overview comes last. A third run is the cached summary at once, as is `bookpot
+    summarize` with the same settings (one cache for both)."""
+    from bookpot.engine import llm
+
+    chapters = topic_chapters(450)[:3]  # ~1.5K tokens in all
+    pages, outline = pdf_pages(chapters, chars_per_page=1400)
+    pdf = docgen.make_pdf(tmp_path / "crafts.pdf", pages, outline=outline)
+    first_page = {title: i + 1 for title, i in outline}
+    live, most = set(), [0]
+    init, close = llm.Context.__init__, llm.Context.close
+
+    def counted_init(self, *a, **kw):
+        init(self, *a, **kw)
+        live.add(id(self))
+        most[0] = max(most[0], len(live))
+
+    def counted_close(self):
+        live.discard(id(self))
+        close(self)
+
+    monkeypatch.setattr(llm.Context, "__init__", counted_init)
+    monkeypatch.setattr(llm.Context, "close", counted_close)
+    held = []
+    on_progress = BookEngine._on_progress
+
+    def hold_for_the_summary(self, p):
+        """After the first chunk the reader waits for the summary to be asked for, so
+        it is stopped half-way through the book (deterministically)."""
+        on_progress(self, p)
+        if not held:
+            held.append(p.tokens)
+            deadline = time.monotonic() + MODEL_TIMEOUT
+            while not self.summarizing and not self.closing and time.monotonic() < deadline:
+                time.sleep(0.05)
+
+    monkeypatch.setattr(BookEngine, "_on_progress", hold_for_the_summary)
+
+    async def go():
+        app = BookpotApp(str(pdf), real_settings())
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: held, MODEL_TIMEOUT, "the first chunk")
+            await pilot.press("ctrl+p")
+            await pilot.pause()
+            await pilot.press(*"Summarize this book")
+            await pilot.pause(0.3)
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: list(app.screen.query(SummaryExchange)), 10, "the summary entry")
+            engine = reader(app).engine
+            await wait_for(pilot, lambda: engine.released, MODEL_TIMEOUT, "the reader to stop")
+            assert engine.tokens == held[0]
+            # Esc after the first chapter: stopped; the chapter is kept for the next run.
+            stopped = app.screen.query_one(SummaryExchange)
+            await wait_for(pilot, lambda: stopped.sections, MODEL_TIMEOUT, "the first section")
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: stopped.done, 30, "the stop")
+            assert "stopped" in str(stopped.note.render()) and stopped.sections < 3
+            # The reader reopens from its checkpoint and reads on.
+            await wait_for(pilot, lambda: engine.session is not None, 60, "the reader again")
+            assert engine.session.stats.resumed_from_tokens == held[0] < 1200
+            await pilot.press("ctrl+r")
+            await wait_for(pilot, lambda: len(app.screen.query(SummaryExchange)) == 2, 10, "the summary entry")
+            ex = app.screen.query(SummaryExchange)[-1]
+            t0 = time.monotonic()
+            await wait_for(pilot, lambda: ex.done, MODEL_TIMEOUT, "the summary")
+            took = time.monotonic() - t0
+            assert not notifications(app, "error"), notifications(app, "error")
+            print(f"summary in {took:.1f} s, after {ex.summary.resumed_sections} chapter(s) kept from the stopped run")
+            print(ex.text)
+            assert ex.summary.resumed_sections >= 1 and not ex.summary.cached
+            # One section per chapter, streamed in order: title and page range, then the text.
+            assert ex.sections == 3 and len(ex.streamed) == 3
+            for (title, _), piece, nxt in zip(chapters, ex.streamed, [*list(first_page.values())[1:], len(pages) + 1]):
+                head, text = piece.split("\\\n", 1)
+                assert head == f"**{title}** · pp. {first_page[title]}–{nxt - 1}", head
+                assert len(text.split()) >= 5
+            # The finished summary: the chapters, then the overview.
+            last = ex.text.index(f"**{chapters[-1][0]}**")
+            assert ex.text.index("**Overview**") > last
+            overview = ex.text.split("**Overview**\\\n", 1)[1]
+            assert len(overview.split()) >= 5
+            assert [b.citation["page"] for b in ex.query(CitationButton)] == [str(p) for p in first_page.values()]
+            # The reader was stopped for each run; it carries on and reads the book to its end.
+            assert engine.released == 2
+            await wait_for(pilot, lambda: engine.session is not None and engine.session.finished
+                           and reader(app).state == "ready", MODEL_TIMEOUT, "the rest of the book")
+            assert engine.session.stats.doc_tokens > 1200
+            assert most[0] == 1, most  # the reader's context and the summary's never together
+            # Again: the cached summary, at once, the reader's session untouched.
+            await pilot.press("ctrl+r")
+            await wait_for(pilot, lambda: len(app.screen.query(SummaryExchange)) == 3
+                           and app.screen.query(SummaryExchange)[-1].done, 15, "the cached summary")
+            again = app.screen.query(SummaryExchange)[-1]
+            assert again.text == ex.text and "from the summary cache" in str(again.note.render())
+            assert engine.released == 2 and engine.session is not None
+        app.close_engines(wait=60)
+        hist = Library().history(str(pdf))
+        assert [q.question for q in hist] == ["Summarize this book"] and hist[0].answer == ex.text
+        return ex.text
+
+    text = run(go())
+    p = run_cli("summarize", pdf, "--json", "--threads", "1", timeout=600)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["cached"] and [x["title"] for x in out["parts"]] == [t for t, _ in chapters]
+    assert out["overview"] in text
+
+
 # ----------------------------------------------------------------- fake-engine timing
 def test_escape_stops_the_answer_mid_stream(tmp_path):
     pdf = make_book_pdf(tmp_path / "book.pdf")
@@ -546,6 +663,116 @@ def test_pause_and_resume_lose_no_segment(tmp_path):
         at = [got.find(f"This is page {i + 1} of") for i in range(30)]
         assert all(a >= 0 for a in at) and at == sorted(at)
         assert got.count("This is page") == 30 * 30  # every sentence, once
+
+    run(go())
+
+
+class FakeSummaries:
+    """A summary runner: ``sections`` page summaries, ``delay`` s apart, then the overview.
+
+    ``mode``: "run" (frees the reader's session first, as a cache miss does),
+    "cached" (returns at once, touching nothing), "fail" (raises a BookpotError).
+    """
+
+    def __init__(self, sections: int = 5, delay: float = 0.3) -> None:
+        self.n, self.delay, self.mode = sections, delay, "run"
+        self.calls = 0
+
+    def summary(self, cached: bool) -> BookSummary:
+        secs = [self.section(i) for i in range(self.n)]
+        parts = [Part(f"p. {i + 1}", [], s.first, s.last, s.summary, [i]) for i, s in enumerate(secs)]
+        return BookSummary("Book", "/x/book.pdf", "A test book of pages.", parts, secs, cached=cached)
+
+    def section(self, i: int) -> Section:
+        loc = Locator(page=str(i + 1), page_index=i).to_dict()
+        return Section(i, f"Page {i + 1} is about page {i + 1}.", [], loc, loc, 100, "window full")
+
+    def __call__(self, request, model, hooks):
+        self.calls += 1
+        if self.mode == "cached":
+            return self.summary(True)
+        if self.mode == "fail":
+            raise BookpotError("book.pdf: the model gave no usable summary")
+        hooks.before_session()
+        for i in range(self.n):
+            deadline = time.monotonic() + self.delay
+            while time.monotonic() < deadline:
+                if hooks.cancel():
+                    raise Cancelled()
+                time.sleep(0.01)
+            hooks.section(self.section(i))
+        return self.summary(False)
+
+
+def test_summary_streams_in_stops_with_escape_and_frees_the_reader(tmp_path):
+    """Ctrl+R while reading: the reader's session is released (a fake has no cache,
+    so it reads again afterwards, and says so), sections stream in, Esc stops them;
+    a failure is a notification; a finished summary joins the history and the notes;
+    a cached one comes back without touching the reader's session."""
+    pdf = make_book_pdf(tmp_path / "book.pdf", pages=20)
+    factory = fake_factory(segment_delay=0.05)
+    runner = FakeSummaries()
+
+    async def go():
+        app = BookpotApp(str(pdf), session_factory=factory, summary_runner=runner)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: reader(app).state == "reading"
+                           and reader(app).engine.progress > 0, 10, "reading")
+            await pilot.press("ctrl+r")
+            await wait_for(pilot, lambda: list(app.screen.query(SummaryExchange)), 5, "the summary entry")
+            ex = app.screen.query_one(SummaryExchange)
+            await wait_for(pilot, lambda: ex.sections >= 2, 10, "two sections")
+            assert factory.sessions[0].closed  # the reader's context was freed first
+            assert "summarizing" in status_text(app)
+            box = app.screen.query_one("#question")
+            box.focus()
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: ex.done, 5, "the stop")
+            n = ex.sections
+            assert 2 <= n < 5 and "stopped" in str(ex.note.render())
+            assert "**Page 1** · p. 1" not in ex.text and "**p. 1**" in ex.text  # heading: the page range
+            assert "Overview" not in ex.text
+            await wait_for(pilot, lambda: reader(app).state == "ready", 20, "reading again")
+            assert len(factory.sessions) == 2 and reader(app).engine.released == 1
+            assert any("reading it again" in m for m in notifications(app, "warning"))
+            assert Library().history(str(pdf)) == []  # a stopped summary is no summary
+
+            runner.mode = "fail"
+            await pilot.press("ctrl+r")
+            await wait_for(pilot, lambda: len(app.screen.query(SummaryExchange)) == 2
+                           and app.screen.query(SummaryExchange)[-1].done, 5, "the failure")
+            assert any("no usable summary" in m for m in notifications(app, "error"))
+            assert "error" in str(app.screen.query(SummaryExchange)[-1].note.render())
+
+            runner.mode = "run"
+            await pilot.press("ctrl+r")
+            await wait_for(pilot, lambda: len(app.screen.query(SummaryExchange)) == 3
+                           and app.screen.query(SummaryExchange)[-1].done, 20, "the summary")
+            ex = app.screen.query(SummaryExchange)[-1]
+            assert ex.sections == 5 and ex.text.rstrip().endswith("A test book of pages."), (str(ex.note.render()), notifications(app))
+            assert ex.text.index("**p. 5**") < ex.text.index("**Overview**")
+            assert [b.citation["locator"] for b in ex.query(CitationButton)] == [f"p. {i}" for i in range(1, 6)]
+            await wait_for(pilot, lambda: reader(app).state == "ready", 20, "reading again")
+            hist = Library().history(str(pdf))
+            assert len(hist) == 1 and hist[0].answer == ex.text
+
+            runner.mode = "cached"
+            sessions = len(factory.sessions)
+            await pilot.press("ctrl+r")
+            await wait_for(pilot, lambda: len(app.screen.query(SummaryExchange)) == 4
+                           and app.screen.query(SummaryExchange)[-1].done, 5, "the cached summary")
+            again = app.screen.query(SummaryExchange)[-1]
+            assert again.text == ex.text and "from the summary cache" in str(again.note.render())
+            assert len(factory.sessions) == sessions and not factory.sessions[-1].closed
+            assert len(Library().history(str(pdf))) == 1  # not saved twice
+            out = reader(app).export_to(str(tmp_path / "notes.md"))
+            assert "## Summarize this book" in out.read_text() and "A test book of pages." in out.read_text()
+        # Reopened, the history shows the summary as a summary.
+        app = BookpotApp(str(pdf), session_factory=fake_factory(), summary_runner=runner)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            (shown,) = app.screen.query(SummaryExchange)
+            assert "A test book of pages." in shown.answer.source
 
     run(go())
 
@@ -781,10 +1008,9 @@ def test_help_screen_and_palette_commands(tmp_path):
             await pilot.press("escape")
             await pilot.pause()
             titles = [c.title for c in app.get_system_commands(app.screen)]
-            for t in ("Library", "Settings", "Help", "Search the text", "Go to page",
-                      "Pause or resume reading", "Save notes as Markdown", "Stop the answer"):
+            for t in ("Library", "Settings", "Help", "Search the text", "Go to page", "Summarize this book",
+                      "Pause or resume reading", "Save notes as Markdown", "Stop the answer or summary"):
                 assert t in titles
-            assert not any("ummar" in t for t in titles)  # no fake "summarize"
             await pilot.press("ctrl+p")
             await pilot.pause()
             await pilot.press(*"Go to page")

@@ -21,7 +21,7 @@ from ...engine.rss import current_rss_bytes
 from ..config import Settings
 from ..library import Library
 from .dialogs import PromptDialog
-from .engine import BookEngine, default_session_factory, one_line
+from .engine import BookEngine, default_session_factory, default_summary_runner, one_line
 from .help import HelpScreen
 from .library import LibraryScreen
 from .reader import ReaderScreen
@@ -39,12 +39,14 @@ class BookpotApp(App):
 
     def __init__(self, book_path: str | None = None, settings: Settings | None = None, *,
                  library: Library | None = None, session_factory: Callable = default_session_factory,
-                 rss: Callable[[], int] = current_rss_bytes, startup_warning: str | None = None) -> None:
+                 rss: Callable[[], int] = current_rss_bytes, startup_warning: str | None = None,
+                 summary_runner: Callable = default_summary_runner) -> None:
         super().__init__()
         self.book_path = book_path
         self.settings = settings or Settings()
         self.library = library or Library()
         self.session_factory = session_factory
+        self.summary_runner = summary_runner
         self.rss = rss
         self.startup_warning = startup_warning
         self.engines: list[BookEngine] = []
@@ -84,7 +86,8 @@ class BookpotApp(App):
         self.push_screen(ReaderScreen(
             path, reader, info, model_name=model, threads=self.settings.threads,
             ram_cap_mb=self.settings.ram_cap_mb, library=self.library,
-            session_factory=self.session_factory, rss=self.rss, password=password))
+            session_factory=self.session_factory, rss=self.rss, password=password,
+            summary_runner=self.summary_runner))
         return True
 
     def _ask_password(self, path: str, message: str, retry: bool) -> None:
@@ -137,13 +140,16 @@ class BookpotApp(App):
         yield SystemCommand("Settings", "Model, RAM cap, threads, theme", self.action_settings)
         yield SystemCommand("Help", "All the keys", self.action_help)
         if isinstance(screen, ReaderScreen):
+            yield SystemCommand("Summarize this book", "A summary per chapter, then the overview, in the chat",
+                                screen.action_summarize)
             yield SystemCommand("Search the text", "Find words in the book", screen.action_search)
             yield SystemCommand("Go to page", "Jump to a page, line or chapter", screen.action_goto)
             yield SystemCommand("Pause or resume reading", "Pause feeding the book to the model",
                                 screen.action_toggle_pause)
             yield SystemCommand("Save notes as Markdown", "Export this book's questions and answers",
                                 screen.action_export)
-            yield SystemCommand("Stop the answer", "Stop the answer being written", screen.action_escape)
+            yield SystemCommand("Stop the answer or summary", "Stop what the model is writing",
+                                screen.action_escape)
         if isinstance(screen, LibraryScreen):
             yield SystemCommand("Remove the selected book", "Forget it and its history",
                                 screen.action_remove)

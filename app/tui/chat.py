@@ -166,6 +166,80 @@ class Exchange(Vertical):
         self.note.set_class(kind == "pending", "-pending")
 
 
+SUMMARY_QUESTION = "Summarize this book"
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~])")
+
+
+def md_escape(text: str) -> str:
+    """Document text (a chapter title) shown literally inside Markdown."""
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def section_markdown(heading: str, where: str, text: str) -> str:
+    """One summary entry: the chapter (or "Overview") in bold and its pages, on the line
+    above its text (one Markdown paragraph, so the chat pane spends no blank line on it)."""
+    head = f"**{md_escape(heading)}**" + (f" · {md_escape(where)}" if where else "")
+    body = markdown_safe(text)
+    if text.startswith("[no usable summary"):
+        body = f"*{md_escape(text)}*"  # a marker, never passed off as a summary
+    return f"{head}\\\n{body}\n\n"  # a hard line break: the heading sits right above its text
+
+
+def summary_markdown(summary) -> str:
+    """A finished ``BookSummary``: one entry per chapter (or page range), the overview last."""
+    out = []
+    for part in summary.parts:
+        heading = part.title if part.chapters else (part.where or part.title)
+        out.append(section_markdown(heading, part.where if part.chapters else "", part.summary))
+    if len(summary.parts) > 1 or summary.parts and summary.parts[0].summary != summary.overview:
+        out.append(section_markdown("Overview", "", summary.overview))
+    return "".join(out).rstrip("\n")
+
+
+class SummaryExchange(Exchange):
+    """The book's summary: section summaries streamed in as the summarizer writes
+    them, replaced at the end by the finished summary (chapters made of several
+    sections merged, the overview last) with a source button per chapter."""
+
+    def __init__(self, answer: str = "") -> None:
+        """``answer``: a finished summary from the history; without it, one to stream in
+        (its ``qid`` is set once the engine has queued it)."""
+        super().__init__(SUMMARY_QUESTION, answer=answer)
+        self.done = bool(answer)
+        self.add_class("-summary")
+        self.sections = 0  # section summaries streamed in
+        self.streamed: list[str] = []  # their Markdown, as it came
+        self.summary = None  # the finished engine.summarize.BookSummary
+        self.sources: list[dict] = []  # where each chapter starts (the buttons under the summary)
+
+    async def add_section(self, section) -> None:
+        from ...engine.summarize import span
+
+        if not self.text:
+            self.set_note("…summarizing the rest (Esc stops)", "pending")
+        title = "; ".join(section.chapters) if section.chapters else ""
+        where = span(section.first, section.last)
+        piece = section_markdown(title or where or "Text", where if title else "", section.summary)
+        self.text += piece
+        self.sections += 1
+        self.streamed.append(piece)
+        await self._streaming().write(piece)
+
+    async def finish_summary(self, summary, cancelled: bool, error: str = "") -> None:
+        if self._stream is not None:
+            await self._stream.stop()
+            self._stream = None
+        self.summary = summary
+        if summary is not None:
+            self.text = summary_markdown(summary)
+            await self.answer.update(self.text)
+            self.sources = [p.first for p in summary.parts if p.first.get("locator")]
+        self.show_meta(self.sources, False, cancelled, error)
+        if summary is not None and summary.cached:
+            self.set_note("from the summary cache", None)
+        self.done = True
+
+
 class ChatLog(VerticalScroll):
     """The scrolling list of exchanges; stays at the bottom while streaming."""
 

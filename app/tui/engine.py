@@ -22,6 +22,19 @@ The lock on the book's state is held from opening to the end of reading
 (or to closing), questions in between included. Checkpoints are written
 every ``BOOKPOT_CHECKPOINT_S`` seconds (30) while reading, on pause, and
 when the book is closed before it was read to the end.
+
+**Summaries** (issue #6) run on this same thread, as a job between chunks,
+like a question: the summarizer (``app/summarize.py``, the CLI's, so both
+share the summary cache) builds its own fresh session, and a second
+context beside the reader's would need a second KV cache, compute buffer
+and logits under one RAM cap that the plan already fills. So when the
+cache misses, the reader's session is *released* first: checkpointed to
+the book cache (the lock let go) and closed; after the summary (finished,
+stopped or failed) it is built again and reopened from that checkpoint --
+a read book with no prefill, a half-read one resumes where it stopped.
+Only the weights are shared (the same loaded ``Model``). Reading waits
+meanwhile, and questions asked meanwhile wait in the queue. A cached
+summary comes back at once, without touching the reader's session.
 """
 from __future__ import annotations
 
@@ -100,16 +113,18 @@ class IngestState(EngineMessage):
     """Ingestion changed state: "waiting", "reading", "paused", "ready" or "failed".
 
     ``cached``: "ready" straight from the book's saved state, no prefill.
+    ``quiet``: the reader's session was reopened after a summary: nothing new to announce.
     """
 
     def __init__(self, state: str, tokens: int, progress: float, error: str = "",
-                 cached: bool = False) -> None:
+                 cached: bool = False, quiet: bool = False) -> None:
         super().__init__()
         self.state = state
         self.tokens = tokens
         self.progress = progress
         self.error = error
         self.cached = cached
+        self.quiet = quiet
 
 
 class AnswerStarted(EngineMessage):
@@ -140,6 +155,41 @@ class AnswerDone(EngineMessage):
         self.units = units  # memory units loaded for this answer
 
 
+class SummaryStarted(EngineMessage):
+    def __init__(self, qid: int) -> None:
+        super().__init__()
+        self.qid = qid
+
+
+class SummarySection(EngineMessage):
+    """One section summary, as soon as it is written (``engine.summarize.Section``)."""
+
+    def __init__(self, qid: int, section) -> None:
+        super().__init__()
+        self.qid = qid
+        self.section = section
+
+
+class SummaryStatus(EngineMessage):
+    """What the summarizer is doing, for the status line (``progress`` 0..1, or None)."""
+
+    def __init__(self, text: str, progress: float | None = None) -> None:
+        super().__init__()
+        self.text = text
+        self.progress = progress
+
+
+class SummaryDone(EngineMessage):
+    """The summary (``engine.summarize.BookSummary``; None when stopped or failed)."""
+
+    def __init__(self, qid: int, summary, cancelled: bool = False, error: str = "") -> None:
+        super().__init__()
+        self.qid = qid
+        self.summary = summary
+        self.cancelled = cancelled
+        self.error = error
+
+
 # ---------------------------------------------------------------- sessions
 
 
@@ -152,6 +202,7 @@ class BookRequest:
     threads: int | None = None
     ram_cap_mb: int | None = None  # None: engine.plan.default_cap()
     doc_info: dict = field(default_factory=dict)  # title, format, size_bytes (the cache's manifest)
+    password: str | None = None
 
 
 _MODELS: dict[str, object] = {}
@@ -185,6 +236,37 @@ def default_session_factory(request: BookRequest, *, pot_tokens: int | None = No
                    pot_tokens=pot_tokens, units=units, use_units=units > 0, catalyst="generic",
                    cache=cache)
     return build_session(opts, model, entry, meta, book=request.path, doc_info=request.doc_info)
+
+
+@dataclass
+class SummaryHooks:
+    """What a summary runner reports to, and asks, the engine thread."""
+
+    section: Callable  # (engine.summarize.Section) -> None
+    progress: Callable  # (engine.session.Progress) -> None
+    message: Callable[[str], None]
+    cancel: Callable[[], bool]
+    before_session: Callable[[], None]  # the cache missed: free the reader's context now
+
+    # The progress-line protocol app/summarize.summarize_book takes as ``bar``.
+    def update(self, p) -> None:
+        self.progress(p)
+
+    def done(self) -> None:
+        pass
+
+
+def default_summary_runner(request: BookRequest, model, hooks: SummaryHooks):
+    """``bookpot summarize BOOK`` with the reader's model, threads and RAM cap (the
+    same cache key as that command line), reporting through ``hooks``."""
+    from ..summarize import _Shared, summarize_args, summarize_book
+
+    args = summarize_args(model=request.model_name, threads=request.threads, quiet=True,
+                          ram_cap=request.ram_cap_mb * MB if request.ram_cap_mb else None,
+                          password=request.password)
+    shared = _Shared(args, model=model)
+    return summarize_book(request.path, shared, label="summary", bar=hooks, on_section=hooks.section,
+                          cancel=hooks.cancel, before_session=hooks.before_session)
 
 
 def one_line(exc: BaseException) -> str:
@@ -232,12 +314,19 @@ class BookEngine:
     def __init__(self, segments: Iterator, request: BookRequest,
                  post: Callable[[Message], object],
                  session_factory: Callable = default_session_factory,
-                 max_answer_tokens: int = 200) -> None:
+                 max_answer_tokens: int = 200, *,
+                 open_segments: Callable[[], Iterator] | None = None,
+                 summary_runner: Callable = default_summary_runner) -> None:
+        """``open_segments()`` gives the book's segments from the start again: the
+        reader's session is reopened with them after a summary (without it,
+        summaries are not offered)."""
         self.request = request
         self.model_name = request.model_name
         self._post = post
         self._factory = session_factory
         self._segments = iter(segments)
+        self._open_segments = open_segments
+        self._summary_runner = summary_runner
         self.max_answer_tokens = max_answer_tokens
         self.built = None
         self.session = None
@@ -254,6 +343,10 @@ class BookEngine:
         self._wake = threading.Event()
         self._interrupt = threading.Event()
         self._cancel_answer = threading.Event()
+        self._summary: int | None = None  # the qid of the summary asked for and not finished
+        self._cancel_summary = threading.Event()
+        self.released = 0  # times the reader's session was freed for a summary (tests look)
+        self._kept = True  # the released session's state was in the book cache
         self._closing = threading.Event()
         self.done = threading.Event()
         self._clock = _Clock()
@@ -282,6 +375,33 @@ class BookEngine:
         if not self.answering:
             return False
         self._cancel_answer.set()
+        return True
+
+    @property
+    def can_summarize(self) -> bool:
+        return self._open_segments is not None
+
+    @property
+    def summarizing(self) -> bool:
+        return self._summary is not None
+
+    def summarize(self) -> int | None:
+        """Queue a summary of the book; its id (the chat's), or None if one is under way."""
+        with self._lock:
+            if self._summary is not None:
+                return None
+            qid = self._summary = self._next_qid
+            self._next_qid += 1
+        self._cancel_summary.clear()
+        self._interrupt.set()
+        self._wake.set()
+        return qid
+
+    def cancel_summary(self) -> bool:
+        """Stop the summary (between chunks or tokens); False if none is under way."""
+        if self._summary is None:
+            return False
+        self._cancel_summary.set()
         return True
 
     def close(self, wait: float = 0.0) -> None:
@@ -328,15 +448,18 @@ class BookEngine:
                     pass
             self.done.set()
 
-    def _open(self) -> bool:
-        """Take the book's cached state: ready at once, or resumed, or a fresh start."""
+    def _open(self, quiet: bool = False) -> bool:
+        """Take the book's cached state: ready at once, or resumed, or a fresh start.
+
+        ``quiet``: reopened after a summary; the user has heard it all before.
+        """
         from ...engine import book
         from ...engine.store import LockCancelled
 
         built, session = self.built, self.session
         cache = getattr(built, "cache", None)
-        self.reading = book.Reading(session, self._segments, cache, on_wait=self._on_wait,
-                                    on_note=lambda text: self._post(EngineNote(text)))
+        note = (lambda text: None) if quiet else (lambda text: self._post(EngineNote(text)))
+        self.reading = book.Reading(session, self._segments, cache, on_wait=self._on_wait, on_note=note)
         self._post(BookOpened(getattr(cache, "key", None), getattr(cache, "doc_hash", None),
                               getattr(built, "ram_cap", None), getattr(session.stats, "plan", None)))
         try:
@@ -352,7 +475,7 @@ class BookEngine:
         self._clock = _Clock(tokens0=self.tokens, progress0=self.progress)
         if self.cached:
             self.exhausted = True
-            self._post(IngestState("ready", self.tokens, 1.0, cached=True))
+            self._post(IngestState("ready", self.tokens, 1.0, cached=True, quiet=quiet))
         return True
 
     def _on_wait(self) -> None:
@@ -366,6 +489,10 @@ class BookEngine:
                     question = self._questions.popleft()
             if question is not None:
                 self._answer(question)
+                continue
+            if self._summary is not None:
+                if not self._summarize(self._summary):
+                    return
                 continue
             if not self.exhausted and not self.paused:
                 self._ingest()
@@ -441,3 +568,83 @@ class BookEngine:
             units = len(getattr(ans.stats, "units_loaded", None) or [])
             self._post(AnswerDone(q.qid, q.text, ans.text, list(ans.citations), ans.partial,
                                   cancelled, error, units=units))
+
+    # -- summaries -----------------------------------------------------------
+    def _summarize(self, qid: int) -> bool:
+        """Run the summary job; False when the reader could not be reopened after it."""
+        self._post(SummaryStarted(qid))
+        released = False
+
+        def before_session() -> None:
+            nonlocal released
+            released = True
+            self._release()
+
+        def progress(p) -> None:
+            self._post(SummaryStatus(f"summarizing {min(1.0, p.progress):.0%} · {p.tokens:,} tok"
+                                     + (f" · {p.tokens_per_s:,.0f} tok/s" if p.tokens_per_s else ""),
+                                     min(1.0, p.progress)))
+
+        def message(text: str) -> None:
+            self._post(SummaryStatus(text.removeprefix("summary: ")))
+
+        hooks = SummaryHooks(section=lambda sec: self._post(SummarySection(qid, sec)), progress=progress,
+                             message=message, before_session=before_session,
+                             cancel=lambda: self._cancel_summary.is_set() or self.closing)
+        result, error = None, ""
+        try:
+            model = getattr(self.session, "model", None)
+            result = self._summary_runner(self.request, model, hooks)
+        except Exception as e:  # noqa: BLE001 - a failed summary is a note in the chat, not a crash
+            if not self._summary_cancelled(e):
+                error = one_line(e)
+        cancelled = result is None and not error
+        with self._lock:
+            self._summary = None
+        self._post(SummaryDone(qid, result, cancelled, error))
+        if released and not self.closing:
+            return self._reopen()
+        return True
+
+    @staticmethod
+    def _summary_cancelled(e: BaseException) -> bool:
+        from ...engine.store import LockCancelled
+        from ...engine.summarize import Cancelled
+
+        return isinstance(e, (Cancelled, LockCancelled))
+
+    def _release(self) -> None:
+        """Free the reader's context for the summary's: checkpoint, let the lock go, close."""
+        self.released += 1
+        self._clock.stop()
+        self._kept = self.reading is not None and self.reading.cache is not None
+        if self.reading is not None:
+            try:
+                self.reading.close()
+            except Exception as e:  # noqa: BLE001 - the last checkpoint stays
+                self._post(EngineNote(f"could not save where reading stopped: {one_line(e)}", "error"))
+            self.reading = None
+        built, self.built, self.session = self.built, None, None
+        if built is not None:
+            built.close()
+
+    def _reopen(self) -> bool:
+        """The reader's session again, from the book cache (see the module's docstring)."""
+        self._post(SummaryStatus("reopening the book…"))
+        try:
+            self.built = self._factory(self.request)
+        except Exception as e:  # noqa: BLE001
+            self._post(EngineFailed(one_line(e)))
+            return False
+        self.session = self.built.session
+        self._segments = iter(self._open_segments())
+        was = self.tokens
+        self.exhausted = self.cached = False
+        if not self._open(quiet=True):
+            return False
+        if not self._kept and was:
+            self._post(EngineNote("the book's state could not be kept while summarizing; "
+                                  "reading it again from the start", "warning"))
+        if self.paused and not self.exhausted:
+            self._post(IngestState("paused", self.tokens, self.progress))  # the status line again
+        return True

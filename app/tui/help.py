@@ -24,17 +24,23 @@ Everything runs on this machine.
 | Key | Action |
 |---|---|
 | Enter (in the question box) | ask the question |
-| Esc | stop the answer being written / close search |
+| Esc | stop the answer or summary being written / close search |
+| Ctrl+R | summarize the book: a summary per chapter, then the overview |
 | Ctrl+F | search the text (Enter: next match, Shift+Enter: previous) |
 | Ctrl+G | go to a page (or line number, or chapter name) |
 | Ctrl+T | pause / resume reading the book into the model |
-| Ctrl+E | export the questions and answers to Markdown |
+| Ctrl+S | export the questions and answers (and summaries) to Markdown |
 | Ctrl+L | back to the library |
 | Tab | move between the text, the chat and the question box |
 
 Questions can be asked while the book is still being read: reading pauses,
 the answer uses what was read so far (the chat says so), then reading
 resumes. Press a source under an answer to jump to that page.
+
+A summary is written chapter by chapter into the chat. Reading the book
+for questions waits meanwhile (the summary uses the same memory), and
+carries on afterwards. A book summarized once (here or with `bookpot
+summarize`, same settings) gets its summary back at once.
 
 ## Everywhere
 | Key | Action |

@@ -5,6 +5,11 @@ pane (so the whole book is readable and searchable at once), and the
 engine's one feeds the model, which is much slower. The engine lives in a
 thread worker (see ``engine.py``); this screen only reacts to its messages
 and keeps the library record and the Q&A history up to date.
+
+"Summarize this book" (Ctrl+R, or the command palette) queues a summary on
+the engine thread; its sections stream into the chat as they are written,
+and the finished summary joins the book's history (and so the exported
+notes) as an entry of its own.
 """
 from __future__ import annotations
 
@@ -22,10 +27,11 @@ from textual.widgets import Button, Footer, Header, Input
 from ...engine.readers import DocumentInfo, Reader, open_document
 from ..library import QA, Library, export_notes, default_notes_path
 from .booktext import Block, BookText
-from .chat import ChatLog, CitationButton, Exchange
+from .chat import SUMMARY_QUESTION, ChatLog, CitationButton, Exchange, SummaryExchange
 from .dialogs import PromptDialog
 from .engine import (AnswerDone, AnswerPiece, AnswerStarted, BookEngine, BookOpened, BookRequest, EngineFailed,
-                     EngineNote, IngestProgress, IngestState, ModelLoading, ModelReady, one_line)
+                     EngineNote, IngestProgress, IngestState, ModelLoading, ModelReady, SummaryDone,
+                     SummarySection, SummaryStarted, SummaryStatus, default_summary_runner, one_line)
 from .status import StatusBar, fmt_progress
 
 LIBRARY_SAVE_EVERY_S = 3.0
@@ -48,17 +54,19 @@ class ReaderScreen(Screen):
     AUTO_FOCUS = "#question"
 
     BINDINGS = [
-        Binding("escape", "escape", "Stop answer"),
+        Binding("escape", "escape", "Stop"),
+        Binding("ctrl+r", "summarize", "Summarize", priority=True),
         Binding("ctrl+f", "search", "Search", priority=True),
         Binding("ctrl+g", "goto", "Go to page", priority=True),
-        Binding("ctrl+t", "toggle_pause", "Pause/Resume", priority=True),
+        Binding("ctrl+t", "toggle_pause", "Pause", priority=True),
         Binding("ctrl+s", "export", "Save notes", priority=True),
         Binding("ctrl+l", "library", "Library", priority=True),
     ]
 
     def __init__(self, path: str, reader: Reader, info: DocumentInfo, *, model_name: str,
                  threads: int | None, ram_cap_mb: int | None, library: Library,
-                 session_factory, rss, password: str | None = None) -> None:
+                 session_factory, rss, password: str | None = None,
+                 summary_runner=default_summary_runner) -> None:
         super().__init__()
         self.path = path
         self.reader = reader
@@ -69,11 +77,13 @@ class ReaderScreen(Screen):
         self.ram_cap_mb = ram_cap_mb
         self.library = library
         self.session_factory = session_factory
+        self.summary_runner = summary_runner
         self.rss = rss
         self.book_title = info.title or path.rsplit("/", 1)[-1]
         self.engine: BookEngine | None = None
         self.engine_error = ""
         self.state = "loading"
+        self._status_before_summary: tuple[str, float | None] | None = None
         self._text_closing = threading.Event()
         self._saved_at = 0.0
 
@@ -106,7 +116,10 @@ class ReaderScreen(Screen):
     async def _show_history(self) -> None:
         chat = self.query_one(ChatLog)
         for qa in self.library.history(self.path):
-            ex = Exchange(qa.question, answer=qa.answer)
+            if qa.question == SUMMARY_QUESTION:
+                ex = SummaryExchange(answer=qa.answer)
+            else:
+                ex = Exchange(qa.question, answer=qa.answer)
             await chat.mount(ex)
             ex.show_meta(qa.citations, qa.partial, qa.cancelled, units=qa.units)
         chat.scroll_end(animate=False)
@@ -120,8 +133,10 @@ class ReaderScreen(Screen):
         info = self.info
         request = BookRequest(self.path, self.model_name, threads=self.threads, ram_cap_mb=self.ram_cap_mb,
                               doc_info={"title": info.title, "format": info.format,
-                                        "size_bytes": info.size_bytes})
-        self.engine = BookEngine(segments, request, self.post_message, session_factory=self.session_factory)
+                                        "size_bytes": info.size_bytes}, password=self.password)
+        self.engine = BookEngine(segments, request, self.post_message, session_factory=self.session_factory,
+                                 open_segments=lambda: open_document(self.path, self.password).segments(),
+                                 summary_runner=self.summary_runner)
         self.app.track_engine(self.engine)
         self.run_worker(self.engine.run, thread=True, exit_on_error=False, name="engine", group="engine")
 
@@ -212,7 +227,8 @@ class ReaderScreen(Screen):
             bar.set_state(f"ready · {msg.tokens:,} tokens{cached}", 1.0)
             self._save_record(state="ready", progress=1.0, tokens=msg.tokens, error="")
             how = "reopened from the cache, " if msg.cached else ""
-            self.notify(f"{self.book_title}: ready for questions ({how}{msg.tokens:,} tokens)")
+            if not msg.quiet:
+                self.notify(f"{self.book_title}: ready for questions ({how}{msg.tokens:,} tokens)")
         elif msg.state == "failed":
             bar.set_state(f"stopped at {msg.progress:.0%}: {msg.error}", msg.progress)
             self.notify(msg.error, title="Reading stopped", severity="error", timeout=10)
@@ -246,6 +262,65 @@ class ReaderScreen(Screen):
         except OSError as e:
             self.notify(f"could not save the answer: {e}", severity="warning")
 
+    # -- the summary -----------------------------------------------------------
+    async def action_summarize(self) -> None:
+        engine = self.engine
+        if engine is None or self.state == "failed" and self.engine_error or not engine.can_summarize:
+            self.notify(self.engine_error or "the model is not loaded", title="Cannot summarize",
+                        severity="error")
+            return
+        if engine.summarizing:
+            self.notify("the book is being summarized already (Esc stops it)", severity="warning")
+            return
+        ex = SummaryExchange()
+        chat = self.query_one(ChatLog)
+        await chat.mount(ex)  # before the job starts: its first news may come at once
+        ex.set_note("…waiting for the model", "pending")
+        chat.scroll_end(animate=False)
+        ex.qid = engine.summarize()
+
+    def on_summary_started(self, msg: SummaryStarted) -> None:
+        ex = self.query_one(ChatLog).exchange(msg.qid)
+        if isinstance(ex, SummaryExchange):
+            ex.set_note("…reading the book for its summary (Esc stops)", "pending")
+        bar = self.query_one(StatusBar)
+        self._status_before_summary = bar.state
+        bar.set_state("summarizing…", 0)
+
+    async def on_summary_section(self, msg: SummarySection) -> None:
+        chat = self.query_one(ChatLog)
+        ex = chat.exchange(msg.qid)
+        if isinstance(ex, SummaryExchange):
+            await ex.add_section(msg.section)
+            chat.scroll_end(animate=False)
+
+    def on_summary_status(self, msg: SummaryStatus) -> None:
+        self.query_one(StatusBar).set_state(msg.text, msg.progress)
+
+    async def on_summary_done(self, msg: SummaryDone) -> None:
+        chat = self.query_one(ChatLog)
+        ex = chat.exchange(msg.qid)
+        if isinstance(ex, SummaryExchange):
+            await ex.finish_summary(msg.summary, msg.cancelled, msg.error)
+            self.call_after_refresh(self._show_answer, ex)
+        if msg.error:
+            self.notify(msg.error, title="The summary failed", severity="error", timeout=10)
+        elif msg.cancelled:
+            self.notify("summary stopped; the chapters it finished are kept, and Ctrl+R goes on after them")
+        if self._status_before_summary is not None:  # the reader's status line, until its next news
+            self.query_one(StatusBar).set_state(*self._status_before_summary)
+            self._status_before_summary = None
+        if msg.summary is None or ex is None:
+            return
+        if any(qa.question == SUMMARY_QUESTION and qa.answer == ex.text
+               for qa in self.library.history(self.path)):
+            return  # the same summary again (from the cache): the history has it
+        qa = QA(SUMMARY_QUESTION, ex.text, list(ex.sources), False, False, self.model_name, time.time())
+        try:
+            self.library.add_qa(self.path, qa)
+        except OSError as e:
+            self.notify(f"could not save the summary: {e}", severity="warning")
+
     def _show_answer(self, ex: Exchange) -> None:
         """A finished answer taller than the pane is shown from its start."""
         chat = self.query_one(ChatLog)
@@ -277,7 +352,8 @@ class ReaderScreen(Screen):
         ex = Exchange(question, qid=qid)
         chat = self.query_one(ChatLog)
         await chat.mount(ex)
-        ex.set_note("…waiting for the model", "pending")
+        ex.set_note("…waiting for the summary to finish" if self.engine.summarizing else "…waiting for the model",
+                    "pending")
         chat.scroll_end(animate=False)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
@@ -325,7 +401,7 @@ class ReaderScreen(Screen):
         self._open_bar("goto")
 
     def action_escape(self) -> None:
-        if self.engine is not None and self.engine.cancel_answer():
+        if self.engine is not None and (self.engine.cancel_answer() or self.engine.cancel_summary()):
             return
         for bar_id in ("search", "goto"):
             bar = self.query_one(f"#{bar_id}", Input)

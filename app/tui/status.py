@@ -47,6 +47,7 @@ class StatusBar(Horizontal):
         self._rss = rss
         self.cap_mb = cap_mb
         self._warned = False
+        self.state: tuple[str, float | None] = ("", None)  # the last set_state
 
     def compose(self) -> ComposeResult:
         yield ProgressBar(total=100, show_eta=False, id="ingest-bar")
@@ -69,6 +70,7 @@ class StatusBar(Horizontal):
         self.update_ram()
 
     def set_state(self, text: str, progress: float | None = None) -> None:
+        self.state = (text, progress if progress is not None else self.state[1])
         self.query_one("#ingest-stats", Label).update(text)
         if progress is not None:
             self.query_one("#ingest-bar", ProgressBar).update(progress=round(progress * 100, 1))
