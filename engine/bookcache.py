@@ -88,19 +88,23 @@ class BookCache:
         """Checkpoint ``session`` (units first, then the state, then the manifest)."""
         header, arrays, state = session.snapshot()
         specs, blobs, off = [], [], 0
+        h = hashlib.blake2b(digest_size=16)  # = store.digest of the body, without building it
         for name, arr in arrays.items():
             arr = np.ascontiguousarray(arr)
             specs.append({"name": name, "dtype": arr.dtype.str, "shape": list(arr.shape), "offset": off})
             blobs.append(arr.tobytes())
+            h.update(blobs[-1])
             off += len(blobs[-1])
-        body = b"".join(blobs) + state
+        h.update(state)
         header = dict(header, arrays=specs, state_offset=off, state_bytes=len(state),
-                      body_bytes=len(body), digest=store.digest(body), engine=ENGINE_VERSION)
+                      body_bytes=off + len(state), digest=h.hexdigest(), engine=ENGINE_VERSION)
         hbytes = json.dumps(header).encode()
 
-        def write(f):
+        def write(f):  # pieces, not one concatenated copy: the pot's state is tens of MB
             f.write(MAGIC + struct.pack("<I", len(hbytes)) + hbytes)
-            f.write(body)
+            for b in blobs:
+                f.write(b)
+            f.write(state)
 
         store.atomic_write(self.dir / "state.bin", write)
         st = session.stats

@@ -331,7 +331,8 @@ class Context(_Owned):
         wrote = C.llama_state_seq_get_data(self._ptr, buf, n, seq)
         if wrote == 0:
             raise ModelError(f"llama.cpp could not save sequence {seq}")
-        return bytes(memoryview(buf)[:wrote]), self.cells.positions_in_cell_order(seq)
+        # A view on the ctypes buffer, not a copy: a pot's state is tens of MB.
+        return memoryview(buf)[:wrote], self.cells.positions_in_cell_order(seq)
 
     def state_seq_set(self, data: bytes, seq: int, positions) -> None:
         """llama_state_seq_set_data into ``seq`` (which is emptied first).
@@ -341,7 +342,8 @@ class Context(_Owned):
         """
         import ctypes
 
-        buf = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
+        buf = (ctypes.c_uint8 * len(data)).from_buffer(data) if isinstance(data, bytearray) \
+            else (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
         if C.llama_state_seq_set_data(self._ptr, buf, len(data), seq) == 0:
             self.cells.seq_rm(seq, -1, -1)  # llama.cpp clears the sequence on failure
             raise ModelError(f"llama.cpp could not restore sequence {seq} ({len(data):,} bytes)")

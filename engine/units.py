@@ -38,6 +38,7 @@ by lookup and recomputed when loaded (slower), and stats say how many.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import struct
@@ -169,11 +170,19 @@ class UnitStore:
         finally:
             ctx.seq_rm(SCRATCH_SEQ, -1, -1)
         header = json.dumps({"p0": p0, "n": n, "positions": positions.tolist()}).encode()
-        blob = MAGIC + struct.pack("<I", len(header)) + header + data
+        head = MAGIC + struct.pack("<I", len(header)) + header
+        h = hashlib.blake2b(digest_size=16)
+        h.update(head)
+        h.update(data)
+
+        def write(f):  # no concatenated copy of the state
+            f.write(head)
+            f.write(data)
+
         path = self.path(uid)
-        store.atomic_write(path, blob, sync=False)
+        store.atomic_write(path, write, sync=False)
         self._pending.append(path)
-        return store.digest(blob), len(blob)
+        return h.hexdigest(), len(head) + len(data)
 
     def path(self, uid: int) -> Path:
         return self.root / "units" / f"u{uid:07d}.kv"
