@@ -144,7 +144,7 @@ def report(model_name: str | None, ram_cap: str | None, threads: int | None,
         lines.append(f"plan         {plan.describe()}")
     except BookpotError as e:
         lines.append(f"plan         {e}")
-        warnings.append(f"RAM cap too low: at least {smallest_cap(meta) / MiB:,.0f} MiB is needed")
+        warnings.append(f"RAM cap too low: at least {smallest_cap(meta, unit_room=4 * 128) / MiB:,.0f} MiB is needed")
     if mem.get("MemAvailable") and cap > mem["MemAvailable"]:
         warnings.append(f"the RAM cap ({cap / MiB:,.0f} MiB) is above the memory available now")
     _cache_lines(cache, meta.kv_bytes_per_token(), lines, warnings)

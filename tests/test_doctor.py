@@ -110,5 +110,9 @@ def test_doctor_warns_on_a_32_bit_arm_board(monkeypatch, capsys, model_path):
 def test_doctor_warns_about_too_many_threads_and_a_low_cap(model_path):
     p = run_cli("doctor", "--ram-cap", "128M", "--threads", "64")
     assert p.returncode == 0, p.stderr
-    assert "warning      RAM cap too low: at least 262 MiB is needed" in p.stdout
+    from bookpot.engine.plan import smallest_cap
+    from bookpot.models import read_metadata
+
+    need = smallest_cap(read_metadata(model_path), unit_room=4 * 128) >> 20
+    assert f"warning      RAM cap too low: at least {need:,} MiB is needed" in p.stdout
     assert "warning      --threads 64 is more than the" in p.stdout
