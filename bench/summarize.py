@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,6 +28,7 @@ BENCH = Path(__file__).resolve().parent
 OUT = BENCH / "out"
 sys.path.insert(0, str(BENCH.parent / "tests"))
 
+from common import logger, run_cli as run  # noqa: E402  (run_cli adds --json -q)
 from topicbook import TOPIC_WORDS, chapter_text  # noqa: E402
 
 CHAPTER_TOKENS = 4096
@@ -48,20 +48,6 @@ def book(n_tokens: int) -> Path:
     return path
 
 
-def run(args: list[str], log) -> dict:
-    cmd = [sys.executable, "-m", "bookpot.app", *args, "-q"]
-    t0 = time.perf_counter()
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    rec = {"cmd": " ".join(cmd[1:]), "rc": r.returncode, "wall_s": round(wall, 2)}
-    if r.returncode == 0:
-        rec["result"] = json.loads(r.stdout.strip().splitlines()[-1])
-    else:
-        rec["error"] = (r.stderr.strip().splitlines() or [""])[-1]
-    log(f"[{time.strftime('%H:%M:%S')}] rc={r.returncode} {wall:.0f}s {rec['cmd']}")
-    return rec
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="16K tokens only")
@@ -72,19 +58,14 @@ def main() -> None:
     lengths = a.lengths or ([16384] if a.quick else [16384, 65536, 262144])
     tag = "-quick" if a.quick else ("-" + "-".join(map(str, a.lengths)) if a.lengths else "")
     OUT.mkdir(parents=True, exist_ok=True)
-    logf = open(OUT / f"summarize{tag}.log", "a")
-
-    def log(msg: str) -> None:
-        print(msg, flush=True)
-        logf.write(msg + "\n")
-        logf.flush()
+    log = logger(OUT / f"summarize{tag}.log")
 
     common = ["--ram-cap", a.ram_cap, "--threads", str(a.threads)]
     data = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "ram_cap": a.ram_cap, "threads": a.threads,
             "loadavg": open("/proc/loadavg").read().split()[:3], "runs": []}
     for n in lengths:
         doc = book(n)
-        ing = run(["ingest", str(doc), "--json", *common], log)
+        ing = run(["ingest", str(doc), *common], log)
         with tempfile.TemporaryDirectory() as cache:
             summ = run(["summarize", str(doc), "--format", "json", "--fresh", "--cache-dir", cache, *common], log)
         i, s = ing.get("result", {}), summ.get("result", {}).get("stats", {})
