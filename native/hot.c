@@ -136,13 +136,14 @@ typedef struct {
     int       has_cap_view;
 } Tap;
 
-/* "kq_soft_max-<l>" -> l, or -1 */
+/* "<prefix><l>" -> l, or -1 */
 static int
-layer_of(const char *name)
+layer_after(const char *name, const char *prefix)
 {
-    if (strncmp(name, NAME_PREFIX, sizeof(NAME_PREFIX) - 1) != 0)
+    size_t n = strlen(prefix);
+    if (strncmp(name, prefix, n) != 0)
         return -1;
-    const char *p = name + sizeof(NAME_PREFIX) - 1;
+    const char *p = name + n;
     if (*p < '0' || *p > '9')
         return -1;
     int l = 0;
@@ -152,6 +153,13 @@ layer_of(const char *name)
             return -1;
     }
     return *p == '\0' ? l : -1;
+}
+
+/* "kq_soft_max-<l>" -> l, or -1 */
+static int
+layer_of(const char *name)
+{
+    return layer_after(name, NAME_PREFIX);
 }
 
 static void
@@ -205,23 +213,12 @@ tap_read(tap_state *s, const struct ggml_tensor *t)
     s->last_n_head = n_head;
 }
 
-/* "<prefix><l>" -> l, or -1 */
+/* "Qcur-<l>"/"Kcur-<l>" of a wanted layer -> l, or -1 */
 static int
 cap_layer_of(const tap_state *s, const char *name)
 {
-    size_t n = strlen(s->cap_prefix);
-    if (strncmp(name, s->cap_prefix, n) != 0)
-        return -1;
-    const char *p = name + n;
-    if (*p < '0' || *p > '9')
-        return -1;
-    int l = 0;
-    for (; *p >= '0' && *p <= '9'; p++) {
-        l = l * 10 + (*p - '0');
-        if (l >= MAX_LAYERS)
-            return -1;
-    }
-    return (*p == '\0' && s->cap_slot[l] >= 0) ? l : -1;
+    int l = layer_after(name, s->cap_prefix);
+    return (l >= 0 && s->cap_slot[l] >= 0) ? l : -1;
 }
 
 /* The projection before RoPE is the 2-D F32 [dim, n_tokens] node named

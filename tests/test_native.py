@@ -326,3 +326,41 @@ def test_print_costs(model):
     print("1-token decode tok/s (median): " + ", ".join(f"{k} {1 / np.median(v):.1f}" for k, v in gen.items()))
     print(f"catalyst pass ({len(cat)} tokens) over a {n_pot}-token pot, median ms: "
           + ", ".join(f"{k} {np.median(v) * 1e3:.1f}" for k, v in passes.items()))
+
+
+@pytest.mark.model
+def test_capture_copies_pre_rope_keys_and_queries(model_path):
+    """Memory-unit keys: layer 0's pre-RoPE K depends on the token only, so the
+    same text at positions 0.. and 100.. gives the same rows; Q rows are
+    copied for the asked layers and are not zero."""
+    import numpy as np
+
+    from bookpot.engine.llm import Context, Model
+    from bookpot.native.kernels import Tap
+
+    model = Model(model_path)
+    tap = Tap()
+    ctx = Context(model, n_ctx=512, n_batch=128, n_seq_max=2, tap=tap)
+    toks = model.tokenize("The pass key for the red door is 12345.")
+    n, kd = len(toks), model.n_head_kv * model.head_dim
+    at0, at100 = (np.zeros((2, n, kd), np.float32) for _ in range(2))
+    tap.capture(at0, [0, 15], "K", n)
+    ctx.decode(toks, 0, logits="none")
+    tap.end_capture()
+    tap.capture(at100, [0, 15], "K", n)
+    ctx.decode(toks, 100, seq=1, logits="none")
+    tap.end_capture()
+    assert np.abs(at0).max() > 0
+    assert np.allclose(at0[0], at100[0], atol=1e-3)
+    q = np.zeros((1, n, model.n_embd), np.float32)
+    ctx.seq_rm(1, -1, -1)
+    tap.capture(q, [10], "Q", n)
+    ctx.decode(toks, 200, seq=1, logits="none")
+    tap.end_capture()
+    assert (np.linalg.norm(q[0], axis=1) > 1).all()
+    q2 = np.zeros((1, n + 1, model.n_embd), np.float32)
+    tap.capture(q2, [10], "Q", n + 1)  # a decode of another size copies nothing: an error, not garbage
+    ctx.decode(toks, 200 + n, seq=1, logits="none")
+    with pytest.raises(RuntimeError):
+        tap.end_capture()
+    ctx.close()
