@@ -9,9 +9,12 @@ the chunk's own queries. The chunk is then cut into units of
 - its KV goes to disk: ``seq_cp`` the unit's positions into scratch sequence
   1, ``llama_state_seq_get_data(1)``, ``seq_rm(1)`` (f16 K and V, ~23 KB per
   token for the default model);
-- its ``repr_tokens`` most-attended tokens' keys stay in RAM as the unit's
-  representative keys (InfLLM's r_k), f16: 4 tokens x 3 layers x 192 values
-  = 4.6 KB per unit, 36 MB for a 1M-token book in 128-token units.
+- its ``repr_tokens`` most-attended tokens' keys are its representative
+  keys (InfLLM's r_k), f16: 4 tokens x 3 layers x 192 values = 4.6 KB per
+  unit, 36 MB for a 1M-token book in 128-token units. They and the units'
+  tokens live in files, not in RAM: a lookup streams the keys in blocks of
+  ``KEY_BLOCK`` units, so the process's memory does not grow with the book
+  (only the small per-unit index does, ~0.2 KB per 128 tokens).
 
 At question time the question's pre-RoPE queries score every unit
 (sum over layers, heads and representative keys of q.k, each layer
@@ -50,6 +53,7 @@ import numpy as np
 from . import store
 
 MAGIC = b"BPUNIT01"
+KEY_BLOCK = 1024  # units' keys read per step of a lookup (4.6 MB)
 SCRATCH_SEQ = 1
 
 
@@ -98,7 +102,7 @@ class Unit:
 
 
 class UnitStore:
-    """One book's units: files on disk, index and representative keys in RAM."""
+    """One book's units: KV, keys and tokens on disk; the index in RAM."""
 
     def __init__(self, root: Path, model, cfg: UnitConfig) -> None:
         self.root = Path(root)
@@ -108,9 +112,11 @@ class UnitStore:
         self.kv_dim = self.n_head_kv * self.head_dim
         self.rec_shape = (len(self.layers), cfg.repr_tokens, self.kv_dim)
         self.units: list[Unit] = []
-        self._keys: list[np.ndarray] = []  # per unit (L, r, kv_dim) f16
-        self._keys_arr: np.ndarray | None = None
-        self.tokens: list[int] = []
+        # Written since the last commit; the committed ones are in the files.
+        self._keys_pending: list[np.ndarray] = []  # per unit (L, r, kv_dim) f16
+        self._tokens_pending: list[int] = []
+        self.n_tokens = 0
+        self._kv_tokens = 0  # tokens of the units whose KV is on disk
         self.kv_bytes = 0
         self.without_kv = 0
         self.rebuilt = 0
@@ -149,18 +155,19 @@ class UnitStore:
         uid = len(self.units)
         n = len(tokens)
         kv, digest, nbytes = False, "", 0
-        per_token = self.kv_bytes / max(1, sum(u.n for u in self.units if u.kv)) if self.kv_bytes else 0
+        per_token = self.kv_bytes / max(1, self._kv_tokens) if self.kv_bytes else 0
         over_cap = self.cfg.disk_cap is not None and self.kv_bytes + per_token * n > self.cfg.disk_cap
         if not over_cap:
             digest, nbytes = self._write_kv(ctx, uid, p0, n)
             kv = True
             self.kv_bytes += nbytes
+            self._kv_tokens += n
         else:
             self.without_kv += 1
-        self.units.append(Unit(uid, len(self.tokens), n, loc_id, kv, digest, nbytes))
-        self.tokens.extend(tokens)
-        self._keys.append(rec)
-        self._keys_arr = None
+        self.units.append(Unit(uid, self.n_tokens, n, loc_id, kv, digest, nbytes))
+        self.n_tokens += n
+        self._tokens_pending.extend(tokens)
+        self._keys_pending.append(rec)
 
     def _write_kv(self, ctx, uid: int, p0: int, n: int) -> tuple[str, int]:
         ctx.seq_rm(SCRATCH_SEQ, -1, -1)
@@ -200,13 +207,15 @@ class UnitStore:
         new = self.units[self._committed:]
         if new:
             lines = "".join(u.line() + "\n" for u in new).encode()
-            keys = np.stack(self._keys[self._committed:]).astype(np.float16).tobytes()
-            toks = np.asarray(self.tokens[self._committed_tokens:], dtype=np.int32).tobytes()
+            keys = np.stack(self._keys_pending).astype(np.float16).tobytes()
+            toks = np.asarray(self._tokens_pending, dtype=np.int32).tobytes()
             for name, data in (("units.jsonl", lines), ("keys.f16", keys), ("tokens.i32", toks)):
                 store.append_durable(self.root / name, data)
+        self._keys_pending.clear()
+        self._tokens_pending.clear()
         self._committed = len(self.units)
-        self._committed_tokens = len(self.tokens)
-        return {"n_units": len(self.units), "n_tokens": len(self.tokens),
+        self._committed_tokens = self.n_tokens
+        return {"n_units": len(self.units), "n_tokens": self.n_tokens,
                 "kv_bytes": self.kv_bytes, "without_kv": self.without_kv}
 
     # ----------------------------------------------------------------- read
@@ -218,21 +227,20 @@ class UnitStore:
             raise ValueError("the unit index is shorter than the checkpoint says")
         self.units = [Unit(d["id"], d["tok0"], d["n"], d["loc"], d["kv"], d["digest"], d["bytes"])
                       for d in map(json.loads, lines[:n_units])]
-        rec = int(np.prod(self.rec_shape))
-        keys = np.fromfile(self.root / "keys.f16", dtype=np.float16, count=n_units * rec) if n_units else \
-            np.zeros(0, np.float16)
-        toks = np.fromfile(self.root / "tokens.i32", dtype=np.int32, count=n_tokens) if n_tokens else \
-            np.zeros(0, np.int32)
-        if keys.size != n_units * rec or toks.size != n_tokens:
-            raise ValueError("the unit keys or tokens are shorter than the checkpoint says")
-        self._keys = list(keys.reshape((n_units, *self.rec_shape)))
-        self._keys_arr = None
-        self.tokens = toks.tolist()
+        key_bytes = n_units * self._rec_bytes
+        for name, size in (("keys.f16", key_bytes), ("tokens.i32", 4 * n_tokens)):
+            have = (self.root / name).stat().st_size if (self.root / name).exists() else 0
+            if have < size:
+                raise ValueError("the unit keys or tokens are shorter than the checkpoint says")
+        self._keys_pending.clear()
+        self._tokens_pending.clear()
+        self.n_tokens = n_tokens
+        self._kv_tokens = sum(u.n for u in self.units if u.kv)
         self.kv_bytes = int(counts.get("kv_bytes", 0))
         self.without_kv = int(counts.get("without_kv", 0))
         self._committed, self._committed_tokens = n_units, n_tokens
         for name, size in (("units.jsonl", sum(len(l) + 1 for l in lines[:n_units])),
-                           ("keys.f16", keys.nbytes), ("tokens.i32", toks.nbytes)):
+                           ("keys.f16", key_bytes), ("tokens.i32", 4 * n_tokens)):
             store.truncate(self.root / name, size)
         for p in (self.root / "units").glob("u*.kv"):  # files of units past the checkpoint
             with contextlib.suppress(ValueError, OSError):
@@ -240,15 +248,32 @@ class UnitStore:
                     p.unlink()
 
     @property
-    def keys(self) -> np.ndarray:
-        if self._keys_arr is None:
-            self._keys_arr = (np.stack(self._keys) if self._keys
-                              else np.zeros((0, *self.rec_shape), np.float16))
-        return self._keys_arr
+    def _rec_bytes(self) -> int:
+        return int(np.prod(self.rec_shape)) * 2
+
+    def key_blocks(self):
+        """Every unit's representative keys, in order, as (b, L, r, kv_dim) f16 blocks.
+
+        Committed keys are read from keys.f16 a block at a time (never the
+        whole file), then the pending ones follow.
+        """
+        rec = self._rec_bytes // 2
+        path = self.root / "keys.f16"
+        for a in range(0, self._committed, KEY_BLOCK):
+            b = min(self._committed, a + KEY_BLOCK)
+            arr = np.fromfile(path, dtype=np.float16, count=(b - a) * rec, offset=a * self._rec_bytes)
+            if arr.size != (b - a) * rec:  # cut on disk after load(): score those units 0
+                arr = np.concatenate([arr, np.zeros((b - a) * rec - arr.size, np.float16)])
+            yield arr.reshape((b - a, *self.rec_shape))
+        if self._keys_pending:
+            yield np.stack(self._keys_pending)
 
     def unit_tokens(self, uid: int) -> list[int]:
         u = self.units[uid]
-        return self.tokens[u.tok0 : u.tok0 + u.n]
+        if u.tok0 >= self._committed_tokens:
+            a = u.tok0 - self._committed_tokens
+            return self._tokens_pending[a : a + u.n]
+        return np.fromfile(self.root / "tokens.i32", dtype=np.int32, count=u.n, offset=4 * u.tok0).tolist()
 
     # --------------------------------------------------------------- lookup
     def scores(self, queries: np.ndarray) -> np.ndarray:
@@ -265,10 +290,15 @@ class UnitStore:
             return total
         g = self.n_head // self.n_head_kv
         qbar = queries.mean(axis=1).reshape(len(self.layers), self.n_head_kv, g, self.head_dim).sum(axis=2)
-        keys = self.keys
-        for li in range(len(self.layers)):
-            k = keys[:, li].astype(np.float32).reshape(n_units, -1, self.n_head_kv, self.head_dim)
-            s = np.einsum("urgd,gd->u", k, qbar[li])
+        per_layer = np.zeros((len(self.layers), n_units), dtype=np.float32)
+        a = 0
+        for block in self.key_blocks():
+            b = a + len(block)
+            for li in range(len(self.layers)):
+                k = block[:, li].astype(np.float32).reshape(b - a, -1, self.n_head_kv, self.head_dim)
+                per_layer[li, a:b] = np.einsum("urgd,gd->u", k, qbar[li])
+            a = b
+        for s in per_layer:
             sd = s.std()
             total += (s - s.mean()) / (sd if sd > 0 else 1.0)
         return total
