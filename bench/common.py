@@ -58,9 +58,14 @@ def doc(n_tokens: int, depth: float, key: int) -> Path:
     return p
 
 
-def run_cli(args: list[str], log) -> dict:
-    """Run bookpot with ``args`` (+ --json -q); return the parsed JSON or an error record."""
+def run_cli(args: list[str], log, cpu: str | None = None) -> dict:
+    """Run bookpot with ``args`` (+ --json -q); return the parsed JSON or an error record.
+
+    ``cpu``: a taskset CPU list to pin the run to (side-by-side runs).
+    """
     cmd = [BOOKPOT, *args, "--json", "-q"]
+    if cpu is not None:
+        cmd = ["taskset", "-c", cpu, *cmd]
     line = " ".join(shlex.quote(a) for a in cmd)
     t0 = time.perf_counter()
     load0 = loadavg()

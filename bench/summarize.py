@@ -12,6 +12,10 @@ be ~1: summarizing needs no memory beyond the pot's reserve).
     .venv/bin/python bench/summarize.py              # 16K, 64K, 256K tokens
     .venv/bin/python bench/summarize.py --quick      # 16K
     .venv/bin/python bench/summarize.py --lengths 4096
+    .venv/bin/python bench/summarize.py --lengths 262144 --parallel --threads 1
+        # both at once, ingest on core 0 and summarize on core 1
+
+Both start from an empty cache directory of their own (nothing reused).
 
 Writes bench/out/summarize[-quick|-<lengths>].json.
 """
@@ -22,6 +26,7 @@ import json
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -54,6 +59,8 @@ def main() -> None:
     ap.add_argument("--lengths", type=lambda s: [int(x) for x in s.split(",")], default=None)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--ram-cap", default="512M")
+    ap.add_argument("--parallel", action="store_true",
+                    help="run the pair at once, each pinned to its own core (taskset -c 0 / -c 1)")
     a = ap.parse_args()
     lengths = a.lengths or ([16384] if a.quick else [16384, 65536, 262144])
     tag = "-quick" if a.quick else ("-" + "-".join(map(str, a.lengths)) if a.lengths else "")
@@ -62,12 +69,18 @@ def main() -> None:
 
     common = ["--ram-cap", a.ram_cap, "--threads", str(a.threads)]
     data = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "ram_cap": a.ram_cap, "threads": a.threads,
+            "parallel": a.parallel,
             "loadavg": open("/proc/loadavg").read().split()[:3], "runs": []}
     for n in lengths:
         doc = book(n)
-        ing = run(["ingest", str(doc), *common], log)
-        with tempfile.TemporaryDirectory() as cache:
-            summ = run(["summarize", str(doc), "--format", "json", "--fresh", "--cache-dir", cache, *common], log)
+        with tempfile.TemporaryDirectory() as c1, tempfile.TemporaryDirectory() as c2:
+            jobs = [["ingest", str(doc), "--cache-dir", c1, *common],
+                    ["summarize", str(doc), "--format", "json", "--fresh", "--cache-dir", c2, *common]]
+            if a.parallel:
+                with ThreadPoolExecutor(2) as pool:
+                    ing, summ = pool.map(lambda jc: run(jc[0], log, cpu=jc[1]), zip(jobs, ["0", "1"]))
+            else:
+                ing, summ = (run(j, log) for j in jobs)
         i, s = ing.get("result", {}), summ.get("result", {}).get("stats", {})
         row = {
             "length": n, "doc_tokens": i.get("doc_tokens"),

@@ -1,0 +1,137 @@
+"""Soak: a 1M-token book read with the default settings under ``--ram-cap 1G``.
+
+One ``bookpot ingest DOC --ram-cap 1G`` process (memory units on, cache on:
+what a user gets) reads a book of ``--tokens`` standard filler with 8
+labelled pass keys spread through it (bench/units.py's document, in
+paragraphs). Every ``--every`` seconds the script samples the process's
+VmRSS and VmHWM from /proc and the tokens read so far (the book cache's
+manifest, written at each 30 s checkpoint). Then, from the cache, it asks
+the 8 labelled questions: a book this long is still answered.
+
+Because the document streams, the high-water mark when the reader is at
+token N is the peak of a book N tokens long: one run gives peak RSS against
+length from the first checkpoint to 1M.
+
+    .venv/bin/python bench/soak.py                       # 1M tokens, core 1, 1 thread
+    .venv/bin/python bench/soak.py --tokens 65536 --every 2
+
+Writes bench/out/soak-<tokens>.json and bench/soak-<tokens>.svg|png.
+The cache (units: ~23 MB per 1K tokens) goes to --cache-dir, default
+/work/bench-cache/soak-<tokens> (outside the repository), kept for reuse.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+from common import BOOKPOT, BENCH, DOCS, OUT, logger, machine, plot, run_cli, save
+from units import LABELS, needle_doc, question
+
+MIB = 1 << 20
+
+
+def status(pid: int) -> dict[str, int]:
+    out = {}
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            k, _, v = line.partition(":")
+            if k in ("VmRSS", "VmHWM"):
+                out[k] = int(v.split()[0]) * 1024
+    except OSError:
+        pass
+    return out
+
+
+def manifest_tokens(cache: Path) -> int:
+    best = 0
+    for m in cache.glob("books/*/manifest.json"):
+        try:
+            best = max(best, int(json.loads(m.read_text()).get("doc_tokens", 0)))
+        except (OSError, ValueError):
+            pass
+    return best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--tokens", type=int, default=1 << 20)
+    ap.add_argument("--ram-cap", default="1G")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--cpu", default="1", help="taskset CPU list ('' for none)")
+    ap.add_argument("--every", type=float, default=5.0)
+    ap.add_argument("--cache-dir", default=None)
+    a = ap.parse_args()
+
+    DOCS.mkdir(parents=True, exist_ok=True)
+    path = DOCS / f"soak_{a.tokens}.txt"
+    text, keys = needle_doc(a.tokens)
+    if not path.exists():
+        words = text.split(". ")
+        paras = [". ".join(words[i:i + 60]) for i in range(0, len(words), 60)]
+        path.write_text(".\n\n".join(paras) + "\n")
+    cache = Path(a.cache_dir or f"/work/bench-cache/soak-{a.tokens}")
+    cache.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, BOOKPOT_CACHE_DIR=str(cache))
+    log = logger(OUT / f"soak-{a.tokens}.log")
+    out_json = OUT / f"soak-{a.tokens}.json"
+    cmd = [BOOKPOT, "ingest", str(path), "--ram-cap", a.ram_cap, "--threads", str(a.threads), "--json", "-q"]
+    if a.cpu:
+        cmd = ["taskset", "-c", a.cpu, *cmd]
+    data = {"machine": machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S"), "cmd": " ".join(cmd),
+            "tokens": a.tokens, "ram_cap": a.ram_cap, "samples": []}
+    log(f"[{time.strftime('%H:%M:%S')}] {' '.join(cmd)}")
+    t0 = time.monotonic()
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    last_save = 0.0
+    while p.poll() is None:
+        s = status(p.pid)
+        if s:
+            data["samples"].append({"t": round(time.monotonic() - t0, 1), "rss": s.get("VmRSS", 0),
+                                    "hwm": s.get("VmHWM", 0), "tokens": manifest_tokens(cache)})
+        if time.monotonic() - last_save > 60:
+            save(out_json, data)
+            last_save = time.monotonic()
+            x = data["samples"][-1] if data["samples"] else {}
+            log(f"[{time.strftime('%H:%M:%S')}] {x.get('tokens', 0)} tokens, rss {x.get('rss', 0) / MIB:.0f} MiB,"
+                f" hwm {x.get('hwm', 0) / MIB:.0f} MiB")
+        time.sleep(a.every)
+    out, err = p.communicate()
+    data["rc"] = p.returncode
+    data["wall_s"] = round(time.monotonic() - t0, 1)
+    if p.returncode == 0:
+        data["result"] = json.loads(out.strip().splitlines()[-1])
+    else:
+        data["error"] = (err.strip().splitlines() or [""])[-1]
+    log(f"[{time.strftime('%H:%M:%S')}] ingest rc={p.returncode} {data['wall_s']:.0f}s {data.get('error', '')}")
+    save(out_json, data)
+    if p.returncode == 0:
+        os.environ["BOOKPOT_CACHE_DIR"] = str(cache)
+        data["answers"] = []
+        for label in LABELS:
+            r = run_cli(["ask", str(path), question(label), "--ram-cap", a.ram_cap, "--threads", str(a.threads),
+                         "--max-tokens", "8"], log)
+            ans = r.get("result", {}).get("answer", "")
+            data["answers"].append({"label": label, "key": keys[label], "answer": ans,
+                                    "right": str(keys[label]) in ans, "rc": r["rc"], "wall_s": r["wall_s"],
+                                    "peak_rss_bytes": r.get("result", {}).get("stats", {}).get("peak_rss_bytes")})
+        save(out_json, data)
+    # RSS against time, and the high-water mark against tokens read.
+    sm = data["samples"]
+    if sm:
+        plot(BENCH / f"soak-{a.tokens}", f"Soak: {a.tokens:,} tokens, --ram-cap {a.ram_cap}",
+             "seconds", "MiB",
+             {"VmRSS": [(x["t"], x["rss"] / MIB) for x in sm], "VmHWM": [(x["t"], x["hwm"] / MIB) for x in sm]},
+             xlog2=False, hline=(_cap_mib(a.ram_cap), "cap"))
+
+
+def _cap_mib(cap: str) -> float:
+    n = float(cap[:-1])
+    return n * {"G": 1024, "M": 1}[cap[-1].upper()]
+
+
+if __name__ == "__main__":
+    main()
