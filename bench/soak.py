@@ -43,6 +43,12 @@ def status(pid: int) -> dict[str, int]:
                 out[k] = int(v.split()[0]) * 1024
     except OSError:
         pass
+    try:  # anonymous memory (heap, KV, buffers) apart from the mapped model file
+        for line in open(f"/proc/{pid}/smaps_rollup"):
+            if line.startswith("Anonymous:"):
+                out["anon"] = int(line.split()[1]) * 1024
+    except OSError:
+        pass
     return out
 
 
@@ -64,6 +70,8 @@ def main() -> None:
     ap.add_argument("--cpu", default="1", help="taskset CPU list ('' for none)")
     ap.add_argument("--every", type=float, default=5.0)
     ap.add_argument("--cache-dir", default=None)
+    ap.add_argument("--tag", default="", help="suffix for the output files")
+    ap.add_argument("extra", nargs="*", help="more ingest options (after --)")
     a = ap.parse_args()
 
     DOCS.mkdir(parents=True, exist_ok=True)
@@ -76,9 +84,9 @@ def main() -> None:
     cache = Path(a.cache_dir or f"/work/bench-cache/soak-{a.tokens}")
     cache.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, BOOKPOT_CACHE_DIR=str(cache))
-    log = logger(OUT / f"soak-{a.tokens}.log")
-    out_json = OUT / f"soak-{a.tokens}.json"
-    cmd = [BOOKPOT, "ingest", str(path), "--ram-cap", a.ram_cap, "--threads", str(a.threads), "--json", "-q"]
+    log = logger(OUT / f"soak-{a.tokens}{a.tag}.log")
+    out_json = OUT / f"soak-{a.tokens}{a.tag}.json"
+    cmd = [BOOKPOT, "ingest", str(path), "--ram-cap", a.ram_cap, "--threads", str(a.threads), "--json", "-q", *a.extra]
     if a.cpu:
         cmd = ["taskset", "-c", a.cpu, *cmd]
     data = {"machine": machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S"), "cmd": " ".join(cmd),
@@ -91,7 +99,7 @@ def main() -> None:
         s = status(p.pid)
         if s:
             data["samples"].append({"t": round(time.monotonic() - t0, 1), "rss": s.get("VmRSS", 0),
-                                    "hwm": s.get("VmHWM", 0), "tokens": manifest_tokens(cache)})
+                                    "hwm": s.get("VmHWM", 0), "anon": s.get("anon", 0), "tokens": manifest_tokens(cache)})
         if time.monotonic() - last_save > 60:
             save(out_json, data)
             last_save = time.monotonic()
@@ -122,7 +130,7 @@ def main() -> None:
     # RSS against time, and the high-water mark against tokens read.
     sm = data["samples"]
     if sm:
-        plot(BENCH / f"soak-{a.tokens}", f"Soak: {a.tokens:,} tokens, --ram-cap {a.ram_cap}",
+        plot(BENCH / f"soak-{a.tokens}{a.tag}", f"Soak: {a.tokens:,} tokens, --ram-cap {a.ram_cap}",
              "seconds", "MiB",
              {"VmRSS": [(x["t"], x["rss"] / MIB) for x in sm], "VmHWM": [(x["t"], x["hwm"] / MIB) for x in sm]},
              xlog2=False, hline=(_cap_mib(a.ram_cap), "cap"))

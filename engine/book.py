@@ -64,7 +64,7 @@ class Reading:
                 self.on_note(cache.damaged)
             if saved is not None:
                 try:
-                    session.restore(saved.header, saved.arrays, saved.state)
+                    session.restore(saved.header, saved.arrays, saved.kv_path)
                 except Exception as e:  # a state that does not fit this session: start over
                     if self.on_note:
                         self.on_note(f"the saved state could not be used ({e}); reading the book again")

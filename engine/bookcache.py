@@ -4,23 +4,28 @@ One directory per (document content, model, engine settings, engine
 version) under ``cache_root()/books/<key>/``:
 
     manifest.json   what this is (document, model, settings), status, stats
-    state.bin       the last checkpoint: the pot's KV (sequence 0), its kept
-                    tokens, locators and counters, and how many memory units
-                    are committed; magic + header + checksum
+    state.bin       the last checkpoint: the pot's kept tokens, locators and
+                    counters, how many memory units are committed, and the
+                    name and checksum of its KV file; magic + header + checksum
+    kv-<n>.bin      the pot's KV (sequence 0) at checkpoint n, written by
+                    llama_state_seq_save_file (streamed: no copy in RAM)
     units/ ...      the memory units (units.py)
     lock            flock'ed while a process reads or writes the book
 
 Order of writes at a checkpoint: unit files are fsynced and the unit index
-appended first, then ``state.bin`` replaces the old one atomically, then the
-manifest. A run killed at any point leaves the previous checkpoint intact,
+appended first, then the new ``kv-<n>.bin`` (a new name each time, fsynced),
+then ``state.bin`` replaces the old one atomically, then the manifest; the
+previous KV file is removed last. A run killed at any point leaves the previous checkpoint intact,
 and anything written after it is cut off when the next run loads it. A
 damaged ``state.bin`` (checksum) is detected, and the book is read again
 from the start; it is never used.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import shutil
 import struct
 from dataclasses import dataclass
@@ -30,7 +35,7 @@ import numpy as np
 
 from . import store
 
-ENGINE_VERSION = "bookpot-engine-2"  # bump when KV, unit or scoring formats change
+ENGINE_VERSION = "bookpot-engine-3"  # bump when KV, unit or scoring formats change
 MAGIC = b"BPSTATE1"
 
 
@@ -57,7 +62,7 @@ def book_key(doc_hash: str, model: str, settings: dict) -> str:
 class Loaded:
     header: dict
     arrays: dict
-    state: bytes
+    kv_path: Path
 
 
 class BookCache:
@@ -85,8 +90,23 @@ class BookCache:
 
     # ------------------------------------------------------------- checkpoint
     def save(self, session) -> None:
-        """Checkpoint ``session`` (units first, then the state, then the manifest)."""
-        header, arrays, state = session.snapshot()
+        """Checkpoint ``session`` (units first, then the KV, the state, the manifest)."""
+        store.ensure_dir(self.dir)
+        old = self._kv_files()
+        gen = 1 + max((n for n, _ in old), default=0)
+        kv = self.dir / f"kv-{gen}.bin"
+        tmp = self.dir / f".kv-{gen}.bin.{os.getpid()}.tmp"
+        try:
+            snap = session.snapshot(tmp)
+            if snap is None:
+                raise store.write_failed(tmp)
+            store.fsync_file(tmp)
+            os.replace(tmp, kv)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
+        header, arrays = snap
         specs, blobs, off = [], [], 0
         h = hashlib.blake2b(digest_size=16)  # = store.digest of the body, without building it
         for name, arr in arrays.items():
@@ -95,18 +115,24 @@ class BookCache:
             blobs.append(arr.tobytes())
             h.update(blobs[-1])
             off += len(blobs[-1])
-        h.update(state)
-        header = dict(header, arrays=specs, state_offset=off, state_bytes=len(state),
-                      body_bytes=off + len(state), digest=h.hexdigest(), engine=ENGINE_VERSION)
+        header = dict(header, arrays=specs, body_bytes=off, digest=h.hexdigest(), engine=ENGINE_VERSION,
+                      kv_file=kv.name, kv_bytes=kv.stat().st_size, kv_digest=store.file_digest(kv))
         hbytes = json.dumps(header).encode()
 
-        def write(f):  # pieces, not one concatenated copy: the pot's state is tens of MB
+        def write(f):
             f.write(MAGIC + struct.pack("<I", len(hbytes)) + hbytes)
             for b in blobs:
                 f.write(b)
-            f.write(state)
 
-        store.atomic_write(self.dir / "state.bin", write)
+        try:
+            store.atomic_write(self.dir / "state.bin", write)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                kv.unlink()
+            raise
+        for _, p in old:  # the previous checkpoint's KV: state.bin no longer names it
+            with contextlib.suppress(OSError):
+                p.unlink()
         st = session.stats
         store.atomic_write_json(self.dir / "manifest.json", {
             "key": self.key, "engine": ENGINE_VERSION, "updated": store.now(),
@@ -117,6 +143,13 @@ class BookCache:
             "units": st.units, "units_kv_bytes": st.units_kv_bytes,
             "units_without_kv": st.units_without_kv,
         })
+
+    def _kv_files(self) -> list[tuple[int, Path]]:
+        out = []
+        for p in self.dir.glob("kv-*.bin"):
+            with contextlib.suppress(ValueError):
+                out.append((int(p.stem[3:]), p))
+        return sorted(out)
 
     def load(self) -> Loaded | None:
         """The last checkpoint, or None (none saved, or damaged: see ``damaged``)."""
@@ -136,15 +169,18 @@ class BookCache:
                 raise ValueError("checksum mismatch")
             if header.get("engine") != ENGINE_VERSION:
                 raise ValueError("another engine version")
+            kv = self.dir / str(header["kv_file"])
+            if kv.parent != self.dir or not kv.is_file() or kv.stat().st_size != header["kv_bytes"] \
+                    or store.file_digest(kv) != header["kv_digest"]:
+                raise ValueError("its KV file is missing or damaged")
             arrays = {}
             for spec in header["arrays"]:
                 dt = np.dtype(spec["dtype"])
                 n = int(np.prod(spec["shape"])) if spec["shape"] else 1
                 arrays[spec["name"]] = np.frombuffer(body, dtype=dt, count=n,
                                                      offset=spec["offset"]).reshape(spec["shape"]).copy()
-            state = bytes(body[header["state_offset"] : header["state_offset"] + header["state_bytes"]])
-            return Loaded(header, arrays, state)
-        except (ValueError, KeyError, TypeError, struct.error) as e:
+            return Loaded(header, arrays, kv)
+        except (ValueError, KeyError, TypeError, struct.error, OSError) as e:
             self.damaged = f"the saved state of this book was damaged ({e}); reading it again"
             self.discard()
             return None
@@ -156,6 +192,9 @@ class BookCache:
                 (self.dir / name).unlink()
             except OSError:
                 pass
+        for _, p in self._kv_files():
+            with contextlib.suppress(OSError):
+                p.unlink()
         shutil.rmtree(self.units_dir, ignore_errors=True)
         store.ensure_dir(self.units_dir / "units")
 

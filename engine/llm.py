@@ -349,6 +349,44 @@ class Context(_Owned):
             raise ModelError(f"llama.cpp could not restore sequence {seq} ({len(data):,} bytes)")
         self.cells.state_seq_set(seq, positions)
 
+    def state_seq_save(self, seq: int, path: str | Path) -> np.ndarray:
+        """Write ``seq``'s KV to ``path`` (llama_state_seq_save_file); return its positions.
+
+        Streamed to the file by llama.cpp in small pieces. Measured on a
+        pot of 36-54 MB: ``llama_state_seq_get_data`` into a buffer peaked
+        at up to +158 MiB over that buffer inside llama.cpp (a 512M cap was
+        exceeded at every checkpoint), the file route at +0. The file's
+        "tokens" field holds the positions in cell order (what the cell map
+        needs to place the cells again on load). Returns None on failure
+        (a full disk: llama.cpp logs and returns 0); the caller says why.
+        """
+        import ctypes
+
+        import numpy as np
+
+        positions = np.ascontiguousarray(self.cells.positions_in_cell_order(seq), dtype=np.int32)
+        arr = positions.ctypes.data_as(ctypes.POINTER(C.llama_token))
+        wrote = C.llama_state_seq_save_file(self._ptr, str(path).encode(), seq, arr, len(positions))
+        return positions if wrote else None
+
+    def state_seq_load(self, path: str | Path, seq: int) -> "np.ndarray":
+        """Restore ``seq`` (emptied first) from a ``state_seq_save`` file; return its positions."""
+        import ctypes
+
+        import numpy as np
+
+        positions = np.zeros(self.n_ctx, dtype=np.int32)
+        n_out = ctypes.c_size_t(0)
+        ok = C.llama_state_seq_load_file(self._ptr, str(path).encode(), seq,
+                                         positions.ctypes.data_as(ctypes.POINTER(C.llama_token)),
+                                         len(positions), ctypes.byref(n_out))
+        if ok == 0:
+            self.cells.seq_rm(seq, -1, -1)  # llama.cpp clears the sequence on failure
+            raise ModelError(f"llama.cpp could not restore sequence {seq} from {Path(path).name}")
+        positions = positions[: n_out.value].copy()
+        self.cells.state_seq_set(seq, positions)
+        return positions
+
     def pos_max(self, seq: int = 0) -> int:
         return C.llama_memory_seq_pos_max(self.mem, seq)
 

@@ -12,11 +12,11 @@ Peak RSS, measured on SmolLM2-135M (bench/RESULTS.md), is the sum of:
   cells, part of the KV above), one unit's saved state while it is read
   back, and the unit index in RAM (representative keys, 4.6 KB per unit:
   16 MiB covers ~450K tokens in 128-token units);
-- a checkpoint of the book's state: llama.cpp copies the pot's KV out
-  (``llama_state_seq_get_data``) into one buffer while it is written to
-  the cache, so one more ``kv_bytes_per_token × pot`` at that moment
-  (measured: without it in the plan, a 512 MiB cap peaked at 856 MiB on a
-  64K-token book, when the copy was still made three times);
+- a checkpoint of the book's state adds nothing: llama.cpp streams the
+  pot's KV straight into the file (``llama_state_seq_save_file``). Through
+  ``llama_state_seq_get_data`` into a buffer it peaked up to +158 MiB over
+  that buffer, and a 512 MiB cap peaked at 856 and then 567 MiB on a
+  64K-token book (bench/RESULTS.md);
 - the logits when every token's logits are read for novelty scoring: they
   exist twice (the graph's output tensor and the output buffer), measured
   +150 MiB at n_batch 512 for a 49K vocabulary, so ``1.6 × n_batch × n_vocab
@@ -64,7 +64,7 @@ class Plan:
                 f"{self.ram_cap / MiB:,.0f} MiB: weights {e['weights'] / MiB:,.0f}, KV {e['kv'] / MiB:,.0f}, "
                 f"compute {e['compute'] / MiB:,.0f}, logits {e['logits'] / MiB:,.0f}, "
                 f"units {e['units'] / MiB:,.0f} (room {self.unit_room:,} tokens), "
-                f"checkpoint {e['checkpoint'] / MiB:,.0f}, base {e['base'] / MiB:,.0f}")
+                f"base {e['base'] / MiB:,.0f}")
 
 
 def parse_size(text: str | int) -> int:
@@ -108,7 +108,6 @@ def estimate(meta, *, pot_tokens: int, n_batch: int, nuc: bool, unit_room: int =
         "compute": COMPUTE_BYTES_PER_BATCH_TOKEN * n_batch,
         "logits": int(1.6 * (n_batch if nuc else 1) * meta.vocab_size * 4),
         "units": (UNIT_INDEX_BYTES + 2 * kv * unit_tokens) if unit_room else 0,
-        "checkpoint": kv * (pot_tokens + RESERVE_TOKENS),
     }
 
 
@@ -124,7 +123,7 @@ def make_plan(meta, ram_cap: int, *, pot_tokens: int | None = None, nuc: bool = 
     best = None
     for n_batch in (512, 256, 128):
         fixed = sum(estimate(meta, pot_tokens=0, n_batch=n_batch, nuc=nuc, unit_room=unit_room).values())
-        per_token = 2 * meta.kv_bytes_per_token()  # the KV cell and its checkpoint copy
+        per_token = meta.kv_bytes_per_token()
         most = (budget - fixed) // per_token if budget > fixed else -1  # fixed holds the reserve
         most = min(most, window - RESERVE_TOKENS - unit_room)
         least = max(MIN_POT, int(n_batch / (1 - keep_ratio)))

@@ -477,9 +477,14 @@ class Session:
         return out
 
     # ------------------------------------------------------------ save / restore
-    def snapshot(self) -> tuple[dict, dict, bytes]:
-        """(header, arrays, KV state of sequence 0): everything a checkpoint needs."""
-        state, positions = self.ctx.state_seq_get(0)
+    def snapshot(self, kv_path) -> tuple[dict, dict] | None:
+        """Write sequence 0's KV to ``kv_path``; return (header, arrays) for the rest.
+
+        None when llama.cpp could not write the file (a full disk).
+        """
+        positions = self.ctx.state_seq_save(0, kv_path)
+        if positions is None:
+            return None
         header = {"chunks_done": self.chunks_done, "finished": self.finished,
                   "last_progress": self.last_progress, "n_prefix": self.n_prefix,
                   "stats": self.stats.to_dict(), "locators": [l.__dict__ for l in self.locators],
@@ -489,15 +494,17 @@ class Session:
                   "nuc": np.asarray(self.kept.nuc, np.float32),
                   "positions": np.asarray(positions, np.int32),
                   "prev_row": (self._prev_row if self._prev_row is not None else np.zeros(0)).astype(np.float32)}
-        return header, arrays, state
+        return header, arrays
 
-    def restore(self, header: dict, arrays: dict, state: bytes) -> None:
+    def restore(self, header: dict, arrays: dict, kv_path) -> None:
         """Put a ``snapshot`` back into this (fresh) session's context."""
         tokens = arrays["tokens"].tolist()
         if tokens[: self.n_prefix] != self.kept.tokens[: self.n_prefix] or header["n_prefix"] != self.n_prefix:
             raise BookpotError("the saved state was made with another prompt format")
         self.ctx.clear()
-        self.ctx.state_seq_set(state, 0, arrays["positions"])
+        positions = self.ctx.state_seq_load(kv_path, 0)
+        if not np.array_equal(positions, arrays["positions"]):
+            raise BookpotError("the saved KV does not match its checkpoint")
         self.kept = _Kept(tokens, arrays["loc_ids"].tolist(), arrays["nuc"].tolist())
         self.locators = [Locator(**d) for d in header["locators"]]
         self._loc_index = {l: i for i, l in enumerate(self.locators)}

@@ -71,6 +71,34 @@ def _disk_error(path: Path, e: OSError) -> CacheError:
     return CacheError(f"cannot write {path}: {e.strerror or e}")
 
 
+def fsync_file(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as e:
+        raise _disk_error(path, e) from e
+
+
+def write_failed(path: Path) -> CacheError:
+    """The error for a file llama.cpp failed to write (it says only "0 bytes"): find out why."""
+    import resource
+
+    size = path.stat().st_size if path.exists() else 0
+    soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+    if soft != resource.RLIM_INFINITY and size + (1 << 20) >= soft:
+        code = errno.EFBIG
+    else:
+        try:
+            st = os.statvfs(path.parent)
+            code = errno.ENOSPC if st.f_bavail * st.f_frsize < (64 << 20) else errno.EIO
+        except OSError:
+            code = errno.EIO
+    return _disk_error(path, OSError(code, os.strerror(code)))
+
+
 def atomic_write(path: Path, data: bytes | memoryview | Callable[[object], None], *, sync: bool = True) -> None:
     """Replace ``path`` with ``data`` (bytes, or a function writing to a file) atomically.
 

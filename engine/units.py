@@ -7,8 +7,8 @@ the chunk's own queries. The chunk is then cut into units of
 ``unit_tokens`` tokens, and for each unit:
 
 - its KV goes to disk: ``seq_cp`` the unit's positions into scratch sequence
-  1, ``llama_state_seq_get_data(1)``, ``seq_rm(1)`` (f16 K and V, ~23 KB per
-  token for the default model);
+  1, ``llama_state_seq_save_file(1)``, ``seq_rm(1)`` (f16 K and V, ~23 KB per
+  token for the default model; the file's token list holds the positions);
 - its ``repr_tokens`` most-attended tokens' keys are its representative
   keys (InfLLM's r_k), f16: 4 tokens x 3 layers x 192 values = 4.6 KB per
   unit, 36 MB for a 1M-token book in 128-token units. They and the units'
@@ -26,7 +26,7 @@ position, which is where the loaded unit is placed: next to the question.
 
 Files (all under the book's cache directory, see bookcache.py):
 
-    units/u0000042.kv   magic, header (JSON: positions in cell order), state
+    units/u0000042.kv   llama_state_seq_save_file's file (positions as its tokens)
     units.jsonl         one line per unit: token range, locator, checksum
     keys.f16            representative keys, one fixed-size record per unit
     tokens.i32          every unit's tokens (rebuild and citations)
@@ -41,18 +41,16 @@ by lookup and recomputed when loaded (slower), and stats say how many.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from . import store
+from .errors import ModelError
 
-MAGIC = b"BPUNIT01"
 KEY_BLOCK = 1024  # units' keys read per step of a lookup (4.6 MB)
 SCRATCH_SEQ = 1
 
@@ -170,26 +168,26 @@ class UnitStore:
         self._keys_pending.append(rec)
 
     def _write_kv(self, ctx, uid: int, p0: int, n: int) -> tuple[str, int]:
+        """Save positions p0..p0+n of sequence 0 as unit ``uid``'s file; (digest, bytes)."""
+        path = self.path(uid)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         ctx.seq_rm(SCRATCH_SEQ, -1, -1)
         ctx.seq_cp(0, SCRATCH_SEQ, p0, p0 + n)
         try:
-            data, positions = ctx.state_seq_get(SCRATCH_SEQ)
+            ok = ctx.state_seq_save(SCRATCH_SEQ, tmp) is not None
         finally:
             ctx.seq_rm(SCRATCH_SEQ, -1, -1)
-        header = json.dumps({"p0": p0, "n": n, "positions": positions.tolist()}).encode()
-        head = MAGIC + struct.pack("<I", len(header)) + header
-        h = hashlib.blake2b(digest_size=16)
-        h.update(head)
-        h.update(data)
-
-        def write(f):  # no concatenated copy of the state
-            f.write(head)
-            f.write(data)
-
-        path = self.path(uid)
-        store.atomic_write(path, write, sync=False)
+        try:
+            if not ok:
+                raise store.write_failed(tmp)
+            digest, nbytes = store.file_digest(tmp), tmp.stat().st_size
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
         self._pending.append(path)
-        return h.hexdigest(), len(head) + len(data)
+        return digest, nbytes
 
     def path(self, uid: int) -> Path:
         return self.root / "units" / f"u{uid:07d}.kv"
@@ -358,19 +356,18 @@ class UnitStore:
         "recomputed": a unit beyond the disk cap, decoded from its tokens.
         """
         u = self.units[uid]
-        if u.kv:
-            blob = self._read_checked(u)
-            if blob is not None:
-                (hlen,) = struct.unpack_from("<I", blob, len(MAGIC))
-                head = json.loads(blob[len(MAGIC) + 4 : len(MAGIC) + 4 + hlen])
-                data = blob[len(MAGIC) + 4 + hlen :]
-                try:
-                    ctx.state_seq_set(data, SCRATCH_SEQ, head["positions"])
-                    ctx.seq_add(SCRATCH_SEQ, head["p0"], head["p0"] + head["n"], pos - head["p0"])
+        if u.kv and self._file_ok(u):
+            try:
+                positions = ctx.state_seq_load(self.path(uid), SCRATCH_SEQ)
+                p0 = int(positions.min())
+                if positions.size == u.n and int(positions.max()) == p0 + u.n - 1:
+                    ctx.seq_add(SCRATCH_SEQ, p0, p0 + u.n, pos - p0)
                     ctx.seq_cp(SCRATCH_SEQ, 0, pos, pos + u.n)
                     return "disk"
-                finally:
-                    ctx.seq_rm(SCRATCH_SEQ, -1, -1)
+            except ModelError:
+                pass
+            finally:
+                ctx.seq_rm(SCRATCH_SEQ, -1, -1)
         ctx.decode(self.unit_tokens(uid), pos, logits="none")
         if not u.kv:
             return "recomputed"
@@ -382,14 +379,12 @@ class UnitStore:
         self.rebuilt += 1
         return "rebuilt"
 
-    def _read_checked(self, u: Unit) -> bytes | None:
+    def _file_ok(self, u: Unit) -> bool:
         try:
-            blob = self.path(u.uid).read_bytes()
+            p = self.path(u.uid)
+            return p.stat().st_size == u.nbytes and store.file_digest(p) == u.digest
         except OSError:
-            return None
-        if len(blob) != u.nbytes or store.digest(blob) != u.digest or not blob.startswith(MAGIC):
-            return None
-        return blob
+            return False
 
     def _rewrite_index(self) -> None:
         lines = "".join(u.line() + "\n" for u in self.units[: self._committed]).encode()

@@ -267,6 +267,37 @@ def test_state_restore_matches(model, log):
         llama.llama_free(ctx)
 
 
+def test_state_file_restore_matches(model, log, tmp_path):
+    """The file route bookpot saves checkpoints and units with places cells the same way,
+    and the positions stored as the file's tokens come back in cell order."""
+    ctx = make_ctx(model)
+    try:
+        s = Script(ctx, log, tokenize(model, TEXT * 80))
+        s.decode(200)
+        s.rm(30, 90); s.shift(90, -60)
+        s.decode(80)
+        order = np.ascontiguousarray(s.map.positions_in_cell_order(0), dtype=np.int32)
+        path = str(tmp_path / "seq0.bin").encode()
+        tok_p = ctypes.POINTER(llama.llama_token)
+        assert llama.llama_state_seq_save_file(ctx, path, 0, order.ctypes.data_as(tok_p), len(order)) > 0
+        s.rm(100, 140)
+        s.log.take()
+        back = np.zeros(4096, dtype=np.int32)
+        n_out = ctypes.c_size_t(0)
+        assert llama.llama_state_seq_load_file(ctx, path, 3, back.ctypes.data_as(tok_p), len(back),
+                                               ctypes.byref(n_out)) > 0
+        assert np.array_equal(back[: n_out.value], order)
+        before = (s.map.pos.copy(), s.map.seqs.copy(), s.map.head)
+        s.map.state_seq_set(3, back[: n_out.value])
+        dumps = parse_kv_debug(s.log.take())
+        assert len(dumps) == 1
+        s._compare(dumps[0], before, "state_seq_load_file")
+        s.decode(1, "after restore")
+        s.check((0, 3))
+    finally:
+        llama.llama_free(ctx)
+
+
 # ---- end to end: catalyst scores by position, with and without holes --------
 
 CATALYST = " Summarize the previous context highlighting the most important parts."

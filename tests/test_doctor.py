@@ -113,6 +113,6 @@ def test_doctor_warns_about_too_many_threads_and_a_low_cap(model_path):
     from bookpot.engine.plan import smallest_cap
     from bookpot.models import read_metadata
 
-    need = smallest_cap(read_metadata(model_path), unit_room=4 * 128) >> 20
-    assert f"warning      RAM cap too low: at least {need:,} MiB is needed" in p.stdout
+    need = smallest_cap(read_metadata(model_path), unit_room=4 * 128) / (1 << 20)
+    assert f"warning      RAM cap too low: at least {need:,.0f} MiB is needed" in p.stdout
     assert "warning      --threads 64 is more than the" in p.stdout
