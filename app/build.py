@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Callable
 
 from ..engine.errors import BookpotError
 
@@ -68,12 +69,16 @@ def resolve_model(name: str | None, *, progress=None):
 
 
 def build_session(opts: Options, model, entry, meta, *, book: str | None = None,
-                  doc_info: dict | None = None, question: str | None = None) -> Built:
+                  doc_info: dict | None = None, question: str | None = None,
+                  count_tokens: Callable[[int], int] | None = None) -> Built:
     """A Session sized by the RAM plan (every mode but ``full`` shares its budget).
 
     ``book`` (its path) is needed for the cache; ``question``, when known
     before reading, is the catalyst if ``opts.catalyst`` says so (then
     nothing is cached: that pot only serves that question).
+    ``count_tokens(limit)``: the book's tokens, counted up to just past
+    ``limit`` (``engine.tokens.count_upto``); a book that fits the cap's
+    plain context is read plain, any other into a bounded pot.
     """
     from ..engine.plan import default_cap, make_plan, parse_size
     from ..engine.pot import PotConfig
@@ -98,6 +103,10 @@ def build_session(opts: Options, model, entry, meta, *, book: str | None = None,
     cap = parse_size(opts.ram_cap) if opts.ram_cap else default_cap()
     plan = make_plan(meta, cap, pot_tokens=opts.pot_tokens, nuc=opts.nuc,
                      unit_room=units.room() if units else 0)
+    if count_tokens is not None and opts.mode == "auto" and opts.pot_tokens is None \
+            and plan.plain_tokens > plan.pot_tokens and count_tokens(plan.plain_tokens) <= plan.plain_tokens:
+        # The whole book fits what the cap allows: read it plain (EdgeInfinite's routing).
+        plan = make_plan(meta, cap, nuc=opts.nuc, unit_room=units.room() if units else 0, plain=True)
     pot = PotConfig(plan.pot_tokens, plan.keep_tokens, alpha=opts.alpha, nuc=plan.nuc)
     cache = units_tmp = units_dir = None
     cached = not (by_question or not opts.cache) and book is not None

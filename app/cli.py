@@ -162,8 +162,15 @@ def _session(args, model, entry, meta, question: str | None = None):
     """
     from .build import build_session
 
+    reader = getattr(args, "_reader", None)
+    count = None
+    if reader is not None:
+        from ..engine.tokens import count_upto
+
+        def count(limit: int) -> int:
+            return count_upto(model, reader.segments(), limit)
     built = build_session(_options(args), model, entry, meta, book=args.book,
-                          doc_info=getattr(args, "_doc_info", None), question=question)
+                          doc_info=getattr(args, "_doc_info", None), question=question, count_tokens=count)
     args._book_cache = built.cache
     args._units_tmp = built.units_tmp  # lives as long as args: the units are used by ask
     for note in built.notes:
@@ -230,6 +237,7 @@ def cmd_ask(args) -> int:
 
     reader = open_document(args.book, password=args.password)
     args._doc_info = _doc_info(reader)
+    args._reader = reader
     model, entry, meta = _load(args)
     session, _ = _session(args, model, entry, meta, question=args.question)
     _ingest(args, session, reader)
@@ -256,6 +264,7 @@ def cmd_ingest(args) -> int:
 
     reader = open_document(args.book, password=args.password)
     args._doc_info = _doc_info(reader)
+    args._reader = reader
     model, entry, meta = _load(args)
     session, _ = _session(args, model, entry, meta)
     _ingest(args, session, reader)

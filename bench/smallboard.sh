@@ -8,6 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOKENS="${1:-65536}"
+CPU="${CPU:-0}"  # which core (taskset -c)
 OUT="bench/out/smallboard-${TOKENS}.txt"
 DOC="bench/out/docs/smallboard_${TOKENS}.txt"
 CACHE="$(mktemp -d)"
@@ -23,8 +24,8 @@ EOF
 TIME=/usr/bin/time
 [ -x "$TIME" ] || { echo "bench/smallboard.sh needs /usr/bin/time (apt-get install time)" >&2; exit 2; }
 run() {
-  echo "\$ taskset -c 0 $TIME -v .venv/bin/bookpot $*" | tee -a "$OUT"
-  BOOKPOT_CACHE_DIR="$CACHE" taskset -c 0 "$TIME" -v .venv/bin/bookpot "$@" >>"$OUT" 2>&1
+  echo "\$ taskset -c $CPU $TIME -v .venv/bin/bookpot $*" | tee -a "$OUT"
+  BOOKPOT_CACHE_DIR="$CACHE" taskset -c "$CPU" "$TIME" -v .venv/bin/bookpot "$@" >>"$OUT" 2>&1
   echo >>"$OUT"
 }
 : >"$OUT"

@@ -22,8 +22,10 @@ Peak RSS, measured on SmolLM2-135M (bench/RESULTS.md), is the sum of:
   +150 MiB at n_batch 512 for a 49K vocabulary, so ``1.6 × n_batch × n_vocab
   × 4`` bytes.
 
-The plan takes the largest pot that fits the cap with a safety margin,
-preferring big batches (faster prefill) and shrinking them only when the
+The plan finds the largest context that fits the cap with a safety margin
+(``plain_tokens``: a book counted to fit it runs plain, EdgeInfinite's
+routing) and, for longer books, a pot of at most ``POT_CEILING`` (a bigger
+pot was slower and, for the default model, worse), preferring big batches (faster prefill) and shrinking them only when the
 cap forces it. A cap below the smallest workable plan is an error that
 names that smallest cap.
 """
@@ -40,6 +42,14 @@ COMPUTE_BYTES_PER_BATCH_TOKEN = int(0.2 * MiB)
 MARGIN = 0.92  # plan to this share of the cap: allocator slack, page cache noise
 RESERVE_TOKENS = 512  # catalyst / question + answer room beyond the pot
 MIN_POT = 512
+# The planner's pot never exceeds this unless --pot-tokens asks for more.
+# Measured on a 64K-token book under --ram-cap 512M (bench/RESULTS.md,
+# session 3): once the checkpoint copy left the plan, the cap allowed a
+# 6,400-token pot; it read at 48 tok/s against 80 for a 2,816-token pot,
+# and with the right memory unit loaded the default model no longer gave
+# the pass key (a small model is distracted by a long pot). Multi-needle
+# (8/8 with units) was measured at 1,024; the pass-key grid uses 2,048.
+POT_CEILING = 2048
 
 
 @dataclass
@@ -52,6 +62,7 @@ class Plan:
     nuc: bool
     estimate: dict  # bytes per component
     unit_room: int = 0
+    plain_tokens: int = 0  # the largest document the cap lets run plain (full route)
 
     @property
     def estimated_bytes(self) -> int:
@@ -59,7 +70,8 @@ class Plan:
 
     def describe(self) -> str:
         e = self.estimate
-        return (f"pot {self.pot_tokens:,} tokens (keeps {self.keep_tokens:,}), batch {self.n_batch}, "
+        plain = f"; books up to {self.plain_tokens:,} tokens run plain" if self.plain_tokens > self.pot_tokens else ""
+        return (f"pot {self.pot_tokens:,} tokens (keeps {self.keep_tokens:,}{plain}), batch {self.n_batch}, "
                 f"context {self.n_ctx:,}; estimated peak {self.estimated_bytes / MiB:,.0f} MiB of "
                 f"{self.ram_cap / MiB:,.0f} MiB: weights {e['weights'] / MiB:,.0f}, KV {e['kv'] / MiB:,.0f}, "
                 f"compute {e['compute'] / MiB:,.0f}, logits {e['logits'] / MiB:,.0f}, "
@@ -112,8 +124,10 @@ def estimate(meta, *, pot_tokens: int, n_batch: int, nuc: bool, unit_room: int =
 
 
 def make_plan(meta, ram_cap: int, *, pot_tokens: int | None = None, nuc: bool = True,
-              keep_ratio: float = 0.5, unit_room: int = 0) -> Plan:
-    """The largest pot under ``ram_cap`` (or the given ``pot_tokens``, checked).
+              keep_ratio: float = 0.5, unit_room: int = 0, plain: bool = False) -> Plan:
+    """The pot for a book under ``ram_cap``: at most ``POT_CEILING`` tokens, or, with
+    ``plain`` (the book is known to fit ``plain_tokens``), as large as the cap allows.
+    ``pot_tokens`` asks for a size (checked).
 
     ``unit_room``: KV positions kept free for the memory units loaded per
     question; they come out of the same cap and the same trained window.
@@ -126,7 +140,7 @@ def make_plan(meta, ram_cap: int, *, pot_tokens: int | None = None, nuc: bool = 
         per_token = meta.kv_bytes_per_token()
         most = (budget - fixed) // per_token if budget > fixed else -1  # fixed holds the reserve
         most = min(most, window - RESERVE_TOKENS - unit_room)
-        least = max(MIN_POT, int(n_batch / (1 - keep_ratio)))
+        least = least_pot(n_batch, keep_ratio)
         if pot_tokens is not None:
             if pot_tokens < least:
                 continue
@@ -147,10 +161,22 @@ def make_plan(meta, ram_cap: int, *, pot_tokens: int | None = None, nuc: bool = 
         what = f"a {pot_tokens:,}-token pot" if pot_tokens else "this model"
         raise RamCapError(f"a RAM cap of {ram_cap / MiB:,.0f} MiB is too small for {what}; "
                           f"the smallest that works is {need / MiB:,.0f} MiB")
-    pot, n_batch = best
+    first, n_batch = best
+    # ``first`` is what the cap and the window allow. A book known to fit it
+    # (``plain``: counted before reading) runs plain, every token in view;
+    # any other book is distilled into a pot of at most POT_CEILING.
+    if pot_tokens is not None or plain:
+        pot = first
+    else:
+        pot = max(least_pot(n_batch, keep_ratio), min(first, POT_CEILING))
     keep = min(int(pot * keep_ratio), pot - n_batch)
     return Plan(ram_cap, pot, keep, n_batch, pot + RESERVE_TOKENS, nuc,
-                estimate(meta, pot_tokens=pot, n_batch=n_batch, nuc=nuc, unit_room=unit_room), unit_room)
+                estimate(meta, pot_tokens=pot, n_batch=n_batch, nuc=nuc, unit_room=unit_room), unit_room,
+                plain_tokens=first)
+
+
+def least_pot(n_batch: int, keep_ratio: float = 0.5) -> int:
+    return max(MIN_POT, int(n_batch / (1 - keep_ratio)))
 
 
 def smallest_cap(meta, *, nuc: bool = True, pot_tokens: int | None = None, unit_room: int = 0) -> int:

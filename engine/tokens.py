@@ -56,3 +56,18 @@ def token_chunks(model, segments: Iterable[Segment], *, separator: str = "\n",
             yield TokenChunk(toks[i : i + max_tokens], seg.locator, frac,
                              len(body) if i == 0 else 0)
         done = seg.progress
+
+
+def count_upto(model, segments: Iterable[Segment], limit: int) -> int:
+    """The document's tokens as ``token_chunks`` cuts them, counting stops past ``limit``.
+
+    Routing needs to know whether a book fits the plain context before
+    reading it; a long book costs only its first ``limit`` tokens' worth of
+    tokenizing (milliseconds), never a full read.
+    """
+    n = 0
+    for chunk in token_chunks(model, segments):
+        n += len(chunk.tokens)
+        if n > limit:
+            break
+    return n

@@ -44,3 +44,4 @@ def test_paused_ingestion_resumes_to_the_same_tokens_and_answer(model_path):
     assert paused.ask(QUESTION, max_tokens=8).text == whole.ask(QUESTION, max_tokens=8).text
     whole.close()
     paused.close()
+

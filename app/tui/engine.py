@@ -235,7 +235,14 @@ def default_session_factory(request: BookRequest, *, pot_tokens: int | None = No
                    ram_cap=request.ram_cap_mb * MB if request.ram_cap_mb else None,
                    pot_tokens=pot_tokens, units=units, use_units=units > 0, catalyst="generic",
                    cache=cache)
-    return build_session(opts, model, entry, meta, book=request.path, doc_info=request.doc_info)
+    def count(limit: int) -> int:  # the same routing as the CLI's, so both share saved states
+        from ...engine.readers import open_document
+        from ...engine.tokens import count_upto
+
+        return count_upto(model, open_document(request.path, password=request.password).segments(), limit)
+
+    return build_session(opts, model, entry, meta, book=request.path, doc_info=request.doc_info,
+                         count_tokens=count)
 
 
 @dataclass
