@@ -35,6 +35,11 @@ class Options:
     catalyst: str = "auto"  # "auto" | "question" | "generic"
     cache_dir: str | None = None  # None: store.cache_root() ($BOOKPOT_CACHE_DIR or the user cache)
     cache: bool = True  # False: keep nothing on disk (units in a temporary dir)
+    # The largest pot the cap allows, not the bounded one: the summarizer
+    # summarizes what the pot holds at each chapter end, and a chapter read
+    # whole makes a better section than a distilled one (session 2's
+    # summary measurements were made so).
+    largest_pot: bool = False
 
 
 @dataclass
@@ -103,8 +108,8 @@ def build_session(opts: Options, model, entry, meta, *, book: str | None = None,
     cap = parse_size(opts.ram_cap) if opts.ram_cap else default_cap()
     plan = make_plan(meta, cap, pot_tokens=opts.pot_tokens, nuc=opts.nuc,
                      unit_room=units.room() if units else 0)
-    if count_tokens is not None and opts.mode == "auto" and opts.pot_tokens is None \
-            and plan.plain_tokens > plan.pot_tokens and count_tokens(plan.plain_tokens) <= plan.plain_tokens:
+    if opts.pot_tokens is None and plan.plain_tokens > plan.pot_tokens and (opts.largest_pot or (
+            count_tokens is not None and opts.mode == "auto" and count_tokens(plan.plain_tokens) <= plan.plain_tokens)):
         # The whole book fits what the cap allows: read it plain (EdgeInfinite's routing).
         plan = make_plan(meta, cap, nuc=opts.nuc, unit_room=units.room() if units else 0, plain=True)
     pot = PotConfig(plan.pot_tokens, plan.keep_tokens, alpha=opts.alpha, nuc=plan.nuc)

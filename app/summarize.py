@@ -240,7 +240,6 @@ def summarize_book(path: str, shared: _Shared, *, label: str, bar=None, on_secti
     reader frees its own there, so two contexts never share the RAM cap).
     """
     from ..engine.readers import open_document
-    from ..engine.tokens import count_upto
     from .build import Options, build_session
     from .progress import ProgressLine
 
@@ -278,8 +277,7 @@ def summarize_book(path: str, shared: _Shared, *, label: str, bar=None, on_secti
         built = build_session(Options(model=args.model, prompt_style=args.prompt_style, mode=args.mode,
                                       ram_cap=args.ram_cap, pot_tokens=args.pot_tokens, alpha=args.alpha,
                                       nuc=not args.no_nuc, threads=args.threads, use_units=False,
-                                      cache=False), model, shared.entry, shared.meta,
-                              count_tokens=lambda limit: count_upto(model, reader.segments(), limit))
+                                      cache=False, largest_pot=True), model, shared.entry, shared.meta)
         session = built.session
 
         def checkpoint(state: dict) -> None:

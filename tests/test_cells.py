@@ -238,14 +238,20 @@ def test_cellmap_matches_llama_debug_dump(model, log):
         llama.llama_free(ctx)
 
 
+def _holed_script(ctx, log, model):
+    """Sequence 0 with a removed range and a shift: cells out of position order."""
+    s = Script(ctx, log, tokenize(model, TEXT * 80))
+    s.decode(200)
+    s.rm(30, 90); s.shift(90, -60)
+    s.decode(80)
+    return s
+
+
 def test_state_restore_matches(model, log):
     """llama_state_seq_set_data places the saved cells like a decode does."""
     ctx = make_ctx(model)
     try:
-        s = Script(ctx, log, tokenize(model, TEXT * 80))
-        s.decode(200)
-        s.rm(30, 90); s.shift(90, -60)
-        s.decode(80)
+        s = _holed_script(ctx, log, model)
         order = s.map.positions_in_cell_order(0)
         size = llama.llama_state_seq_get_size(ctx, 0)
         buf = (ctypes.c_uint8 * size)()
@@ -272,10 +278,7 @@ def test_state_file_restore_matches(model, log, tmp_path):
     and the positions stored as the file's tokens come back in cell order."""
     ctx = make_ctx(model)
     try:
-        s = Script(ctx, log, tokenize(model, TEXT * 80))
-        s.decode(200)
-        s.rm(30, 90); s.shift(90, -60)
-        s.decode(80)
+        s = _holed_script(ctx, log, model)
         order = np.ascontiguousarray(s.map.positions_in_cell_order(0), dtype=np.int32)
         path = str(tmp_path / "seq0.bin").encode()
         tok_p = ctypes.POINTER(llama.llama_token)
