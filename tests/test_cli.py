@@ -163,3 +163,15 @@ def test_doctor_reports_plan_and_warns_on_low_cap(model_path):
         assert word in p.stdout, word
     p = run_cli("doctor", "--ram-cap", "128M", "--threads", "64")
     assert "smallest that works" in p.stdout and "more than the" in p.stdout
+
+
+@pytest.mark.model
+def test_a_book_longer_than_the_plain_context_goes_into_the_bounded_pot(tmp_path, model_path):
+    """Routing before reading: a ~9K-token book does not fit the context a 1G cap
+    allows plain (7,680 without units), so it is read into the pot of at most 2,048 tokens, from its start."""
+    doc = tmp_path / "long.txt"
+    doc.write_text(passkey_text(9000, 0.5, 31337))
+    s = run_json("ingest", doc, "--ram-cap", "1G", "--no-units", "--no-cache")
+    assert s["mode"] == "pot" and s["pot_tokens"] == 2048 and s["distillations"] >= 6, s
+    assert "books up to 7,680 tokens run plain" in s["plan"]
+    assert s["n_ctx"] == 2048 + 512
