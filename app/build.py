@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterable
 
 from ..engine.errors import BookpotError
 
@@ -75,15 +75,15 @@ def resolve_model(name: str | None, *, progress=None):
 
 def build_session(opts: Options, model, entry, meta, *, book: str | None = None,
                   doc_info: dict | None = None, question: str | None = None,
-                  count_tokens: Callable[[int], int] | None = None) -> Built:
+                  segments: Callable[[], Iterable] | None = None) -> Built:
     """A Session sized by the RAM plan (every mode but ``full`` shares its budget).
 
     ``book`` (its path) is needed for the cache; ``question``, when known
     before reading, is the catalyst if ``opts.catalyst`` says so (then
     nothing is cached: that pot only serves that question).
-    ``count_tokens(limit)``: the book's tokens, counted up to just past
-    ``limit`` (``engine.tokens.count_upto``); a book that fits the cap's
-    plain context is read plain, any other into a bounded pot.
+    ``segments()``: a fresh pass over the book's segments, to count its
+    tokens before reading (only up to the cap's plain context): a book that
+    fits is read plain, any other into the bounded pot.
     """
     from ..engine.plan import default_cap, make_plan, parse_size
     from ..engine.pot import PotConfig
@@ -108,9 +108,7 @@ def build_session(opts: Options, model, entry, meta, *, book: str | None = None,
     cap = parse_size(opts.ram_cap) if opts.ram_cap else default_cap()
     plan = make_plan(meta, cap, pot_tokens=opts.pot_tokens, nuc=opts.nuc,
                      unit_room=units.room() if units else 0)
-    if opts.pot_tokens is None and plan.plain_tokens > plan.pot_tokens and (opts.largest_pot or (
-            count_tokens is not None and opts.mode == "auto" and count_tokens(plan.plain_tokens) <= plan.plain_tokens)):
-        # The whole book fits what the cap allows: read it plain (EdgeInfinite's routing).
+    if _plain(opts, plan, model, segments):
         plan = make_plan(meta, cap, nuc=opts.nuc, unit_room=units.room() if units else 0, plain=True)
     pot = PotConfig(plan.pot_tokens, plan.keep_tokens, alpha=opts.alpha, nuc=plan.nuc)
     cache = units_tmp = units_dir = None
@@ -154,6 +152,23 @@ def default_disk_cap(cache_dir: str | None = None) -> int:
         return shutil.disk_usage(probe).free // 2
     except OSError:
         return 1 << 30
+
+
+def _plain(opts: Options, plan, model, segments) -> bool:
+    """Whether the plan's largest context replaces the bounded pot.
+
+    For the summarizer always (``largest_pot``); otherwise when the whole
+    book fits it, counted before reading (EdgeInfinite's routing).
+    """
+    if opts.pot_tokens is not None or plan.plain_tokens <= plan.pot_tokens:
+        return False
+    if opts.largest_pot:
+        return True
+    if segments is None or opts.mode != "auto":
+        return False
+    from ..engine.tokens import count_upto
+
+    return count_upto(model, segments(), plan.plain_tokens) <= plan.plain_tokens
 
 
 def cache_settings(opts: Options, style: str, plan, units) -> dict:

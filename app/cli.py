@@ -163,14 +163,9 @@ def _session(args, model, entry, meta, question: str | None = None):
     from .build import build_session
 
     reader = getattr(args, "_reader", None)
-    count = None
-    if reader is not None:
-        from ..engine.tokens import count_upto
-
-        def count(limit: int) -> int:
-            return count_upto(model, reader.segments(), limit)
     built = build_session(_options(args), model, entry, meta, book=args.book,
-                          doc_info=getattr(args, "_doc_info", None), question=question, count_tokens=count)
+                          doc_info=getattr(args, "_doc_info", None), question=question,
+                          segments=reader.segments if reader is not None else None)
     args._book_cache = built.cache
     args._units_tmp = built.units_tmp  # lives as long as args: the units are used by ask
     for note in built.notes:

@@ -235,14 +235,11 @@ def default_session_factory(request: BookRequest, *, pot_tokens: int | None = No
                    ram_cap=request.ram_cap_mb * MB if request.ram_cap_mb else None,
                    pot_tokens=pot_tokens, units=units, use_units=units > 0, catalyst="generic",
                    cache=cache)
-    def count(limit: int) -> int:  # the same routing as the CLI's, so both share saved states
-        from ...engine.readers import open_document
-        from ...engine.tokens import count_upto
+    from ...engine.readers import open_document
 
-        return count_upto(model, open_document(request.path, password=request.password).segments(), limit)
-
+    # Routed like the CLI (counted before reading), so both share saved states.
     return build_session(opts, model, entry, meta, book=request.path, doc_info=request.doc_info,
-                         count_tokens=count)
+                         segments=lambda: open_document(request.path, password=request.password).segments())
 
 
 @dataclass
