@@ -1,5 +1,6 @@
 """Shared helpers for the bench scripts: run the CLI, make documents, record
-the machine, and draw a small SVG line chart (matplotlib is not in the venv).
+the machine, and draw a line chart (PNG with matplotlib, ``pip install -e .[bench]``;
+else a small hand-written SVG).
 """
 from __future__ import annotations
 
@@ -100,6 +101,68 @@ def save(path: Path, data: dict) -> None:
     tmp.replace(path)
 
 
+def proc_memory(pid: int) -> dict[str, int]:
+    """VmRSS, VmHWM (the kernel's high-water mark) and anonymous bytes of ``pid``."""
+    out = {}
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            k, _, v = line.partition(":")
+            if k in ("VmRSS", "VmHWM"):
+                out[k] = int(v.split()[0]) * 1024
+    except OSError:
+        pass
+    try:  # anonymous memory (heap, KV, buffers) apart from the mapped model file
+        for line in open(f"/proc/{pid}/smaps_rollup"):
+            if line.startswith("Anonymous:"):
+                out["anon"] = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return out
+
+
+def manifest_tokens(cache: Path) -> int:
+    """Tokens read so far by an ingestion into ``cache`` (its last checkpoint's manifest)."""
+    best = 0
+    for m in cache.glob("books/*/manifest.json"):
+        try:
+            best = max(best, int(json.loads(m.read_text()).get("doc_tokens", 0)))
+        except (OSError, ValueError):
+            pass
+    return best
+
+
+def sampled_run(cmd: list[str], cache: Path, *, every: float = 5.0, on_sample=None) -> dict:
+    """Run ``cmd`` (a bookpot ingest with ``BOOKPOT_CACHE_DIR=cache``), sampling its memory.
+
+    Because a book streams, the high-water mark when the reader is at token
+    N is the peak of a book N tokens long: one run gives peak RSS against
+    length. Tokens come from the cache's manifest (a checkpoint every 30 s).
+    Returns {"samples": [{t, rss, hwm, anon, tokens}], "rc", "wall_s",
+    "result" | "error"}.
+    """
+    env = dict(os.environ, BOOKPOT_CACHE_DIR=str(cache))
+    t0 = time.monotonic()
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    rec: dict = {"cmd": " ".join(shlex.quote(c) for c in cmd), "samples": []}
+    while p.poll() is None:
+        m = proc_memory(p.pid)
+        if m:
+            rec["samples"].append({"t": round(time.monotonic() - t0, 1), "rss": m.get("VmRSS", 0),
+                                   "hwm": m.get("VmHWM", 0), "anon": m.get("anon", 0),
+                                   "tokens": manifest_tokens(cache)})
+            if on_sample is not None:
+                on_sample(rec)
+        time.sleep(every)
+    out, err = p.communicate()
+    rec["rc"] = p.returncode
+    rec["wall_s"] = round(time.monotonic() - t0, 1)
+    if p.returncode == 0:
+        rec["result"] = json.loads(out.strip().splitlines()[-1])
+    else:
+        rec["error"] = (err.strip().splitlines() or [""])[-1]
+    return rec
+
+
 def plot(path: Path, title: str, xlabel: str, ylabel: str, series: dict[str, list[tuple[float, float]]],
          *, xlog2: bool = True, ymin: float | None = 0.0, ymax: float | None = None,
          hline: tuple[float, str] | None = None) -> Path:
@@ -113,7 +176,7 @@ def plot(path: Path, title: str, xlabel: str, ylabel: str, series: dict[str, lis
         fig, ax = plt.subplots(figsize=(6.4, 4))
         for name, pts in series.items():
             pts = sorted(pts)
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=name)
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o" if len(pts) <= 40 else None, label=name)
         if xlog2:
             ax.set_xscale("log", base=2)
         if hline:

@@ -41,6 +41,11 @@ def main() -> None:
         print("### Peak RSS\n")
         print("| mode | doc tokens (target) | n_ctx | distil./evict. | peak RSS MiB | ingest tok/s | note |")
         print("|---|---|---|---|---|---|---|")
+        for mode, m in rs.get("sampled", {}).items():  # one sampled run per mode
+            for n, h in m["points"]:
+                print(f"| {mode} | {n} of one {m.get('doc_tokens')}-token run | - | - | "
+                      f"{h / MiB:.1f} | {m.get('ingest_tokens_per_s') or 0:.0f} | VmHWM when {n} tokens were read |"
+                      if h else f"| {mode} | {n} | - | - | - | - | not reached |")
         for r in rs["runs"]:
             rss = f"{r['peak_rss_bytes'] / MiB:.1f}" if r.get("peak_rss_bytes") else "-"
             ev = (r.get("distillations") or r.get("evictions") or 0) if r.get("fits") else "-"
@@ -88,7 +93,7 @@ def plots(tag: str) -> None:
                    hline=(ceil, "ceiling 6K full") if ceil is not None else None))
     rs = load(f"rss{tag}.json")
     if rs:
-        series = {}
+        series = {mode: [(n, h / MiB) for n, h in m["points"] if h] for mode, m in rs.get("sampled", {}).items()}
         for r in rs["runs"]:
             if r.get("peak_rss_bytes"):
                 series.setdefault(r["mode"], []).append((r["length"], r["peak_rss_bytes"] / MiB))

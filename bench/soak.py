@@ -15,7 +15,10 @@ length from the first checkpoint to 1M.
     .venv/bin/python bench/soak.py                       # 1M tokens, core 1, 1 thread
     .venv/bin/python bench/soak.py --tokens 65536 --every 2
 
-Writes bench/out/soak-<tokens>.json and bench/soak-<tokens>.svg|png.
+    .venv/bin/python bench/soak.py --replot              # the plots again, from the JSON
+
+Writes bench/out/soak-<tokens>.json, bench/soak-<tokens>.png (RSS against
+time) and bench/soak-<tokens>-tokens.png (high-water mark against tokens).
 The cache (units: ~23 MB per 1K tokens) goes to --cache-dir, default
 /work/bench-cache/soak-<tokens> (outside the repository), kept for reuse.
 """
@@ -24,42 +27,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import time
 from pathlib import Path
 
-from common import BOOKPOT, BENCH, DOCS, OUT, logger, machine, plot, run_cli, save
+from common import BOOKPOT, BENCH, DOCS, OUT, logger, machine, plot, run_cli, sampled_run, save
 from units import LABELS, needle_doc, question
 
 MIB = 1 << 20
-
-
-def status(pid: int) -> dict[str, int]:
-    out = {}
-    try:
-        for line in open(f"/proc/{pid}/status"):
-            k, _, v = line.partition(":")
-            if k in ("VmRSS", "VmHWM"):
-                out[k] = int(v.split()[0]) * 1024
-    except OSError:
-        pass
-    try:  # anonymous memory (heap, KV, buffers) apart from the mapped model file
-        for line in open(f"/proc/{pid}/smaps_rollup"):
-            if line.startswith("Anonymous:"):
-                out["anon"] = int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return out
-
-
-def manifest_tokens(cache: Path) -> int:
-    best = 0
-    for m in cache.glob("books/*/manifest.json"):
-        try:
-            best = max(best, int(json.loads(m.read_text()).get("doc_tokens", 0)))
-        except (OSError, ValueError):
-            pass
-    return best
 
 
 def main() -> None:
@@ -71,8 +45,11 @@ def main() -> None:
     ap.add_argument("--every", type=float, default=5.0)
     ap.add_argument("--cache-dir", default=None)
     ap.add_argument("--tag", default="", help="suffix for the output files")
+    ap.add_argument("--replot", action="store_true", help="only draw the plots again from the JSON")
     ap.add_argument("extra", nargs="*", help="more ingest options (after --)")
     a = ap.parse_args()
+    if a.replot:
+        return draw(json.loads((OUT / f"soak-{a.tokens}{a.tag}.json").read_text()), a.tag)
 
     DOCS.mkdir(parents=True, exist_ok=True)
     path = DOCS / f"soak_{a.tokens}.txt"
@@ -83,40 +60,28 @@ def main() -> None:
         path.write_text(".\n\n".join(paras) + "\n")
     cache = Path(a.cache_dir or f"/work/bench-cache/soak-{a.tokens}")
     cache.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, BOOKPOT_CACHE_DIR=str(cache))
     log = logger(OUT / f"soak-{a.tokens}{a.tag}.log")
     out_json = OUT / f"soak-{a.tokens}{a.tag}.json"
     cmd = [BOOKPOT, "ingest", str(path), "--ram-cap", a.ram_cap, "--threads", str(a.threads), "--json", "-q", *a.extra]
     if a.cpu:
         cmd = ["taskset", "-c", a.cpu, *cmd]
     data = {"machine": machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S"), "cmd": " ".join(cmd),
-            "tokens": a.tokens, "ram_cap": a.ram_cap, "samples": []}
+            "tokens": a.tokens, "ram_cap": a.ram_cap}
     log(f"[{time.strftime('%H:%M:%S')}] {' '.join(cmd)}")
-    t0 = time.monotonic()
-    p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    last_save = 0.0
-    while p.poll() is None:
-        s = status(p.pid)
-        if s:
-            data["samples"].append({"t": round(time.monotonic() - t0, 1), "rss": s.get("VmRSS", 0),
-                                    "hwm": s.get("VmHWM", 0), "anon": s.get("anon", 0), "tokens": manifest_tokens(cache)})
-        if time.monotonic() - last_save > 60:
-            save(out_json, data)
-            last_save = time.monotonic()
-            x = data["samples"][-1] if data["samples"] else {}
-            log(f"[{time.strftime('%H:%M:%S')}] {x.get('tokens', 0)} tokens, rss {x.get('rss', 0) / MIB:.0f} MiB,"
-                f" hwm {x.get('hwm', 0) / MIB:.0f} MiB")
-        time.sleep(a.every)
-    out, err = p.communicate()
-    data["rc"] = p.returncode
-    data["wall_s"] = round(time.monotonic() - t0, 1)
-    if p.returncode == 0:
-        data["result"] = json.loads(out.strip().splitlines()[-1])
-    else:
-        data["error"] = (err.strip().splitlines() or [""])[-1]
-    log(f"[{time.strftime('%H:%M:%S')}] ingest rc={p.returncode} {data['wall_s']:.0f}s {data.get('error', '')}")
+    last = [0.0]
+
+    def every_minute(rec):
+        if time.monotonic() - last[0] > 60:
+            save(out_json, dict(data, **rec))
+            last[0] = time.monotonic()
+            x = rec["samples"][-1]
+            log(f"[{time.strftime('%H:%M:%S')}] {x['tokens']} tokens, rss {x['rss'] / MIB:.0f} MiB,"
+                f" hwm {x['hwm'] / MIB:.0f} MiB")
+
+    data.update(sampled_run(cmd, cache, every=a.every, on_sample=every_minute))
+    log(f"[{time.strftime('%H:%M:%S')}] ingest rc={data['rc']} {data['wall_s']:.0f}s {data.get('error', '')}")
     save(out_json, data)
-    if p.returncode == 0:
+    if data["rc"] == 0:
         os.environ["BOOKPOT_CACHE_DIR"] = str(cache)
         data["answers"] = []
         for label in LABELS:
@@ -127,14 +92,21 @@ def main() -> None:
                                     "right": str(keys[label]) in ans, "rc": r["rc"], "wall_s": r["wall_s"],
                                     "peak_rss_bytes": r.get("result", {}).get("stats", {}).get("peak_rss_bytes")})
         save(out_json, data)
-    # RSS against time, and the high-water mark against tokens read.
-    sm = data["samples"]
-    if sm:
-        plot(BENCH / f"soak-{a.tokens}{a.tag}", f"Soak: {a.tokens:,} tokens, --ram-cap {a.ram_cap}",
-             "seconds", "MiB",
-             {"VmRSS": [(x["t"], x["rss"] / MIB) for x in sm], "VmHWM": [(x["t"], x["hwm"] / MIB) for x in sm]},
-             xlog2=False, hline=(_cap_mib(a.ram_cap), "cap"))
+    draw(data, a.tag)
 
+
+def draw(data: dict, tag: str = "") -> None:
+    """RSS and the high-water mark against time, and the high-water mark against tokens read."""
+    sm, n, cap = data["samples"], data["tokens"], data["ram_cap"]
+    if not sm:
+        return
+    plot(BENCH / f"soak-{n}{tag}", f"Soak: {n:,} tokens, --ram-cap {cap}", "seconds", "MiB",
+         {"VmRSS": [(x["t"], x["rss"] / MIB) for x in sm], "VmHWM": [(x["t"], x["hwm"] / MIB) for x in sm],
+          "anonymous": [(x["t"], x["anon"] / MIB) for x in sm]},
+         xlog2=False, hline=(_cap_mib(cap), "cap"))
+    plot(BENCH / f"soak-{n}{tag}-tokens", f"Soak: high-water mark against tokens read, --ram-cap {cap}",
+         "tokens read", "MiB", {"VmHWM": [(x["tokens"], x["hwm"] / MIB) for x in sm if x["tokens"]]},
+         xlog2=False, hline=(_cap_mib(cap), "cap"))
 
 def _cap_mib(cap: str) -> float:
     n = float(cap[:-1])

@@ -14,6 +14,8 @@ be ~1: summarizing needs no memory beyond the pot's reserve).
     .venv/bin/python bench/summarize.py --lengths 4096
     .venv/bin/python bench/summarize.py --lengths 262144 --parallel --threads 1
         # both at once, ingest on core 0 and summarize on core 1
+    .venv/bin/python bench/summarize.py --lengths 65536,262144 --cpu 0 --threads 1
+        # one after the other, both on core 0
 
 Both start from an empty cache directory of their own (nothing reused).
 
@@ -61,6 +63,7 @@ def main() -> None:
     ap.add_argument("--ram-cap", default="512M")
     ap.add_argument("--parallel", action="store_true",
                     help="run the pair at once, each pinned to its own core (taskset -c 0 / -c 1)")
+    ap.add_argument("--cpu", default=None, help="without --parallel: pin both runs, one after the other, to this core")
     a = ap.parse_args()
     lengths = a.lengths or ([16384] if a.quick else [16384, 65536, 262144])
     tag = "-quick" if a.quick else ("-" + "-".join(map(str, a.lengths)) if a.lengths else "")
@@ -80,7 +83,7 @@ def main() -> None:
                 with ThreadPoolExecutor(2) as pool:
                     ing, summ = pool.map(lambda jc: run(jc[0], log, cpu=jc[1]), zip(jobs, ["0", "1"]))
             else:
-                ing, summ = (run(j, log) for j in jobs)
+                ing, summ = (run(j, log, cpu=a.cpu) for j in jobs)
         i, s = ing.get("result", {}), summ.get("result", {}).get("stats", {})
         row = {
             "length": n, "doc_tokens": i.get("doc_tokens"),

@@ -11,7 +11,8 @@ finds the document exactly as ingestion left it.
 Routing (EdgeInfinite): a document that fits the pot runs plain: every
 token stays (``stats.mode == "full"``). When it would not fit, the mode
 decides what to drop: ``pot`` (and ``auto``) distils the pot InfiniPot-style
-(see pot.py), ``truncate`` keeps the most recent tokens, ``streaming`` keeps
+(see pot.py), ``truncate`` keeps the most recent tokens (without memory
+units it prefills only those: the usual truncation baseline), ``streaming`` keeps
 4 "sink" tokens of the document plus the most recent ones (StreamingLLM,
 llama.cpp's context shift) — all under the same budget, so every method is
 measured by the same code. Every kept token remembers its locator, so
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
@@ -163,6 +165,13 @@ class Session:
         # replaces the catalyst tokens, ``.after_catalyst(pos)`` runs inside
         # the catalyst pass (see pot.catalyst_scores).
         self.catalyst_hook = None
+        # ``truncate`` without memory units prefills only the book's last
+        # ``budget`` tokens (see ``_hold``); the summarizer, which needs to
+        # see every token, turns this off.
+        self.tail_only = mode == "truncate" and units is None
+        self._tail: deque[tuple[list[int], int]] = deque()
+        self._tail_tokens = 0
+        self._held_chunks = 0
         self._append(self.fmt.prefix, loc_id=-1)
         self.n_prefix = len(self.fmt.prefix)
 
@@ -273,16 +282,20 @@ class Session:
                 break
             chunk = next(self._feed, None)
             if chunk is None:
+                self._decode_tail()
                 self.finished = True
                 break
-            if self.n_past + len(chunk.tokens) > self.budget:
-                self._make_room(len(chunk.tokens))
-            self._append(chunk.tokens, self._loc_id(chunk.locator))
+            if self.tail_only:
+                self._hold(chunk.tokens, self._loc_id(chunk.locator))
+            else:
+                if self.n_past + len(chunk.tokens) > self.budget:
+                    self._make_room(len(chunk.tokens))
+                self._append(chunk.tokens, self._loc_id(chunk.locator))
+                self.chunks_done += 1
             self.stats.doc_tokens += len(chunk.tokens)
             self.stats.chars += chunk.chars
-            self.chunks_done += 1
             self.last_progress = chunk.progress
-            if after_chunk is not None:
+            if after_chunk is not None and not self._tail:
                 self.stats.ingest_s = spent + time.perf_counter() - t0
                 after_chunk(self)
             if progress is not None:
@@ -295,6 +308,37 @@ class Session:
         self.stats.kept_tokens = self.n_past - self.n_prefix
         self.stats.peak_rss_bytes = peak_rss_bytes()
         return self.stats
+
+    def _hold(self, tokens: list[int], loc_id: int) -> None:
+        """``truncate`` without units: keep the chunk in RAM, not in the KV, yet.
+
+        Only the last ``budget`` tokens of the book are ever prefilled (the
+        usual truncation baseline), so a long book costs its tokenizing plus
+        one window of prefill. What is held stays below one window.
+        """
+        self._tail.append((tokens, loc_id))
+        self._tail_tokens += len(tokens)
+        self._held_chunks += 1
+        room = self.budget - self.n_past
+        while len(self._tail) > 1 and self._tail_tokens - len(self._tail[0][0]) >= room:
+            self._tail_tokens -= len(self._tail.popleft()[0])
+            self.stats.evictions += 1
+
+    def _decode_tail(self) -> None:
+        """The end of the book: prefill the last ``budget`` tokens held by ``_hold``."""
+        if not self._tail:
+            return
+        excess = self._tail_tokens - (self.budget - self.n_past)
+        n_chunks = self._held_chunks
+        while self._tail:
+            tokens, loc_id = self._tail.popleft()
+            if excess > 0:
+                tokens, excess = tokens[excess:], 0
+                self.stats.evictions += 1
+            self._append(tokens, loc_id)
+        self._tail_tokens = 0
+        self.chunks_done += n_chunks
+        self._held_chunks = 0
 
     def _make_room(self, need: int) -> None:
         """The pot/window is full: distil or drop document tokens as the mode says."""

@@ -440,6 +440,7 @@ class Summarizer:
         self._progress_max = 0.0
         if session.pot_cfg is not None:
             session.catalyst_hook = _Hook(self)
+        session.tail_only = False  # every token is summarized, not only the book's end
 
     # -- reading ------------------------------------------------------------
     def _check(self) -> None:

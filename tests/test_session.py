@@ -45,3 +45,33 @@ def test_paused_ingestion_resumes_to_the_same_tokens_and_answer(model_path):
     whole.close()
     paused.close()
 
+
+
+@pytest.mark.model
+def test_truncate_without_units_prefills_only_the_last_window(model_path):
+    """The truncation baseline: the kept tokens are exactly the book's last ones.
+
+    Compared against ``--mode full`` over the same chunks: the truncated
+    session holds the same token ids as the tail of the whole book, fills
+    its budget exactly, and (the key sitting in that tail) answers it.
+    """
+    from bookpot.engine.llm import Model
+    from bookpot.engine.session import Session
+
+    model = Model(model_path)
+    text = passkey_text(2500, 0.97, 31337)
+    whole = Session(model, mode="full")
+    whole.ingest(_segments(text, 10))
+    short = Session(model, mode="truncate", n_ctx=1024, reserve_tokens=256, n_batch=256)
+    assert short.tail_only
+    short.ingest(_segments(text, 10))
+    assert short.finished and short.stats.evictions > 0
+    n = short.n_prefix
+    doc = whole.kept.tokens[whole.n_prefix:]
+    kept = short.kept.tokens[n:]
+    assert len(kept) == short.budget - n < len(doc)  # the budget, filled exactly
+    assert kept == doc[-len(kept):]
+    assert short.stats.doc_tokens == whole.stats.doc_tokens
+    assert "31337" in short.ask(QUESTION, max_tokens=8).text
+    whole.close()
+    short.close()
