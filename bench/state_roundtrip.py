@@ -42,3 +42,19 @@ ctx4 = Context(m, n_ctx=1792, n_batch=128, n_threads=1); ctx4.state_seq_load("/t
 def probe4(n):
     ctx4.decode(q, n, logits="last"); l = np.array(ctx4.logits_ith(-1), dtype=np.float32); ctx4.seq_rm(0, n, -1); return l
 print("pending-shift save, fresh load", np.abs(c - probe4(500)).max())
+
+# Where the shifted delta comes from (session 4): the same KV, no save/load,
+# only a different cell for the question. llama.cpp's attention sums depend
+# on which cells hold what (holes, masked cells), by as much as the round trip.
+def shifted(n_seq_max=2):
+    x = Context(m, n_ctx=1792, n_batch=128, n_threads=1, n_seq_max=n_seq_max)
+    for i in range(0, 600, 128): x.decode(toks[i:i+128], i, logits="last")
+    x.seq_rm(0, 100, 200); x.seq_add(0, 200, -1, -100)
+    return x
+def probe_in(x, n):
+    x.decode(q, n, logits="last"); l = np.array(x.logits_ith(-1), dtype=np.float32); x.seq_rm(0, n, -1); return l
+in_hole = probe_in(shifted(), 500)  # the question fills the freed cells 100..
+filled = shifted(); filled.decode(toks[:100], 0, seq=1, logits="none")  # a second sequence takes the hole
+at_end = probe_in(filled, 500)  # the question goes after cell 600
+print("same KV, question in the hole vs after the end", np.abs(in_hole - at_end).max(),
+      "argmax", in_hole.argmax(), at_end.argmax())
