@@ -1,20 +1,26 @@
 """Ingest throughput: the pot against raw llama.cpp prefill and the full route.
 
-Side by side in one run, interleaved round by round:
+Side by side: each run is a pair started together, one process pinned to
+each core with one thread (``taskset -c 0`` / ``-c 1``), and the cores are
+swapped every round, so both sides of a ratio meet the same machine:
 
-- ``pot``: ``bookpot ingest DOC --mode pot --pot-tokens 2048`` (n_ctx 2560,
-  n_batch 512, NuC scoring on) -> stats.ingest_tokens_per_s (tokenizing,
-  decoding, scoring and distilling included);
+- ``pot``: ``bookpot ingest DOC --mode pot --pot-tokens 2048 --no-units
+  --no-cache`` (n_ctx 2560, n_batch 512, NuC on) -> stats.ingest_tokens_per_s
+  (tokenizing, decoding, scoring and distilling included);
 - ``raw``: llama-cpp-python's low-level API in a fresh process, the same
   document's tokens fed in n_batch 512 pieces into a context of the pot's
   n_ctx, the KV cleared whenever the next piece would not fit (only decode
-  time counted; logits of the last token per piece). llama.cpp's default
-  flash-attention setting (auto) and, as ``raw-nofa``, flash attention off
-  as bookpot runs it (the attention tap needs it off);
-- ``full``: ``bookpot ingest DOC7.5K --mode full`` (n_ctx 8192, attention
-  over a growing KV).
+  time counted; logits of the last token per piece), flash attention off as
+  bookpot runs it (the attention tap needs it off);
+- ``full``: the same raw prefill into a context as long as the document
+  (nothing cleared: attention over the whole growing KV), flash attention
+  left to llama.cpp (auto). bookpot's own ``--mode full`` refuses books
+  longer than the trained window (8K), so at 32K this is the full route's
+  cost measured on llama.cpp directly.
 
-    .venv/bin/python bench/throughput.py           # 8K and 32K, 3 rounds
+Pairs: pot | raw and pot | full, per length and round.
+
+    .venv/bin/python bench/throughput.py           # 8K and 32K, 2 rounds (~40 min)
     .venv/bin/python bench/throughput.py --quick   # 8K, 1 round
 
 Writes bench/out/throughput[-quick].json.
@@ -26,6 +32,7 @@ import json
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from common import OUT, PYTHON, doc, logger, machine, run_cli, save
 
@@ -53,6 +60,8 @@ def raw_worker(path: str, n_ctx: int, n_batch: int, threads: int, fa: str) -> No
     n_tok = C.llama_tokenize(vocab, text, len(text), buf, len(text) + 8, True, False)
     tokens = list(buf[:n_tok])
     cp = C.llama_context_default_params()
+    if n_ctx <= 0:  # the whole document: the full route
+        n_ctx = (len(tokens) // 256 + 2) * 256
     cp.n_ctx, cp.n_batch, cp.n_ubatch = n_ctx, n_batch, n_batch
     cp.n_threads = cp.n_threads_batch = threads
     if fa == "off":
@@ -84,9 +93,11 @@ def raw_worker(path: str, n_ctx: int, n_batch: int, threads: int, fa: str) -> No
                       "peak_rss_bytes": peak_rss_bytes(), "llama_cpp_python": llama_cpp.__version__}))
 
 
-def run_raw(path, n_ctx, threads, fa, log) -> dict:
+def run_raw(path, n_ctx, threads, fa, log, cpu: str | None = None) -> dict:
     cmd = [PYTHON, __file__, "--raw-worker", str(path), "--n-ctx", str(n_ctx), "--threads", str(threads),
            "--fa", fa]
+    if cpu is not None:
+        cmd = ["taskset", "-c", cpu, *cmd]
     t0 = time.perf_counter()
     r = subprocess.run(cmd, capture_output=True, text=True)
     line = " ".join(cmd)
@@ -101,7 +112,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="8K tokens, one round")
     ap.add_argument("--lengths", type=lambda s: [int(x) for x in s.split(",")], default=None)
     ap.add_argument("--rounds", type=int, default=None)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1, help="threads per process (one process per core)")
     ap.add_argument("--raw-worker")
     ap.add_argument("--n-ctx", type=int, default=POT_TOKENS + RESERVE)
     ap.add_argument("--fa", default="auto")
@@ -109,32 +120,36 @@ def main() -> None:
     if a.raw_worker:
         return raw_worker(a.raw_worker, a.n_ctx, 512, a.threads, a.fa)
     lengths = a.lengths or ([8192] if a.quick else [8192, 32768])
-    rounds = a.rounds or (1 if a.quick else 3)
+    rounds = a.rounds or (1 if a.quick else 2)
     tag = "-quick" if a.quick else ""
     log = logger(OUT / f"throughput{tag}.log")
     out_json = OUT / f"throughput{tag}.json"
-    data = {"machine": machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S"), "runs": []}
-    full_doc = doc(7680, 0.5, 11111)
+    data = {"machine": machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S"), "threads": a.threads,
+            "pinned": "one process per core, cores swapped each round", "runs": []}
+    t = a.threads
+    methods = {
+        "pot": lambda d, cpu: run_cli(["ingest", str(d), "--mode", "pot", "--pot-tokens", str(POT_TOKENS),
+                                       "--ram-cap", "512M", "--no-units", "--no-cache", "--threads", str(t)],
+                                      log, cpu=cpu),
+        "raw": lambda d, cpu: run_raw(d, POT_TOKENS + RESERVE, t, "off", log, cpu),
+        "full": lambda d, cpu: run_raw(d, 0, t, "auto", log, cpu),
+    }
+    pair_id = 0
     for rnd in range(rounds):
+        cores = ("0", "1") if rnd % 2 == 0 else ("1", "0")
         for n in lengths:
             d = doc(n, 0.5, 11111)
-            steps = [
-                ("pot", n, lambda: run_cli(["ingest", str(d), "--mode", "pot", "--pot-tokens", str(POT_TOKENS),
-                                            "--ram-cap", "512M", "--threads", str(a.threads)], log)),
-                ("raw", n, lambda: run_raw(d, POT_TOKENS + RESERVE, a.threads, "auto", log)),
-                ("raw-nofa", n, lambda: run_raw(d, POT_TOKENS + RESERVE, a.threads, "off", log)),
-            ]
-            if n == lengths[0]:
-                steps.append(("full", 7680, lambda: run_cli(["ingest", str(full_doc), "--mode", "full",
-                                                             "--threads", str(a.threads)], log)))
-            for name, length, fn in steps:
-                rec = fn()
-                res = rec.get("result", {})
-                tps = res.get("ingest_tokens_per_s", res.get("tokens_per_s"))
-                data["runs"].append({"round": rnd, "method": name, "length": length, "tokens_per_s": tps,
-                                     "tokens": res.get("doc_tokens", res.get("tokens")),
-                                     "peak_rss_bytes": res.get("peak_rss_bytes"), "cmd": rec["cmd"],
-                                     "rc": rec["rc"], "error": rec.get("error")})
+            for pair in (("pot", "raw"), ("pot", "full")):
+                with ThreadPoolExecutor(2) as pool:
+                    recs = list(pool.map(lambda mc: methods[mc[0]](d, mc[1]), zip(pair, cores)))
+                for name, cpu, rec in zip(pair, cores, recs):
+                    res = rec.get("result", {})
+                    tps = res.get("ingest_tokens_per_s", res.get("tokens_per_s"))
+                    data["runs"].append({"round": rnd, "pair": pair_id, "method": name, "length": n, "cpu": cpu,
+                                         "tokens_per_s": tps, "tokens": res.get("doc_tokens", res.get("tokens")),
+                                         "n_ctx": res.get("n_ctx"), "peak_rss_bytes": res.get("peak_rss_bytes"),
+                                         "cmd": rec["cmd"], "rc": rec["rc"], "error": rec.get("error")})
+                pair_id += 1
                 data["summary"] = summarize(data["runs"])
                 data["uptime_end"] = machine()["uptime"]
                 save(out_json, data)
@@ -142,24 +157,24 @@ def main() -> None:
 
 
 def summarize(runs) -> dict:
+    """Median tokens/s per method and length, and the median of each pair's own ratio."""
     import statistics
 
     by: dict[str, list[float]] = {}
+    pairs: dict[int, dict[str, dict]] = {}
     for r in runs:
         if r["tokens_per_s"]:
             by.setdefault(f"{r['method']}@{r['length']}", []).append(r["tokens_per_s"])
-    med = {k: statistics.median(v) for k, v in by.items()}
-    ratios = {}
-    for k, v in med.items():
-        m, n = k.split("@")
-        if m == "pot":
-            for base in ("raw", "raw-nofa"):
-                if f"{base}@{n}" in med:
-                    ratios[f"pot/{base}@{n}"] = v / med[f"{base}@{n}"]
-            full = next((x for kk, x in med.items() if kk.startswith("full@")), None)
-            if full:
-                ratios[f"pot@{n}/full@7680"] = v / full
-    return {"median_tokens_per_s": med, "ratios": ratios}
+            pairs.setdefault(r["pair"], {})[r["method"]] = r
+    ratios: dict[str, list[float]] = {}
+    for p in pairs.values():
+        if "pot" in p and len(p) == 2:
+            other = next(m for m in p if m != "pot")
+            ratios.setdefault(f"pot/{other}@{p['pot']['length']}", []).append(
+                p["pot"]["tokens_per_s"] / p[other]["tokens_per_s"])
+    return {"median_tokens_per_s": {k: statistics.median(v) for k, v in by.items()},
+            "ratios": {k: {"median": statistics.median(v), "each": [round(x, 3) for x in v]}
+                       for k, v in ratios.items()}}
 
 
 if __name__ == "__main__":

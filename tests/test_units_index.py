@@ -100,3 +100,23 @@ def test_load_refuses_an_index_shorter_than_the_checkpoint(tmp_path):
         f.truncate(st._rec_bytes)  # one unit's keys left of four
     with pytest.raises(ValueError, match="shorter than the checkpoint"):
         U.UnitStore(tmp_path, MODEL, U.UnitConfig()).load(counts)
+
+
+def test_the_compact_index_reads_back_every_unit_as_written():
+    """UnitIndex (numpy columns) returns exactly the Unit records put in, grows past its first block."""
+    import os
+
+    from bookpot.engine.units import Unit, UnitIndex
+
+    units = [Unit(i, 128 * i, 100 + i % 29, i // 3, i % 4 != 0, os.urandom(16).hex() if i % 4 else "",
+                  (i % 4 != 0) * 23040 * 128) for i in range(300)]
+    idx = UnitIndex(units)
+    assert len(idx) == 300 and list(idx) == units
+    assert idx[-1] == units[-1] and idx[10:13] == units[10:13]
+    assert idx.kv_tokens() == sum(u.n for u in units if u.kv)
+    idx[8] = Unit(8, units[8].tok0, units[8].n, units[8].loc_id, True, "ab" * 16, 5)
+    assert idx[8].kv and idx[8].digest == "ab" * 16 and idx[7] == units[7]
+    with pytest.raises(IndexError):
+        idx[300]
+    with pytest.raises(ValueError):
+        idx.append(units[0])  # a uid is its row
