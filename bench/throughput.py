@@ -18,17 +18,21 @@ swapped every round, so both sides of a ratio meet the same machine:
   longer than the trained window (8K), so at 32K this is the full route's
   cost measured on llama.cpp directly.
 
-Pairs: pot | raw and pot | full, per length and round.
+Pairs: pot | raw and pot | full, per length and round (``--pairs raw`` for
+pot | raw only). ``--pot-args`` adds bookpot flags to the pot side, e.g.
+``--pot-args=--no-nuc --tag=-nonuc`` to see what NuC's logits cost.
 
     .venv/bin/python bench/throughput.py           # 8K and 32K, 2 rounds (~40 min)
     .venv/bin/python bench/throughput.py --quick   # 8K, 1 round
+    .venv/bin/python bench/throughput.py --lengths 8192 --rounds 2 --pairs raw --pot-args=--no-nuc --tag=-nonuc
 
-Writes bench/out/throughput[-quick].json.
+Writes bench/out/throughput[-quick][TAG].json.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import subprocess
 import sys
 import time
@@ -116,20 +120,25 @@ def main() -> None:
     ap.add_argument("--raw-worker")
     ap.add_argument("--n-ctx", type=int, default=POT_TOKENS + RESERVE)
     ap.add_argument("--fa", default="auto")
+    ap.add_argument("--pairs", default="raw,full", help="what pot is paired with: raw, full, or raw,full")
+    ap.add_argument("--pot-args", default="", help="extra bookpot ingest flags for the pot side")
+    ap.add_argument("--tag", default="", help="suffix for the output files")
     a = ap.parse_args()
     if a.raw_worker:
         return raw_worker(a.raw_worker, a.n_ctx, 512, a.threads, a.fa)
     lengths = a.lengths or ([8192] if a.quick else [8192, 32768])
     rounds = a.rounds or (1 if a.quick else 2)
-    tag = "-quick" if a.quick else ""
+    tag = ("-quick" if a.quick else "") + a.tag
     log = logger(OUT / f"throughput{tag}.log")
     out_json = OUT / f"throughput{tag}.json"
     data = {"machine": machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S"), "threads": a.threads,
-            "pinned": "one process per core, cores swapped each round", "runs": []}
+            "pinned": "one process per core, cores swapped each round", "pot_args": a.pot_args, "runs": []}
+    pot_extra = shlex.split(a.pot_args)
+    partners = [p for p in a.pairs.split(",") if p]
     t = a.threads
     methods = {
         "pot": lambda d, cpu: run_cli(["ingest", str(d), "--mode", "pot", "--pot-tokens", str(POT_TOKENS),
-                                       "--ram-cap", "512M", "--no-units", "--no-cache", "--threads", str(t)],
+                                       "--ram-cap", "512M", "--no-units", "--no-cache", "--threads", str(t), *pot_extra],
                                       log, cpu=cpu),
         "raw": lambda d, cpu: run_raw(d, POT_TOKENS + RESERVE, t, "off", log, cpu),
         "full": lambda d, cpu: run_raw(d, 0, t, "auto", log, cpu),
@@ -139,7 +148,7 @@ def main() -> None:
         cores = ("0", "1") if rnd % 2 == 0 else ("1", "0")
         for n in lengths:
             d = doc(n, 0.5, 11111)
-            for pair in (("pot", "raw"), ("pot", "full")):
+            for pair in [("pot", p) for p in partners]:
                 with ThreadPoolExecutor(2) as pool:
                     recs = list(pool.map(lambda mc: methods[mc[0]](d, mc[1]), zip(pair, cores)))
                 for name, cpu, rec in zip(pair, cores, recs):
