@@ -32,6 +32,7 @@ from . import pot as pot_mod
 from . import prompt as prompt_mod
 from .errors import BookpotError
 from .llm import Context, Model, Sampler, generate
+from .loops import looping, said_again
 from .readers.base import Locator, Segment
 from .rss import peak_rss_bytes
 from .tokens import token_chunks
@@ -401,6 +402,11 @@ class Session:
         between the pot and the question (best one last, nearest the
         question) and removed with it afterwards: sequence 0 ends exactly
         as it was before the question.
+
+        Greedy decoding on a small model often says its last sentence again
+        and again until the token limit: the answer stops as soon as a
+        sentence repeats an earlier one or a block of tokens comes three
+        times in a row (``loops``), and the final text keeps one copy.
         """
         t0 = time.perf_counter()
         base = self.n_past
@@ -424,6 +430,16 @@ class Session:
                 parts.append(piece)
                 n_gen += 1
                 yield piece
+                if any(c in piece for c in ".!?"):
+                    text = "".join(parts)
+                    at_repeat = said_again(text)
+                    if at_repeat >= 0:
+                        parts[:] = [text[:at_repeat]]
+                        break
+                period = looping(parts)
+                if period:
+                    del parts[-2 * period:]
+                    break
             self.stats.max_position = max(self.stats.max_position, at + len(suffix) + n_gen - 1)
         finally:
             # Forget units, question and answer: the document stays as it was.

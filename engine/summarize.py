@@ -42,6 +42,7 @@ from typing import Callable, Iterable, Iterator
 
 from .errors import BookpotError
 from .llm import Sampler, generate
+from .loops import looping
 from .readers.base import Locator, Segment
 from .rss import peak_rss_bytes
 
@@ -129,26 +130,6 @@ def degenerate_reason(text: str) -> str | None:
         if top > 0.4 * len(words):
             return "repetitive"
     return None
-
-
-def looping(pieces: list[str], *, min_span: int = 12, repeats: int = 3) -> bool:
-    """True when the tail of ``pieces`` (one per token) is one block said over and over.
-
-    A block of ``p`` tokens must repeat at least ``repeats`` times and cover
-    at least ``min_span`` tokens (so "very very" is fine, a third identical
-    sentence is not). Checked after every generated token, so a loop is
-    stopped as it begins instead of running to the token limit.
-    """
-    n = len(pieces)
-    for period in range(1, n // repeats + 1):
-        times = max(repeats, -(-min_span // period))
-        if period * times > n:
-            break
-        block = pieces[n - period:]
-        if all(pieces[n - (k + 1) * period:n - k * period] == block for k in range(1, times)):
-            if "".join(block).strip():
-                return True
-    return False
 
 
 def drop_repeats(text: str, *, overlap: float = 0.7) -> str:

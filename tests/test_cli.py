@@ -1,6 +1,8 @@
 """The real CLI end to end, on the real default model."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from conftest import ROOT, run_cli, run_json
@@ -48,6 +50,20 @@ def test_ask_sample_pdf_cites_the_right_page(model_path):
                       ("ttft_s", float), ("mode", str)):
         assert isinstance(s[key], kind), key
     assert s["doc_tokens"] > 300 and 0 < s["ttft_s"] < 30 and s["peak_rss_bytes"] > 50 * 2**20
+
+
+@pytest.mark.model
+def test_answer_stops_when_it_says_a_sentence_again(model_path):
+    """The README's first question: the model names the keeper, then says
+    "She was a widow, and she was the last keeper of Harrow Point." over
+    and over (line breaks in different places) until the token limit."""
+    question = "Who was the last keeper of Harrow Point? The last keeper was"
+    r = run_json("ask", SAMPLE, question, "--max-tokens", "200")
+    answer = r["answer"]
+    assert "brennan" in answer.lower()
+    sentences = [" ".join(s.split()).lower() for s in re.findall(r"[^.!?]*[.!?]+", answer)]
+    assert len(sentences) == len(set(sentences)), answer
+    assert r["stats"]["answer_tokens"] < 200
 
 
 @pytest.mark.model
