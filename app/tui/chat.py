@@ -121,11 +121,16 @@ class Exchange(Vertical):
         await self._streaming().write(self._guard.feed(piece))
 
     async def finish(self, citations: list[dict], partial: bool, cancelled: bool, error: str = "",
-                     units: int = 0) -> None:
+                     units: int = 0, text: str = "") -> None:
+        """End the stream; ``text`` is the engine's final answer, which drops
+        a repeat the stream already showed (see ``engine/loops.py``)."""
         if self._stream is not None:
             await self._stream.write(self._guard.flush())
             await self._stream.stop()
             self._stream = None
+        if text.strip() and text.strip() != self.text.strip():
+            self.text = text.strip()
+            await self.answer.update(markdown_safe(self.text))
         self.show_meta(citations, partial, cancelled, error, units=units)
         self.done = True
 

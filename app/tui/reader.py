@@ -250,7 +250,7 @@ class ReaderScreen(Screen):
         chat = self.query_one(ChatLog)
         ex = chat.exchange(msg.qid)
         if ex is not None:
-            await ex.finish(msg.citations, msg.partial, msg.cancelled, msg.error, units=msg.units)
+            await ex.finish(msg.citations, msg.partial, msg.cancelled, msg.error, units=msg.units, text=msg.text)
             self.call_after_refresh(self._show_answer, ex)
         if msg.error:
             self.notify(msg.error, title="The answer failed", severity="error")
