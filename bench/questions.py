@@ -384,6 +384,11 @@ def main() -> int:
     items = [it for it in done.values() if it["length"] in lengths
              and (a.limit is None or it["fact"] in {f.id for f in natural.FACTS[: a.limit]})]
     rows = summarize(items)
+    for d in docs_info:  # what bookpot said about each document (first answer that reports it)
+        its = [i for i in items if i["doc"] == d["doc"] and i.get("doc_tokens")]
+        if its:
+            d.update(doc_tokens=its[0]["doc_tokens"], mode=its[0].get("mode"),
+                     ingest_s=round(max(i.get("ingest_s") or 0 for i in its), 1))
     md = table(rows)
     print(md)
     log("table\n" + md)

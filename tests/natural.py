@@ -38,6 +38,7 @@ from pathlib import Path
 
 __all__ = [
     "CHARS_PER_TOKEN",
+    "EXTRA_MANUALS",
     "FACTS",
     "INFO_DIR",
     "MANUALS",
@@ -56,6 +57,9 @@ __all__ = [
 INFO_DIR = Path("/usr/share/info")
 # Essential Debian packages, so every Debian machine has them (unless docs are excluded).
 MANUALS = ("coreutils", "sed", "grep", "diffutils", "find", "gzip")
+# Used after those when installed (Debian packages gettext, wget, gnupg), so
+# the prose reaches past ~90K tokens: only the 128K document needs them.
+EXTRA_MANUALS = ("gettext", "wget", "gnupg")
 CHARS_PER_TOKEN = 4.0  # checked against SmolLM2's tokenizer in bench/questions.py's output
 PAGE_CHARS = 2200  # PDF page text, in characters (~25 lines of 90)
 CHAPTER_CHARS = 6000  # EPUB chapter, in characters
@@ -256,14 +260,16 @@ def prose_available() -> bool:
 
 
 def prose() -> list[Para]:
-    """Every usable prose paragraph of the manuals, in a fixed order (manual, node).
+    """Every usable prose paragraph of the manuals, in a fixed order (manual, node):
+    ~362K characters (~90K tokens) from MANUALS, then any EXTRA_MANUALS installed.
 
     Raises ProseMissing when a manual is not installed.
     """
     global _PROSE
     if _PROSE is None:
         out = []
-        for m in MANUALS:
+        extra = [m for m in EXTRA_MANUALS if (INFO_DIR / f"{m}.info.gz").exists()]
+        for m in (*MANUALS, *extra):
             for node in _info_text(m).split("\x1f")[1:]:
                 head, _, body = node.lstrip("\n").partition("\n")
                 got = re.search(r"Node:\s*([^,\n]+)", head)
