@@ -81,6 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--json", action="store_true", help="print one JSON object: answer, citations, stats")
     a.add_argument("--max-tokens", type=int, default=200, metavar="N", help="longest answer (default 200)")
     a.add_argument("--temperature", type=float, default=0.0, help="0 = greedy, reproducible (default)")
+    w = a.add_argument_group("answering (measured defaults: bench/questions.py)")
+    w.add_argument("--stem", choices=("auto", "off"), default="auto",
+                   help="auto: begin the answer with words derived from the question (\"How many sheep did "
+                        "she count?\" -> \"She counted\"); off: ask exactly as typed")
+    w.add_argument("--lookup", choices=("fused", "keys"), default="fused",
+                   help="how memory units are found: attention keys and word index together (default), or keys only")
+    w.add_argument("--neighbours", type=int, choices=(0, 1, 2), default=2,
+                   help="units next to the best one loaded with it, so a fact cut by a unit boundary comes whole")
     _common(a)
 
     i = sub.add_parser("ingest", help="read a book into the model and report speed and memory")
@@ -236,22 +244,42 @@ def cmd_ask(args) -> int:
     model, entry, meta = _load(args)
     session, _ = _session(args, model, entry, meta, question=args.question)
     _ingest(args, session, reader)
+    session.use_stem = args.stem == "auto"
+    session.lexical_lookup = args.lookup == "fused"
+    session.neighbours = args.neighbours
     if args.json:
         answer = session.ask(args.question, max_tokens=args.max_tokens, temperature=args.temperature)
-        print(json.dumps({"answer": answer.text, "citations": answer.citations,
-                          "stats": answer.stats.to_dict()}, ensure_ascii=False))
+        print(json.dumps({"answer": answer.text, "answered": answer.answered, "stem": answer.stem,
+                          "model_text": answer.model_text, "citations": answer.citations,
+                          "passages": answer.passages, "stats": answer.stats.to_dict()}, ensure_ascii=False))
         return 0
     out = sys.stdout
+    streamed = False
     for piece in session.ask_stream(args.question, max_tokens=args.max_tokens, temperature=args.temperature):
         out.write(piece)
         out.flush()
+        streamed = True
     answer = session.last_answer
+    if not answer.answered:
+        out.write(("\n" if streamed else "") + answer.text)
     out.write("\n")
+    out.write(format_quotes(answer))
     if answer.citations:
-        out.write("Sources: " + "; ".join(c["locator"] for c in answer.citations) + "\n")
+        out.write("Sources: " + "; ".join(dict.fromkeys(c["locator"] for c in answer.citations)) + "\n")
     if not args.quiet:
         sys.stderr.write(_stats_line(answer.stats) + "\n")
     return 0
+
+
+def format_quotes(answer) -> str:
+    """The answer's quotes as lines ``> "…" — p. 12`` (white space folded)."""
+    lines = []
+    if not answer.answered and any("quote" in c for c in answer.citations):
+        lines.append("The passages nearest your question:")
+    for c in answer.citations:
+        if "quote" in c:
+            lines.append(f"> \"{' '.join(c['quote'].split())}\" — {c['locator']}")
+    return "".join(line + "\n" for line in lines)
 
 
 def cmd_ingest(args) -> int:

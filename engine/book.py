@@ -72,6 +72,7 @@ class Reading:
                     saved = None
             if saved is None:
                 cache.discard()  # leftovers of a run that never checkpointed must not mix with this one
+                session.lexicon.reset()
             else:
                 self._saved = self._mark()
         except BaseException:

@@ -35,7 +35,7 @@ import numpy as np
 
 from . import store
 
-ENGINE_VERSION = "bookpot-engine-3"  # bump when KV, unit or scoring formats change
+ENGINE_VERSION = "bookpot-engine-4"  # bump when KV, unit or scoring formats change
 MAGIC = b"BPSTATE1"
 
 

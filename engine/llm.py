@@ -204,6 +204,21 @@ class Model(_Owned):
     def detokenize(self, tokens: Sequence[int]) -> str:
         return b"".join(self.piece(t) for t in tokens).decode("utf-8", "replace")
 
+    def blank_tokens(self):
+        """Ids of tokens that end generation or stand for white space only (int32 array).
+
+        ``generate`` keeps them from being an answer's first token: a small
+        model's first token after a question is often a blank line or the end
+        of text, and the answer would end before it starts (issue #18).
+        Computed once per model (one pass over the vocabulary)."""
+        if getattr(self, "_blank", None) is None:
+            import numpy as np
+
+            ids = [t for t in range(self.n_vocab)
+                   if self.is_eog(t) or (not self.is_special(t) and not self.piece(t).strip())]
+            self._blank = np.asarray(ids, dtype=np.int32)
+        return self._blank
+
     def close(self) -> None:
         if getattr(self, "_ptr", None):
             C.llama_model_free(self._ptr)
@@ -443,19 +458,24 @@ class Sampler(_Owned):
 
 
 def generate(ctx: Context, pos: int, *, max_tokens: int, sampler: Sampler,
-             stop: Sequence[str] = (), cancel=None) -> Iterator[str]:
+             stop: Sequence[str] = (), cancel=None, must_start: bool = False) -> Iterator[str]:
     """Stream text after the last decoded token (which sits at ``pos - 1``).
 
     Yields decoded text pieces; multi-byte UTF-8 characters split across
     tokens are held back until complete. Stops at end-of-generation, at
     ``max_tokens``, at any ``stop`` string, or when ``cancel()`` is true.
+    ``must_start``: the first token may be neither end-of-generation nor
+    white space only (its logits are set to -inf before sampling), so an
+    answer cannot end before it begins.
     """
     model = ctx.model
     dec = codecs.getincrementaldecoder("utf-8")("replace")
     text_so_far = ""
-    for _ in range(max_tokens):
+    for i in range(max_tokens):
         if cancel is not None and cancel():
             break
+        if must_start and i == 0:
+            ctx.logits_ith(-1)[model.blank_tokens()] = -float("inf")
         tok = sampler.sample(ctx)
         if model.is_eog(tok):
             break

@@ -48,3 +48,25 @@ def said_again(text: str, *, min_words: int = 5) -> int:
     if len(last.split()) < min_words or all(s != last for _, s in sentences[:-1]):
         return -1
     return start + len(text[start:]) - len(text[start:].lstrip())
+
+
+_END = re.compile(r"(?<=[.!?])[\"'”’)\]]*(?=\s)")
+_ABBREV = {"mr", "mrs", "ms", "dr", "st", "no", "vs", "etc", "e.g", "i.e", "jr", "sr", "prof", "mt", "ft"}
+
+
+def first_sentence_end(text: str, start: int = 0) -> int:
+    """Where the first sentence ending at or after ``start`` ends in ``text``
+    (the index after its punctuation), or -1 while it goes on.
+
+    A sentence ends at . ! ? (closing quotes allowed) followed by white
+    space, not after a common abbreviation ("Mr.") or an initial ("J.").
+    An answer written after a stem is one sentence: a 135M model's next
+    sentences recite or invent (measured in bench/questions.py).
+    """
+    for m in _END.finditer(text, start):
+        before = re.search(r"(\w+)\W*$", text[: m.start()])
+        word = before.group(1).lower() if before else ""
+        if word in _ABBREV or (len(word) == 1 and word.isalpha() and text[m.start() - 2:m.start() - 1].isupper()):
+            continue
+        return m.end()
+    return -1

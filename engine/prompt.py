@@ -35,9 +35,14 @@ class PromptFormat:
     doc_separator: str = "\n"  # text between document segments
     stop: tuple[str, ...] = ()  # generation ends at any of these strings
 
-    def suffix(self, model, question: str) -> list[int]:
-        """Tokens after the document: separator, question, template end."""
-        return self.between + model.tokenize(question, special=False) + self.after
+    def suffix(self, model, question: str, stem: str | None = None) -> list[int]:
+        """Tokens after the document: separator, question, template end, then
+        the answer's first words ``stem`` (see stems.py) when given: on a new
+        line in completion style, as the start of the assistant's turn in chat."""
+        out = self.between + model.tokenize(question, special=False) + self.after
+        if stem:
+            out += model.tokenize(("\n" if self.style == "completion" else "") + stem, special=False)
+        return out
 
 
 def build(model, style: str) -> PromptFormat:

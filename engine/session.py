@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 import time
 from collections import deque
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
@@ -31,15 +32,29 @@ import numpy as np
 from . import pot as pot_mod
 from . import prompt as prompt_mod
 from .errors import BookpotError
+from .evidence import Seen, locate, raw_words
+from .evidence import choose as choose_quotes
+from .evidence import words as evidence_words
+from .lexicon import Lexicon
 from .llm import Context, Model, Sampler, generate
-from .loops import looping, said_again
+from .loops import first_sentence_end, looping, said_again
 from .readers.base import Locator, Segment
 from .rss import peak_rss_bytes
+from .stems import answer_stem
 from .tokens import token_chunks
-from .units import SCRATCH_SEQ, UnitConfig, UnitStore
+from .units import UnitConfig, UnitStore
 
 MODES = ("auto", "full", "pot", "truncate", "streaming")
 SINK_TOKENS = 4
+NOT_SAID = "The book does not seem to say."
+# BM25's vote against the attention keys' in the units' fused ranking (RRF).
+LEXICAL_WEIGHT = 2.0
+
+
+def usable(own: str, question: str, stem: str | None) -> bool:
+    """Whether the model's own words (after the stem) say something: a word
+    or number that neither the question nor the stem brought."""
+    return bool(evidence_words(own) - evidence_words(question + " " + (stem or "")))
 
 
 @dataclass
@@ -77,6 +92,7 @@ class Stats:
     units_loaded: list = field(default_factory=list)  # last question: [{"unit", "score", "how"}]
     units_rebuilt: int = 0
     lookup_s: float | None = None
+    evidence_s: float | None = None  # choosing the quotes after the answer
     cached: bool = False  # restored from the cache, no prefill
     resumed_from_tokens: int = 0  # an interrupted ingestion resumed here
 
@@ -90,6 +106,10 @@ class Answer:
     citations: list[dict]
     stats: Stats
     partial: bool = False  # asked before ingestion finished
+    answered: bool = True  # False: the model said nothing usable; text is NOT_SAID
+    stem: str | None = None  # the answer's first words, written by bookpot (stems.py)
+    model_text: str = ""  # stem + what the model said, even when not usable
+    passages: list = field(default_factory=list)  # memory units placed next to the question
 
 
 @dataclass
@@ -146,7 +166,16 @@ class Session:
                                f"model's trained window ({model.n_ctx_train}); use fewer --units or a smaller pot")
         self.ctx = Context(model, n_ctx=window + room, n_batch=n_batch, n_threads=threads, tap=tap,
                            n_seq_max=2 if units else 1)
-        self.units = UnitStore(units_dir, model, units) if units else None
+        # Each page's text and the units' BM25 index: quotes and lookup.
+        if units and units_dir:
+            Path(units_dir).mkdir(parents=True, exist_ok=True)
+        self.lexicon = Lexicon(Path(units_dir) / "lexicon.sqlite" if units and units_dir else None)
+        self.units = UnitStore(units_dir, model, units, lexicon=self.lexicon) if units else None
+        self.use_stem = True  # answer stems (stems.py); measured in bench/questions.py
+        self.units_in_window = True  # place units next to the question even when nothing was dropped
+        self.lexical_lookup = True  # BM25 over the units' text fused with the attention keys
+        self.one_sentence = True  # with a stem, the answer ends with its first sentence
+        self.neighbours = 2  # the best unit's neighbours loaded with it (0, 1: the next only, 2: both)
         self.mode = mode
         self.question = question
         self.stats = Stats(mode="full" if mode in ("auto", "pot") else mode, n_ctx=self.ctx.n_ctx,
@@ -286,6 +315,8 @@ class Session:
                 self._decode_tail()
                 self.finished = True
                 break
+            if chunk.text is not None:
+                self.lexicon.add_page(self._loc_id(chunk.locator), chunk.text)
             if self.tail_only:
                 self._hold(chunk.tokens, self._loc_id(chunk.locator))
             else:
@@ -398,19 +429,26 @@ class Session:
                    cancel: Callable[[], bool] | None = None) -> Iterator[str]:
         """Stream the answer; afterwards ``self.last_answer`` holds it all.
 
-        With memory units, the best ``k`` units for the question are placed
-        between the pot and the question (best one last, nearest the
-        question) and removed with it afterwards: sequence 0 ends exactly
-        as it was before the question.
+        The prompt is the document (the window, or pot + the question's
+        memory units placed next to it), the question as typed, and an
+        answer stem derived from it (stems.py; ``self.use_stem``), so the
+        model continues a sentence that can only be finished by the fact.
+        The stem is streamed first, with the first generated piece. The
+        first token can be neither a blank line nor the end of text
+        (``generate(must_start=True)``). Greedy decoding on a small model
+        often says its last sentence again and again: the answer stops as
+        soon as a sentence repeats an earlier one or a block of tokens comes
+        three times in a row (``loops``), and the final text keeps one copy.
 
-        Greedy decoding on a small model often says its last sentence again
-        and again until the token limit: the answer stops as soon as a
-        sentence repeats an earlier one or a block of tokens comes three
-        times in a row (``loops``), and the final text keeps one copy.
+        Afterwards the units, question and answer are removed: sequence 0
+        ends exactly as it was. ``last_answer.citations`` starts with 1-3
+        quotes (evidence.py); when the model said nothing usable,
+        ``last_answer.answered`` is False and its text is ``NOT_SAID``.
         """
         t0 = time.perf_counter()
         base = self.n_past
-        suffix = self.fmt.suffix(self.model, question)
+        stem = answer_stem(question) if self.use_stem else None
+        suffix = self.fmt.suffix(self.model, question, stem)
         if base + len(suffix) + 8 > self.ctx.n_ctx:
             raise BookpotError("the question is too long for the room left in the window")
         sampler = Sampler(self.model.n_vocab, temperature=temperature)
@@ -422,17 +460,28 @@ class Session:
             at = base + self._load_units(question, base, used)
             max_tokens = min(max_tokens, self.ctx.n_ctx - at - len(suffix))
             self.ctx.decode(suffix, at, logits="last")
-            for piece in generate(self.ctx, at + len(suffix), max_tokens=max_tokens,
-                                  sampler=sampler, stop=self.fmt.stop, cancel=cancel):
+            for piece in generate(self.ctx, at + len(suffix), max_tokens=max_tokens, sampler=sampler,
+                                  stop=self.fmt.stop, cancel=cancel, must_start=True):
                 if t_first is None:
                     t_first = time.perf_counter()
                     self.stats.ttft_s = t_first - t0
-                parts.append(piece)
+                    if stem:
+                        yield stem
                 n_gen += 1
+                if stem and self.one_sentence:
+                    so_far = "".join(parts)
+                    end = first_sentence_end(so_far + piece, max(0, len(so_far) - 4))
+                    if end >= 0 and evidence_words(so_far + piece):
+                        piece = (so_far + piece)[len(so_far):end] if end > len(so_far) else ""
+                        parts.append(piece)
+                        if piece:
+                            yield piece
+                        break
+                parts.append(piece)
                 yield piece
                 if any(c in piece for c in ".!?"):
                     text = "".join(parts)
-                    at_repeat = said_again(text)
+                    at_repeat = said_again((stem or "") + text) - len(stem or "")
                     if at_repeat >= 0:
                         parts[:] = [text[:at_repeat]]
                         break
@@ -445,22 +494,58 @@ class Session:
             # Forget units, question and answer: the document stays as it was.
             self.ctx.seq_rm(0, base, -1)
             sampler.close()
-            text = "".join(parts).strip()
+            own = "".join(parts)
+            answered = usable(own, question, stem)
+            text = ((stem or "") + own).strip() if answered else NOT_SAID
             if t_first is not None and n_gen > 1:
                 self.stats.gen_tokens_per_s = (n_gen - 1) / max(time.perf_counter() - t_first, 1e-9)
             self.stats.answer_tokens = n_gen
             self.stats.units_loaded = used
+            t_ev = time.perf_counter()
+            quotes = self.quotes(question, own if answered else "", stem, used)
+            self.stats.evidence_s = time.perf_counter() - t_ev
             self.stats.peak_rss_bytes = peak_rss_bytes()
-            self.last_answer = Answer(text, self.cite(question, text, used), self.stats,
-                                      partial=not self.finished)
+            citations = quotes + [c for c in self.cite(question, own, used)
+                                  if c["locator"] not in {q["locator"] for q in quotes}]
+            self.last_answer = Answer(text, citations, self.stats, partial=not self.finished,
+                                      answered=answered, stem=stem, model_text=((stem or "") + own).strip(),
+                                      passages=self.passages(used))
 
     def _load_units(self, question: str, base: int, used: list[dict]) -> int:
-        """Look up and place the question's units at ``base``..; return positions used."""
+        """Look up and place the question's units at ``base``..; return positions used.
+
+        Also when nothing was dropped (the whole book is in the window): the
+        passage placed again next to the question is what the model answers
+        from best (issue #18: 8/9 with the passage beside the question
+        against 5/9 with the whole document alone).
+        """
         if self.units is None or not self.units.units or self.unit_cfg.k <= 0:
             return 0
-        if not (self.stats.distillations or self.stats.evictions):
-            return 0  # nothing was dropped: every unit is still in the pot
+        if not (self.stats.distillations or self.stats.evictions) and not self.units_in_window:
+            return 0
         t0 = time.perf_counter()
+        ranked = self._lookup(question, base)
+        chosen = self._with_neighbours(ranked, self.unit_cfg.k)
+        at = base
+        for run in chosen:  # weakest run first, the best last: nearest the question
+            for uid, score, rank in run:
+                how = self.units.place(self.ctx, uid, at)
+                at += self.units.units[uid].n
+                used.insert(0, {"unit": uid, "score": round(score, 4), "rank": rank, "how": how})
+        used.sort(key=lambda u: u["rank"])
+        self.stats.units_rebuilt = self.units.rebuilt
+        self.stats.lookup_s = time.perf_counter() - t0
+        self.stats.max_position = max(self.stats.max_position, at - 1)
+        return at - base
+
+    def _lookup(self, question: str, base: int) -> list[tuple[int, float]]:
+        """Every candidate unit for ``question``, best first: [(uid, fused score)].
+
+        Two rankings fused by reciprocal rank (RRF, k=60): the question's
+        pre-RoPE queries against the units' representative keys (InfLLM),
+        and BM25 over the units' text (lexicon.py), which finds a plainly
+        typed question's rare words.
+        """
         q_tokens = self.model.tokenize(question)[: self.ctx.n_batch] or [self.model.bos]
         queries = np.zeros((len(self.units.layers), len(q_tokens), self.model.n_embd), dtype=np.float32)
         self.ctx.tap.capture(queries, self.units.layers, "Q", len(q_tokens))
@@ -469,28 +554,101 @@ class Session:
         finally:
             self.ctx.tap.end_capture()
             self.ctx.seq_rm(0, base, -1)
-        k = self.unit_cfg.k
-        candidates = self.units.top(queries, max(64, 16 * k))
-        best = self.units.rerank(
-            candidates, _content_words(question),
-            lambda uid: _content_words(self.model.detokenize(self.units.unit_tokens(uid))),
-            k, self.unit_cfg.min_ratio)
-        if best is candidates or best == candidates[:k]:  # no word told them apart: attention alone
-            best = self.units.top(queries, k, self.unit_cfg.min_ratio)
-        at = base
-        for uid, score in reversed(best):  # best last: nearest the question
-            how = self.units.place(self.ctx, uid, at)
-            at += self.units.units[uid].n
-            used.insert(0, {"unit": uid, "score": round(score, 3), "how": how})
-        self.stats.units_rebuilt = self.units.rebuilt
-        self.stats.lookup_s = time.perf_counter() - t0
-        self.stats.max_position = max(self.stats.max_position, at - 1)
-        return at - base
+        depth = max(64, 16 * self.unit_cfg.k)
+        by_keys = self.units.top(queries, depth)
+        by_words = (self.lexicon.search(raw_words(question), depth, below=len(self.units.units))
+                    if self.lexical_lookup else [])
+        fused: dict[int, float] = {}
+        for weight, ranking in ((1.0, by_keys), (LEXICAL_WEIGHT, by_words)):
+            for r, (uid, _) in enumerate(ranking):
+                fused[uid] = fused.get(uid, 0.0) + weight / (60 + r)
+        return sorted(fused.items(), key=lambda t: (-t[1], t[0]))
+
+    def _with_neighbours(self, ranked: list[tuple[int, float]], k: int) -> list[list[tuple[int, float, int]]]:
+        """At most ``k`` units: the best one with its neighbours (a fact cut by a
+        unit boundary comes back whole, in reading order), then the next best.
+        Returned as runs of consecutive units, weakest run first."""
+        if not ranked:
+            return []
+        n = len(self.units.units)
+        rank_of = {uid: r for r, (uid, _) in enumerate(ranked)}
+        score_of = dict(ranked)
+        best = ranked[0][0]
+        pick = [best]
+        for nb in (best + 1, best - 1)[: self.neighbours]:
+            if 0 <= nb < n and len(pick) < k:
+                pick.append(nb)
+        for uid, _ in ranked[1:]:
+            if len(pick) >= k:
+                break
+            if uid not in pick:
+                pick.append(uid)
+        runs: list[list[int]] = []
+        for uid in sorted(pick):
+            if runs and runs[-1][-1] == uid - 1:
+                runs[-1].append(uid)
+            else:
+                runs.append([uid])
+        runs.sort(key=lambda run: -min(rank_of.get(u, 10**9) for u in run))
+        return [[(u, score_of.get(u, 0.0), rank_of.get(u, len(ranked))) for u in run] for run in runs]
 
     def ask(self, question: str, **kw) -> Answer:
         for _ in self.ask_stream(question, **kw):
             pass
         return self.last_answer
+
+    # ------------------------------------------------------------ evidence
+    def quotes(self, question: str, own: str, stem: str | None, used: list[dict], k: int = 3) -> list[dict]:
+        """1-3 sentences copied from what the model was shown, best first.
+
+        Candidates: the loaded units' stretches of their pages, then the
+        pages in the window (all of a page when nothing was dropped; in a
+        pot, a page's sentences whose words the pot still holds). Each is
+        ``page_text[start:end]`` of the cited page (evidence.py).
+        """
+        pages: dict[int, str] = {}
+        seen: list[Seen] = []
+
+        def page(loc: int) -> str | None:
+            if loc not in pages:
+                pages[loc] = self.lexicon.page(loc) or ""
+            return pages[loc] or None
+
+        for u in used:
+            unit = self.units.units[u["unit"]]
+            text = page(unit.loc_id)
+            if text is None:
+                continue
+            span = locate(text, self.model.detokenize(self.units.unit_tokens(u["unit"])))
+            a, b = span if span else (0, len(text))
+            seen.append(Seen(unit.loc_id, a, b, u["rank"], "unit"))
+        whole = not (self.stats.distillations or self.stats.evictions)
+        by_loc: dict[int, list[int]] = {}
+        for tok, lid in zip(self.kept.tokens, self.kept.loc_ids):
+            if lid >= 0:
+                by_loc.setdefault(lid, []).append(tok)
+        for lid, toks in by_loc.items():
+            text = page(lid)
+            if text is None:
+                continue
+            held = None if whole else evidence_words(self.model.detokenize(toks))
+            seen.append(Seen(lid, 0, len(text), 1000, "window" if whole else "pot", held))
+        answer_words = evidence_words(own) - evidence_words(question + " " + (stem or ""))
+        out = []
+        for q in choose_quotes(pages, seen, question, answer_words, k=k):
+            out.append(dict(self.locators[q.loc].to_dict(), source=q.source, quote=q.text,
+                            start=q.start, end=q.end, score=q.score))
+        return out
+
+    def passages(self, used: list[dict]) -> list[dict]:
+        """The memory units placed next to the question: locator, unit id and text."""
+        out = []
+        for u in used:
+            unit = self.units.units[u["unit"]]
+            loc = self.locators[unit.loc_id].to_dict() if 0 <= unit.loc_id < len(self.locators) else {}
+            out.append(dict(loc, unit=u["unit"], rank=u["rank"],
+                            text=self.model.detokenize(self.units.unit_tokens(u["unit"]))))
+        return out
 
     # ------------------------------------------------------------ citations
     def cite(self, question: str, answer: str, used: list[dict] | None = None, top: int = 3) -> list[dict]:
@@ -545,6 +703,7 @@ class Session:
         positions = self.ctx.state_seq_save(0, kv_path)
         if positions is None:
             return None
+        self.lexicon.commit()
         header = {"chunks_done": self.chunks_done, "finished": self.finished,
                   "last_progress": self.last_progress, "n_prefix": self.n_prefix,
                   "stats": self.stats.to_dict(), "locators": [l.__dict__ for l in self.locators],
@@ -579,13 +738,21 @@ class Session:
         self.stats.n_ctx, self.stats.ram_cap_bytes, self.stats.plan = now.n_ctx, now.ram_cap_bytes, now.plan
         self.stats.ttft_s = self.stats.lookup_s = None
         self.stats.units_loaded = []
+        n_units = 0
         if self.units is not None and header.get("units"):
             self.units.load(header["units"])
+            n_units = len(self.units.units)
+        self.lexicon.cut(n_units, len(self.locators))
+        if self.units is not None:
+            self.lexicon.fill(n_units, self.units.text_for_index)
         self._feed_src = None
         self._feed = None
 
     def close(self) -> None:
-        self.ctx.close()
+        try:
+            self.ctx.close()
+        finally:
+            self.lexicon.close()
 
 
 _STOP = set("""the a an and or of to in on at for is are was were be been it its this that

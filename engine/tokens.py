@@ -19,6 +19,7 @@ class TokenChunk:
     locator: Locator
     progress: float  # fraction of the document read after this chunk
     chars: int
+    text: str | None = None  # the segment's text as the reader gave it, on its first chunk
 
 
 def token_chunks(model, segments: Iterable[Segment], *, separator: str = "\n",
@@ -54,7 +55,7 @@ def token_chunks(model, segments: Iterable[Segment], *, separator: str = "\n",
         for j, i in enumerate(range(0, len(toks), max_tokens)):
             frac = done + (seg.progress - done) * (j + 1) / n_chunks
             yield TokenChunk(toks[i : i + max_tokens], seg.locator, frac,
-                             len(body) if i == 0 else 0)
+                             len(body) if i == 0 else 0, seg.text if i == 0 else None)
         done = seg.progress
 
 

@@ -154,9 +154,11 @@ class UnitIndex:
 class UnitStore:
     """One book's units: KV, keys and tokens on disk; the index in RAM."""
 
-    def __init__(self, root: Path, model, cfg: UnitConfig) -> None:
+    def __init__(self, root: Path, model, cfg: UnitConfig, lexicon=None) -> None:
         self.root = Path(root)
         self.cfg = cfg
+        self.model = model
+        self.lexicon = lexicon  # engine.lexicon.Lexicon: each unit's text goes into its BM25 index
         self.layers = tuple(cfg.layers or key_layers(model.n_layer))
         self.n_head, self.n_head_kv, self.head_dim = model.n_head, model.n_head_kv, model.head_dim
         self.kv_dim = self.n_head_kv * self.head_dim
@@ -214,6 +216,8 @@ class UnitStore:
             self._kv_tokens += n
         else:
             self.without_kv += 1
+        if self.lexicon is not None:
+            self.lexicon.add_unit(uid, self.text_for_index(uid, tokens))
         self.units.append(Unit(uid, self.n_tokens, n, loc_id, kv, digest, nbytes))
         self.n_tokens += n
         self._tokens_pending.extend(tokens)
@@ -244,6 +248,16 @@ class UnitStore:
     def path(self, uid: int) -> Path:
         return self.root / "units" / f"u{uid:07d}.kv"
 
+    def text_for_index(self, uid: int, tokens: list[int] | None = None) -> str:
+        """What the lexicon indexes for unit ``uid``: the end of the unit before
+        it (``lexicon.OVERLAP`` tokens) and its own text, so a sentence the
+        unit boundary cuts is found whole in the later unit."""
+        from .lexicon import OVERLAP
+
+        own = tokens if tokens is not None else self.unit_tokens(uid)
+        prev = self.unit_tokens(uid - 1)[-OVERLAP:] if uid > 0 else []
+        return self.model.detokenize(list(prev) + list(own))
+
     def commit(self) -> dict:
         """Make every unit so far durable; returns the counts a checkpoint records."""
         for p in self._pending:
@@ -263,6 +277,8 @@ class UnitStore:
                 store.append_durable(self.root / name, data)
         self._keys_pending.clear()
         self._tokens_pending.clear()
+        if self.lexicon is not None:
+            self.lexicon.commit()
         self._committed = len(self.units)
         self._committed_tokens = self.n_tokens
         return {"n_units": len(self.units), "n_tokens": self.n_tokens,

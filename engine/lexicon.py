@@ -1,0 +1,131 @@
+"""The book's words on disk: each page's text, and a BM25 index of memory units.
+
+Two tables in one SQLite file (Python's own ``sqlite3``, FTS5):
+
+    pages(loc, text)        the reader's text for each locator, verbatim:
+                            quotes are cut from it, with character offsets
+    units_fts(text)         rowid = memory unit id; the unit's text plus the
+                            first ``OVERLAP`` tokens of the next unit, so a
+                            sentence cut by a unit boundary still matches
+
+Why a lexical index beside the attention keys: for a question typed
+plainly, its rare words (a name, a place) find the passage that holds them
+better than a 135M model's queries do (issue #18), and BM25 (FTS5's
+``bm25()``) weighs a word by how rare it is in the whole book, not among a
+few attention candidates. FTS5's Porter stemmer matches "climb" with
+"climbed". The file lives in the book's cache next to the
+units; SQLite pages it from disk, so RAM does not grow with the book.
+
+Rows past a checkpoint's counts are removed when it is loaded (``cut``),
+and rows a crash lost are filled in again from the units' tokens
+(``fill``): the index never vouches for a unit the checkpoint does not.
+"""
+from __future__ import annotations
+
+import re
+import sqlite3
+from pathlib import Path
+from typing import Callable, Iterable
+
+OVERLAP = 24  # tokens of the next unit indexed with a unit (a straddling sentence)
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+class Lexicon:
+    """Pages' text and the units' FTS5 index of one book.
+
+    ``path``: the SQLite file (created if absent); None keeps it in a private
+    temporary file that SQLite deletes on ``close`` (uncached sessions).
+    """
+
+    def __init__(self, path: Path | str | None) -> None:
+        self.path = str(path) if path is not None else ""
+        self._open()
+
+    def _open(self) -> None:
+        self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL" if self.path else "PRAGMA journal_mode=MEMORY")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("CREATE TABLE IF NOT EXISTS pages(loc INTEGER PRIMARY KEY, text TEXT NOT NULL)")
+        self.db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS units_fts USING fts5(text, tokenize='porter unicode61 remove_diacritics 2')")
+        self._in_tx = False
+
+    def reset(self) -> None:
+        """Start empty (the book's cache was discarded, this file with it)."""
+        self.db.close()
+        if self.path:
+            for suffix in ("", "-wal", "-shm"):
+                Path(self.path + suffix).unlink(missing_ok=True)
+        self._open()
+
+    # ---------------------------------------------------------------- write
+    def _tx(self) -> None:
+        if not self._in_tx:
+            self.db.execute("BEGIN")
+            self._in_tx = True
+
+    def add_page(self, loc: int, text: str) -> None:
+        """Record locator ``loc``'s text (a second segment with the same locator is appended)."""
+        self._tx()
+        row = self.db.execute("SELECT text FROM pages WHERE loc=?", (loc,)).fetchone()
+        if row is not None:
+            text = row[0] + "\n" + text
+        self.db.execute("INSERT OR REPLACE INTO pages(loc, text) VALUES (?, ?)", (loc, text))
+
+    def add_unit(self, uid: int, text: str) -> None:
+        self._tx()
+        self.db.execute("INSERT OR REPLACE INTO units_fts(rowid, text) VALUES (?, ?)", (uid, text))
+
+    def commit(self) -> None:
+        if self._in_tx:
+            self.db.execute("COMMIT")
+            self._in_tx = False
+
+    def cut(self, n_units: int, n_locs: int) -> None:
+        """Forget units >= ``n_units`` and pages >= ``n_locs`` (written after a checkpoint)."""
+        self.commit()
+        self.db.execute("DELETE FROM units_fts WHERE rowid >= ?", (n_units,))
+        self.db.execute("DELETE FROM pages WHERE loc >= ?", (n_locs,))
+
+    def fill(self, n_units: int, text_of: Callable[[int], str]) -> int:
+        """Index units below ``n_units`` that a crash left out; returns how many."""
+        have = {r[0] for r in self.db.execute("SELECT rowid FROM units_fts WHERE rowid < ?", (n_units,))}
+        missing = [u for u in range(n_units) if u not in have]
+        for uid in missing:
+            self.add_unit(uid, text_of(uid))
+        self.commit()
+        return len(missing)
+
+    # ----------------------------------------------------------------- read
+    def page(self, loc: int) -> str | None:
+        row = self.db.execute("SELECT text FROM pages WHERE loc=?", (loc,)).fetchone()
+        return row[0] if row else None
+
+    def n_pages(self) -> int:
+        return self.db.execute("SELECT count(*) FROM pages").fetchone()[0]
+
+    def search(self, words: Iterable[str], limit: int = 64, below: int | None = None) -> list[tuple[int, float]]:
+        """Units matching any of ``words``, best first: [(uid, score)], score = -bm25 (> 0).
+
+        ``below``: only units with id < below (those a checkpoint or the
+        running session vouches for).
+        """
+        terms = sorted({w.lower() for w in words if _WORD.fullmatch(w)})
+        if not terms:
+            return []
+        query = " OR ".join(f'"{t}"' for t in terms)
+        sql = "SELECT rowid, bm25(units_fts) FROM units_fts WHERE units_fts MATCH ?"
+        args: list = [query]
+        if below is not None:
+            sql += " AND rowid < ?"
+            args.append(below)
+        sql += " ORDER BY bm25(units_fts) LIMIT ?"
+        args.append(limit)
+        self.commit()
+        return [(int(r), -float(s)) for r, s in self.db.execute(sql, args)]
+
+    def close(self) -> None:
+        try:
+            self.commit()
+        finally:
+            self.db.close()

@@ -1,0 +1,157 @@
+"""Answer stems: the first words of the answer, derived from the question as typed.
+
+A small model asked "How many sheep did Marta count?" after a document
+often says nothing (its first token is a blank line or the end of text) or
+starts a new topic. Given the beginning of the answer instead — "Marta
+counted" — it continues with the fact (issue #18's measurement on
+SmolLM2-135M: 1/9 with the question alone, 5/9 with question + stem, 8/9
+with the passage next to question + stem). So the person types a plain
+question; bookpot writes the stem, and the answer shown is stem +
+continuation, which reads as a sentence.
+
+The rules cover English wh-questions (what / who / where / when / which /
+why / how many / how + adjective) in their common shapes:
+
+    What is the pass key?                 -> The pass key is
+    Where is the spare key kept?          -> The spare key is kept
+    Where did the keeper hide the key?    -> The keeper hid the key
+    How many sheep did Marta count?       -> Marta counted
+    How many ships were there?            -> There were
+    Who found the letter?                 -> The one who found the letter was
+    Why did the ship sink?                -> The ship sank because
+
+Verb forms (hide -> hid, hidden) come from ``lemminflect``'s English
+lexicon. A question of no known shape, or one the person already followed
+with the beginning of an answer ("What is the pass key? The pass key is"),
+gets no stem (``None``): the question is asked as typed.
+"""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+_DET = {"the", "a", "an", "his", "her", "their", "its", "my", "our", "your", "this", "that",
+        "these", "those", "some", "every", "each", "no", "any"}
+_PREP = {"in", "on", "at", "of", "from", "to", "with", "by", "for", "under", "behind", "into",
+         "near", "about", "after", "before", "inside", "onto", "over", "beside", "between"}
+_CONTRACT = [(re.compile(r"\b(what|who|where|when|how|why|which)'s\b", re.I), r"\1 is"),
+             (re.compile(r"\b(what|who|where|when|how|why|which)'re\b", re.I), r"\1 are")]
+_BE = {"is", "are", "was", "were"}
+_DO = {"did": "VBD", "does": "VBZ", "do": "VB"}
+_HOW_ADJ = {"old", "long", "far", "tall", "big", "high", "deep", "wide", "heavy", "much", "large", "often"}
+
+
+@lru_cache(maxsize=1)
+def _lemmas():
+    import lemminflect
+
+    return lemminflect
+
+
+def _verb_lemma(word: str) -> str | None:
+    """The verb lemma of ``word`` if it can be a verb (lower case words only)."""
+    if not word.isalpha() or not word.islower():
+        return None
+    lem = _lemmas().getAllLemmas(word).get("VERB")
+    return lem[0] if lem else None
+
+
+def _inflect(lemma: str, tag: str) -> str:
+    if tag == "VB":
+        return lemma
+    forms = _lemmas().getInflection(lemma, tag=tag)
+    return forms[0] if forms else lemma
+
+
+def _is_participle(word: str) -> bool:
+    lemma = _verb_lemma(word)
+    return bool(lemma) and word in (_lemmas().getInflection(lemma, tag="VBN") or ())
+
+
+def _cap(s: str) -> str:
+    return s[:1].upper() + s[1:]
+
+
+def _split_subject(words: list[str]) -> tuple[list[str], str, list[str]] | None:
+    """``words`` after "did/does/do": (subject, verb, rest), or None.
+
+    The verb is the first word, after at least one subject word, that can
+    be a verb's base form and does not follow a determiner ("did the ship
+    sink": "ship" follows "the", so "sink" is the verb).
+    """
+    for i in range(1, len(words)):
+        w = words[i]
+        if words[i - 1].lower() in _DET:
+            continue
+        lemma = _verb_lemma(w)
+        if lemma and lemma == w:
+            return words[:i], w, words[i + 1:]
+    return None
+
+
+def answer_stem(question: str) -> str | None:
+    """The start of a natural answer to ``question``, or None for other shapes.
+
+    ``question``: one line as a person typed it (case and a trailing "?"
+    are free). The stem never ends with a space; the model's continuation
+    brings its own leading space.
+    """
+    q = " ".join(question.strip().split())
+    if "?" in q.rstrip("?. "):
+        return None  # the person already began the answer after the question
+    for pat, rep in _CONTRACT:
+        q = pat.sub(rep, q)
+    q = q.rstrip("?.! ").strip()
+    words = q.split(" ")
+    if len(words) < 2 or len(q) > 300:
+        return None
+    w0 = words[0].lower()
+    # "How many sheep did Marta count" / "How many ships were there"
+    if w0 == "how" and words[1].lower() in ("many", "much"):
+        k = next((i for i in range(2, len(words)) if words[i].lower() in _DO or words[i].lower() in _BE), None)
+        if k is None or k == 2:
+            return None
+        aux, rest = words[k].lower(), words[k + 1:]
+        if aux in _BE:
+            if rest[:1] and rest[0].lower() == "there":
+                return f"There {aux}"
+            return None
+        split = _split_subject(rest)
+        if not split:
+            return None
+        subj, verb, _ = split
+        return _cap(" ".join(subj + [_inflect(verb, _DO[aux])]))
+    if w0 == "how" and words[1].lower() in _HOW_ADJ and len(words) > 3 and words[2].lower() in _BE:
+        return _cap(" ".join(words[3:] + [words[2].lower()]))
+    # "What colour is the door" / "Which room is the key in": skip the asked noun
+    k = 1
+    if w0 in ("what", "which", "whose") and len(words) > 2 and words[1].lower() not in _BE | set(_DO):
+        k = 2
+    if w0 not in ("what", "who", "where", "when", "which", "whose", "why", "how"):
+        return None
+    aux = words[k].lower() if k < len(words) else ""
+    rest = words[k + 1:]
+    if aux in _BE and rest:
+        if w0 == "why":
+            return _cap(" ".join(rest[:1] + [aux] + rest[1:] + ["because"]))
+        if len(rest) >= 2 and (_is_participle(rest[-1]) or rest[-1].lower() in _PREP):
+            j = len(rest) - 1
+            if j >= 2 and _is_participle(rest[-2]) and rest[-1].lower() in _PREP:
+                j -= 1  # "made of", "kept in"
+            return _cap(" ".join(rest[:j] + [aux] + rest[j:]))
+        return _cap(" ".join(rest + [aux]))
+    if aux in _DO and rest:
+        split = _split_subject(rest)
+        if not split:
+            return None
+        subj, verb, obj = split
+        verb = _inflect(verb, _DO[aux])
+        if w0 in ("what", "which", "whose", "who") or (w0 == "how" and k == 1 and not obj):
+            return _cap(" ".join(subj + [verb]))
+        tail = ["because"] if w0 == "why" else []
+        return _cap(" ".join(subj + [verb] + obj + tail))
+    if w0 == "who" and k == 1:  # "Who found the letter": the subject is asked
+        verb = words[1]
+        if _verb_lemma(verb) and verb != _verb_lemma(verb) or verb.lower().endswith("ed"):
+            return "The one who " + " ".join(words[1:]) + " was"
+    return None

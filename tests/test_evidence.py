@@ -1,0 +1,120 @@
+"""Answer stems, quotes and the lexical index: the parts of issue #18 that need no model."""
+from __future__ import annotations
+
+import pytest
+
+from bookpot.engine.evidence import Seen, choose, locate, raw_words, sentence_spans, words
+from bookpot.engine.lexicon import Lexicon
+from bookpot.engine.loops import first_sentence_end
+from bookpot.engine.stems import answer_stem
+
+
+@pytest.mark.parametrize("question,stem", [
+    ("What is the pass key?", "The pass key is"),
+    ("what's the name of the dog", "The name of the dog is"),
+    ("Where is the spare key kept?", "The spare key is kept"),
+    ("Where did the old keeper hide the key?", "The old keeper hid the key"),
+    ("How many sheep did Marta Quill count?", "Marta Quill counted"),
+    ("How many ships were there?", "There were"),
+    ("Who found the letter?", "The one who found the letter was"),
+    ("Why did the ship sink?", "The ship sank because"),
+    ("When was the lighthouse built?", "The lighthouse was built"),
+    ("Which room is the key in?", "The key is in"),
+    ("What is the key made of?", "The key is made of"),
+    ("Who was the last keeper of Harrow Point?", "The last keeper of Harrow Point was"),
+    ("Where does the captain keep the map?", "The captain keeps the map"),
+    ("How old was Marta?", "Marta was"),
+])
+def test_stems_of_plain_questions(question, stem):
+    assert answer_stem(question) == stem
+
+
+@pytest.mark.parametrize("question", [
+    "What is the pass key? The pass key is",  # the person began the answer already
+    "Did Marta count the sheep?",  # yes/no: no stem
+    "Summarize this book",
+    "x",
+])
+def test_no_stem_where_none_fits(question):
+    assert answer_stem(question) is None
+
+
+def test_first_sentence_end_skips_abbreviations_and_decimals():
+    assert first_sentence_end("a woman named Ada Brennan. She took") == len("a woman named Ada Brennan.")
+    assert first_sentence_end(" Mr. Brennan. x") == len(" Mr. Brennan.")
+    assert first_sentence_end(" 3.5 km. Then") == len(" 3.5 km.")
+    assert first_sentence_end(" 47 sheep.") == -1  # not ended until white space follows
+
+
+def test_words_are_lemmatized_content_words():
+    assert words("She climbed 112 steps") == {"climb", "112", "step"}
+    assert "the" not in words("The key") and "key" in words("The key")
+
+
+def test_sentence_spans_keep_pdf_line_breaks_inside_a_sentence():
+    text = "The keeper counted\nexactly 47 sheep. Then she slept.\n\nA new paragraph"
+    spans = [text[a:b] for a, b in sentence_spans(text)]
+    assert spans == ["The keeper counted\nexactly 47 sheep.", "Then she slept.", "A new paragraph"]
+
+
+def test_locate_finds_a_unit_in_its_page():
+    page = "Intro.\nThe keeper counted exactly 47 sheep. The end."
+    assert locate(page, " counted exactly 47") == (page.index("counted"), page.index(" sheep"))
+    assert locate(page, "nowhere in the page at all, truly") is None
+
+
+def test_quotes_are_verbatim_and_prefer_the_answers_words():
+    pages = {0: "The meadow lay north of the village. Marta Quill counted exactly 47 sheep there.\n"
+                "She counted the geese too.",
+             1: "On page two the sheep were sold at the market in Selby."}
+    seen = [Seen(0, 0, len(pages[0]), 0, "unit"), Seen(1, 0, len(pages[1]), 1000, "window")]
+    quotes = choose(pages, seen, "How many sheep did Marta Quill count?", words("47 sheep"))
+    assert quotes and "47" in quotes[0].text
+    for q in quotes:
+        assert pages[q.loc][q.start:q.end] == q.text
+    # a stretch of the page the model did not see is never quoted
+    only = choose(pages, [Seen(0, 0, 20, 0, "unit")], "How many sheep did Marta count?", words("47"))
+    assert all(q.end <= len("The meadow lay north of the village.") + 1 for q in only)
+
+
+def test_a_pot_page_is_quoted_only_where_the_pot_still_holds_its_words():
+    pages = {0: "Marta Quill counted exactly 47 sheep. The weather was fine and warm."}
+    seen = [Seen(0, 0, len(pages[0]), 1000, "pot", held=words("weather fine warm"))]
+    assert choose(pages, seen, "How many sheep did Marta count?", words("47")) == []
+    warm = choose(pages, seen, "What was the weather like?", words("warm"))
+    assert [q.text for q in warm] == ["The weather was fine and warm."]
+
+
+def test_lexicon_search_cut_and_fill(tmp_path):
+    lex = Lexicon(tmp_path / "lexicon.sqlite")
+    texts = ["the meadow and the sheep", "Marta Quill counted sheep", "a storm over Selby harbour"]
+    for uid, t in enumerate(texts):
+        lex.add_unit(uid, t)
+    lex.add_page(0, "page zero")
+    lex.add_page(0, "more of page zero")
+    lex.commit()
+    assert lex.page(0) == "page zero\nmore of page zero"
+    assert lex.search(words("Where is Selby?"))[0][0] == 2
+    assert lex.search(raw_words("How many sheep did Marta count?"))[0][0] == 1
+    assert lex.search(raw_words("Who counts sheep?"))[0][0] == 1  # Porter stems: counts ~ counted
+    assert [u for u, _ in lex.search(words("sheep"), below=1)] == [0]
+    # a checkpoint that vouches for 1 unit and no page: the rest is cut ...
+    lex.cut(1, 0)
+    assert lex.search(words("Selby")) == [] and lex.page(0) is None
+    # ... and units below it that a crash lost are indexed again
+    lex.db.execute("DELETE FROM units_fts")
+    assert lex.fill(2, lambda uid: texts[uid]) == 2
+    assert lex.search(words("Quill"))[0][0] == 1
+    lex.close()
+    again = Lexicon(tmp_path / "lexicon.sqlite")  # durable across processes
+    assert again.search(words("Quill"))[0][0] == 1
+    again.reset()
+    assert again.search(words("Quill")) == []
+    again.close()
+
+
+def test_lexicon_query_words_cannot_inject_fts_syntax(tmp_path):
+    lex = Lexicon(None)
+    lex.add_unit(0, 'NEAR AND OR "quoted" column:text')
+    assert lex.search(['"', "NEAR(", "text:x", "quoted"]) == [(0, pytest.approx(lex.search(["quoted"])[0][1]))]
+    lex.close()
