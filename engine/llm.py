@@ -205,17 +205,19 @@ class Model(_Owned):
         return b"".join(self.piece(t) for t in tokens).decode("utf-8", "replace")
 
     def blank_tokens(self):
-        """Ids of tokens that end generation or stand for white space only (int32 array).
+        """Ids of tokens that end generation or hold no letter or digit (int32 array).
 
         ``generate`` keeps them from being an answer's first token: a small
         model's first token after a question is often a blank line or the end
-        of text, and the answer would end before it starts (issue #18).
+        of text, and after an answer stem often a full stop ("Captain Vale
+        buried the logbook."), so the answer would end before it starts
+        (issue #18, bench/questions.py).
         Computed once per model (one pass over the vocabulary)."""
         if getattr(self, "_blank", None) is None:
             import numpy as np
 
             ids = [t for t in range(self.n_vocab)
-                   if self.is_eog(t) or (not self.is_special(t) and not self.piece(t).strip())]
+                   if self.is_eog(t) or (not self.is_special(t) and not _has_word(self.piece(t)))]
             self._blank = np.asarray(ids, dtype=np.int32)
         return self._blank
 
@@ -223,6 +225,12 @@ class Model(_Owned):
         if getattr(self, "_ptr", None):
             C.llama_model_free(self._ptr)
             self._ptr = None
+
+
+def _has_word(piece: bytes) -> bool:
+    """A letter or digit in a token's bytes (a split UTF-8 character counts as one)."""
+    text = piece.decode("utf-8", "replace")
+    return any(c.isalnum() or c == "\ufffd" for c in text)
 
 
 # ---------------------------------------------------------------- context

@@ -14,7 +14,7 @@ why / how many / how + adjective) in their common shapes:
 
     What is the pass key?                 -> The pass key is
     Where is the spare key kept?          -> The spare key is kept
-    Where did the keeper hide the key?    -> The keeper hid the key
+    Where did the keeper hide the key?    -> The keeper hid
     How many sheep did Marta count?       -> Marta counted
     How many ships were there?            -> There were
     Who found the letter?                 -> The one who found the letter was
@@ -38,6 +38,13 @@ _CONTRACT = [(re.compile(r"\b(what|who|where|when|how|why|which)'s\b", re.I), r"
              (re.compile(r"\b(what|who|where|when|how|why|which)'re\b", re.I), r"\1 are")]
 _BE = {"is", "are", "was", "were"}
 _DO = {"did": "VBD", "does": "VBZ", "do": "VB"}
+# "How many sheep did Marta count?": "bare" -> "Marta counted", "exactly" ->
+# "Marta counted exactly", "number" -> "The number of sheep Marta counted was"
+# (chosen by bench/questions.py).
+HOW_MANY = "bare"
+# "Where did Vale bury the logbook?": True -> "Vale buried the logbook",
+# False -> "Vale buried" (the model copies the book's own object).
+DO_OBJECT = False
 _HOW_ADJ = {"old", "long", "far", "tall", "big", "high", "deep", "wide", "heavy", "much", "large", "often"}
 
 
@@ -119,8 +126,11 @@ def answer_stem(question: str) -> str | None:
         split = _split_subject(rest)
         if not split:
             return None
-        subj, verb, _ = split
-        return _cap(" ".join(subj + [_inflect(verb, _DO[aux])]))
+        subj, verb, obj = split
+        if HOW_MANY == "number":  # "The number of sheep Marta counted was"
+            return _cap(" ".join(["the", "number", "of"] + words[2:k] + subj + [_inflect(verb, "VBD")] + obj
+                                 + ["was"]))
+        return _cap(" ".join(subj + [_inflect(verb, _DO[aux])] + (["exactly"] if HOW_MANY == "exactly" else [])))
     if w0 == "how" and words[1].lower() in _HOW_ADJ and len(words) > 3 and words[2].lower() in _BE:
         return _cap(" ".join(words[3:] + [words[2].lower()]))
     # "What colour is the door" / "Which room is the key in": skip the asked noun
@@ -148,8 +158,9 @@ def answer_stem(question: str) -> str | None:
         verb = _inflect(verb, _DO[aux])
         if w0 in ("what", "which", "whose", "who") or (w0 == "how" and k == 1 and not obj):
             return _cap(" ".join(subj + [verb]))
-        tail = ["because"] if w0 == "why" else []
-        return _cap(" ".join(subj + [verb] + obj + tail))
+        if w0 == "why":
+            return _cap(" ".join(subj + [verb] + obj + ["because"]))
+        return _cap(" ".join(subj + [verb] + (obj if DO_OBJECT else [])))
     if w0 == "who" and k == 1:  # "Who found the letter": the subject is asked
         verb = words[1]
         if _verb_lemma(verb) and verb != _verb_lemma(verb) or verb.lower().endswith("ed"):
