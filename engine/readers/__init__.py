@@ -12,7 +12,7 @@ import stat
 from ..errors import DocumentError, UnsupportedFormat
 from .base import DocumentInfo, Locator, Reader, Segment, printable
 
-__all__ = ["DocumentInfo", "Locator", "Reader", "Segment", "open_document", "looks_binary"]
+__all__ = ["DocumentInfo", "Locator", "Reader", "Segment", "looks_binary", "open_document"]
 
 SNIFF_BYTES = 8 * 1024
 TEXT_EXTENSIONS = frozenset((".txt", ".text"))

@@ -18,9 +18,9 @@ import posixpath
 import re
 import zipfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
-from typing import Iterator
 from urllib.parse import unquote
 from xml.etree import ElementTree as ET
 
@@ -40,7 +40,7 @@ SEGMENT_CHARS = 4_000
 XHTML_TYPES = frozenset(("application/xhtml+xml", "text/html", "application/xml"))
 XHTML_TYPES_DEFAULT = "application/xhtml+xml"
 
-_ENTITY_DECL = re.compile(r"<!ENTITY|<!DOCTYPE[^>\[]*\[", re.I)
+_ENTITY_DECL = re.compile(r"<!ENTITY|<!DOCTYPE[^>\[]*\[", re.IGNORECASE)
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 # Errors the zip/zlib layers raise on damaged or hostile archives.
 _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError,

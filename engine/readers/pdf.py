@@ -23,7 +23,7 @@ import os
 import re
 import zlib
 from collections import Counter
-from typing import Iterator
+from collections.abc import Iterator
 
 from ..errors import DocumentError, EncryptedDocument, NoTextError
 from .base import DocumentInfo, Locator, Reader, Segment, printable, valid_text
@@ -42,7 +42,7 @@ _MAX_FORM_DEPTH = 8
 _REGULAR = rb"[^\s\[\]()<>{}/%]"
 _DO = re.compile(rb"/(" + _REGULAR + rb"+)(?:\s|%[^\r\n]*[\r\n])+Do(?!" + _REGULAR + rb")")
 _TEXT_OP = re.compile(rb"(?<!" + _REGULAR + rb")(?:Tj|TJ|'|\")(?!" + _REGULAR + rb")")
-_STRING = re.compile(rb"\((?:\\.|[^\\()])*\)|<[0-9A-Fa-f\s]*>", re.S)
+_STRING = re.compile(rb"\((?:\\.|[^\\()])*\)|<[0-9A-Fa-f\s]*>", re.DOTALL)
 _NAME_ESCAPE = re.compile(rb"#([0-9A-Fa-f]{2})")
 
 
@@ -53,12 +53,12 @@ class PageTooLarge(Exception):
 class PageCost:
     """What extracting one page's text would cost, summed over streams and forms."""
 
-    __slots__ = ("content_bytes", "text_ops", "text_bytes")
+    __slots__ = ("content_bytes", "text_bytes", "text_ops")
 
     def __init__(self, content_bytes: int = 0, text_ops: int = 0, text_bytes: int = 0) -> None:
         self.content_bytes, self.text_ops, self.text_bytes = content_bytes, text_ops, text_bytes
 
-    def add(self, other: "PageCost", times: int = 1) -> None:
+    def add(self, other: PageCost, times: int = 1) -> None:
         self.content_bytes += other.content_bytes * times
         self.text_ops += other.text_ops * times
         self.text_bytes += other.text_bytes * times
