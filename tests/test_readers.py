@@ -461,13 +461,21 @@ def test_epub_href_outside_archive(tmp_path, href):
     assert_one_line(err.value, "climb.epub", "outside")
 
 
-@pytest.mark.parametrize("member", ["OEBPS/content.opf", "OEBPS/text/ch001.xhtml",
-                                    "META-INF/container.xml"])
+@pytest.mark.parametrize("member", ["OEBPS/content.opf", "META-INF/container.xml"])
 def test_epub_entity_bomb(tmp_path, member):
     path = docgen.make_epub_entity_bomb(tmp_path / "lol.epub", member)
     with pytest.raises(DocumentError) as err:
         read_all(path)
     assert_one_line(err.value, "lol.epub", "entities")
+
+
+def test_epub_entity_bomb_in_a_chapter_is_dropped_never_expanded(tmp_path):
+    """A chapter's internal DTD subset is ignored: the book reads, no entity grows."""
+    path = docgen.make_epub_entity_bomb(tmp_path / "lol.epub", "OEBPS/text/ch001.xhtml")
+    segs = read_all(path)
+    assert [s.text for s in segs] == ["One\n\n&lol9;"]  # an unknown name stays as written
+    assert "lol" not in segs[0].text.replace("&lol9;", "")
+    assert "]>" not in segs[0].text
 
 
 def test_epub_zip_bomb_member(tmp_path):
