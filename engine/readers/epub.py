@@ -4,11 +4,12 @@ An EPUB is a zip from a stranger, so this module trusts nothing in it:
 hrefs must stay inside the archive; the number of members is checked before
 the zip's directory is loaded; every member is streamed with a size cap (the
 header's size is not believed), a cap on its expansion ratio, and a cap on
-the running total; the package XML files have a smaller cap and an element
-count limit (ElementTree costs ~250 bytes per element); XML with entity
-declarations is refused before any parser sees it. Chapters are streamed
-through the HTML parser a chunk at a time, so not even one whole chapter
-needs to be in memory.
+the running total; the package XML files (container, OPF, NCX) have a smaller
+cap and an element count limit (ElementTree costs ~250 bytes per element), and
+when they declare entities they are refused before any parser sees them.
+Chapters are streamed through the HTML parser a chunk at a time, so not even
+one whole chapter needs to be in memory; html.parser never expands a declared
+entity, and a chapter's internal DTD subset is dropped unread.
 """
 from __future__ import annotations
 
