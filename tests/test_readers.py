@@ -12,16 +12,19 @@ import tracemalloc
 import zipfile
 from pathlib import Path
 
+import docgen
 import pytest
-
-from bookpot.engine.errors import DocumentError, EncryptedDocument, NoTextError, UnsupportedFormat
+from bookpot.engine.errors import (
+    DocumentError,
+    EncryptedDocument,
+    NoTextError,
+    UnsupportedFormat,
+)
 from bookpot.engine.readers import Segment, open_document
 from bookpot.engine.readers.epub import EpubReader
 from bookpot.engine.readers.html import HtmlReader
 from bookpot.engine.readers.pdf import PdfReader
 from bookpot.engine.readers.text import MAX_CHARS, TextReader
-
-import docgen
 
 # The foreign PDF: `apt-get install glpk-doc` (Debian bookworm, section doc, ~1.5 MB).
 DEBIAN_PDF = Path("/usr/share/doc/glpk-doc/cnfsat.pdf")
@@ -325,9 +328,8 @@ def test_pdf_deflated_pages_read(tmp_path):
 
 @pytest.mark.skipif(not DEBIAN_PDF.parent.exists(), reason="apt-get install glpk-doc")
 def test_pdf_real_pages_are_far_below_the_limits():
-    from pypdf import PdfReader
-
     from bookpot.engine.readers import pdf as pdf_mod
+    from pypdf import PdfReader
 
     for path in sorted(DEBIAN_PDF.parent.glob("*.pdf")):
         for page in PdfReader(path).pages:
@@ -859,8 +861,7 @@ def test_large_html_streams(tmp_path):
     path = tmp_path / "big.html"
     with open(path, "w") as f:
         f.write("<html><body>\n")
-        for i in range(20_000):
-            f.write(f"<h2>Section {i}</h2>\n<p>{'Some text here. ' * 30}</p>\n")
+        f.writelines(f"<h2>Section {i}</h2>\n<p>{'Some text here. ' * 30}</p>\n" for i in range(20_000))
         f.write("</body></html>\n")
     it = open_document(path).segments()
     first = next(it)

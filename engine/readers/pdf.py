@@ -424,7 +424,7 @@ class PdfReader(Reader):
         self.close()
         try:
             self.size = os.path.getsize(self.path)
-            self._fh = open(self.path, "rb")
+            self._fh = open(self.path, "rb")  # noqa: SIM115 - kept open until close()
         except OSError as e:
             raise DocumentError(f"cannot read {self.name}: {e.strerror or e}") from None
         try:
@@ -442,7 +442,7 @@ class PdfReader(Reader):
     def __del__(self) -> None:
         try:
             self.close()
-        except Exception:  # noqa: BLE001 - never raise from a finalizer
+        except Exception:  # noqa: BLE001, S110 - never raise from a finalizer
             pass
 
     def _damaged(self, err: Exception | None = None) -> DocumentError:
@@ -529,7 +529,7 @@ class PdfReader(Reader):
                                 f"refusing to read it") from None
         except RecursionError:
             raise DocumentError(f"{self.name}: page {label} is damaged and cannot be read") from None
-        except Exception:  # noqa: BLE001 - damage: extraction reports it in its own words
+        except Exception:  # noqa: BLE001, S110 - damage: extraction reports it in its own words
             pass
 
     def info(self) -> DocumentInfo:
