@@ -122,7 +122,6 @@ def test_info_lists_markdown_and_html_chapters_and_reading_warnings(tmp_path, mo
     noise = tmp_path / "noise.txt"
     noise.write_bytes(b"Header\n" + bytes(range(0x80, 0x100)) * 4 + b"\n")
     r = json.loads(run_cli("info", noise, "--json").stdout)
-    assert len(r["warnings"]) == 1
     assert "guessed" in r["warnings"][0] or "could not be recognised" in r["warnings"][0]
     holes = docgen.make_pdf(tmp_path / "holes.pdf", ["one", "", "three"])
     p = run_cli("info", holes)

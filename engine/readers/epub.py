@@ -37,6 +37,7 @@ from .html import (
     pack_blocks,
     without_internal_subset,
 )
+from .text import undecodable
 
 MAX_MEMBER_BYTES = 64 * 1024 * 1024     # one chapter, inflated
 MAX_TOTAL_BYTES = 1024 * 1024 * 1024    # everything read from one book, inflated
@@ -577,13 +578,17 @@ class EpubReader(Reader):
         decoder = None
         done = 0
         held: Block | None = None  # the latest paragraph: it may be the item's last
+        shown = printable(item.path, 100, keep_end=True)
+        bad = 0
         for chunk in archive.stream(item.path):
             if decoder is None:
                 encoding, note = markup_encoding(chunk[:65536], complete=len(chunk) >= size)
                 if note:
-                    self.warn(f"{printable(item.path, 100, keep_end=True)}: {note}")
+                    self.warn(f"{shown}: {note}")
                 decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
-            feeder.feed(decoder.decode(chunk))
+            text = decoder.decode(chunk)
+            bad += text.count("\ufffd")
+            feeder.feed(text)
             done += len(chunk)
             progress = (index + min(done / size, 0.999)) / total
             for block in parser.blocks:
@@ -593,7 +598,11 @@ class EpubReader(Reader):
                 held = block
             parser.blocks.clear()
         if decoder is not None:
-            feeder.feed(decoder.decode(b"", final=True))
+            text = decoder.decode(b"", final=True)
+            bad += text.count("\ufffd")
+            feeder.feed(text)
+            if bad:
+                self.warn(f"{shown}: {undecodable(bad, encoding)}")
         feeder.close()
         if held is not None:
             parser.blocks.insert(0, held)

@@ -17,7 +17,7 @@ from html.parser import HTMLParser
 
 from ..errors import DocumentError, NoTextError
 from .base import DocumentInfo, Locator, Reader, Segment, printable
-from .text import bom_encoding, detect_encoding, utf16_without_bom
+from .text import bom_encoding, detect_encoding, undecodable, utf16_without_bom
 
 CHUNK_BYTES = 64 * 1024
 TARGET_CHARS = 2_000
@@ -528,17 +528,19 @@ class HtmlReader(Reader):
         decoder = codecs.getincrementaldecoder(self.encoding)(errors="replace")
         parser = TextExtractor()
         feeder = Feeder(parser, self.name)
-        done = 0
+        done = bad = 0  # bytes read; characters the codec could not decode (now U+FFFD)
         try:
             with open(self.path, "rb") as f:
                 while True:
                     chunk = f.read(CHUNK_BYTES)
+                    text = decoder.decode(chunk, final=not chunk)
+                    bad += text.count("\ufffd")
                     done += len(chunk)
-                    if chunk:
-                        feeder.feed(decoder.decode(chunk))
-                    else:
-                        feeder.feed(decoder.decode(b"", final=True))
+                    feeder.feed(text)
+                    if not chunk:
                         feeder.close()
+                        if bad:
+                            self.warn(undecodable(bad, self.encoding))
                     progress = min(done / max(self.size, 1), 1.0) if chunk else 1.0
                     for block in parser.blocks:
                         block.progress = progress

@@ -127,6 +127,14 @@ def detect_encoding(head: bytes, complete: bool = False) -> tuple[str, str | Non
                    f"(could also be {also}); some characters may be wrong")
 
 
+def undecodable(count: int, codec: str, where: str | None = None) -> str:
+    """The warning for ``count`` characters ``codec`` could not decode (read as U+FFFD);
+    ``where``: the first one's place ("line 12")."""
+    what = "character" if count == 1 else "characters"
+    at = f" (the first at {where})" if where else ""
+    return f"{count:,} {what} could not be decoded as {codec_label(codec)}{at} and read as \ufffd"
+
+
 def sniff_encoding(head: bytes, complete: bool = False) -> tuple[str, str | None]:
     """``(codec, warning)`` for a text file from its first bytes.
 
@@ -337,8 +345,12 @@ class TextReader(Reader):
             buf, nchars, first, last = [], 0, None, None
             return seg
 
+        bad, first_bad = 0, 0  # characters the codec could not decode (now U+FFFD)
         for lineno, piece, at_start, pos in self._pieces():
             progress = pos / size
+            if "\ufffd" in piece:
+                bad += piece.count("\ufffd")
+                first_bad = first_bad or lineno
             while heading is not None and heading[0] < lineno:
                 heading = next(headings, None)  # pragma: no cover - lines are never skipped
             if at_start and heading is not None and heading[0] == lineno:
@@ -364,5 +376,7 @@ class TextReader(Reader):
         if seg:
             any_text = True
             yield seg
+        if bad:
+            self.warn(undecodable(bad, self.encoding, f"line {first_bad:,}"))
         if not any_text:
             raise NoTextError(f"{self.name} has no text")
