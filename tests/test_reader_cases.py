@@ -283,13 +283,16 @@ def test_epub_svg_text_elements_are_paragraphs_and_nothing_else_is(tmp_path):
         '<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"><title>Plate</title>'
         "<desc>A drawing of a mill.</desc><style>text { fill: red }</style>"
         '<text x="1" y="2"><tspan>First</tspan> <tspan>bubble.</tspan></text>'
-        '<g><text x="1" y="9">Second bubble.</text></g></svg>')
+        '<g><text x="1" y="9">Second bubble.</text></g>'
+        '<text><tspan x="0" dy="1">Three</tspan><tspan x="0" dy="1">lines</tspan><tspan>here.</tspan></text>'
+        '<foreignObject><div xmlns="http://www.w3.org/1999/xhtml"><p>Caption.</p></div></foreignObject>'
+        "</svg>")
     opf = files["OEBPS/content.opf"].replace(
         "</manifest>", '<item id="p" href="p.svg" media-type="image/svg+xml"/></manifest>')
     files["OEBPS/content.opf"] = opf.replace("</spine>", '<itemref idref="p"/></spine>')
     _, segs = read(docgen.write_epub_files(tmp_path / "svg.epub", files))
     assert [(s.locator.chapter, s.text) for s in segs][1:] == [
-        ("Part 1", "First bubble.\n\nSecond bubble.")]
+        ("Part 1", "First bubble.\n\nSecond bubble.\n\nThree lineshere.\n\nCaption.")]
 
 
 def test_epub_svg_pages_without_text_say_no_text(tmp_path):
@@ -492,6 +495,10 @@ def test_case_markdown_mixed_fences():
 
 
 MARKDOWN_KINDS = """\
+---
+title: front matter is not a heading
+---
+
 Book Title
 ==========
 
@@ -533,7 +540,7 @@ def test_markdown_headings_as_commonmark_defines_them(tmp_path):
     path.write_text(MARKDOWN_KINDS)
     reader, segs = read(path)
     assert [(s.locator.chapter, s.locator.line_start) for s in segs] == [
-        ("Book Title", 1), ("Second Part", 14), ("Closing hashes", 29)]
+        (None, 1), ("Book Title", 5), ("Second Part", 18), ("Closing hashes", 33)]
     assert "".join(s.text for s in segs) == MARKDOWN_KINDS
     assert reader.info().title == "Book Title"
 

@@ -173,7 +173,8 @@ class TextExtractor(HTMLParser):
     met (the table of contents of an EPUB points into a file at ``#id``: the
     chapter switches at that element). ``chapter`` starts as given.
     ``svg``: the document is an SVG image, whose only text is in its
-    ``<text>`` elements (one paragraph each).
+    ``<text>`` elements (one paragraph each; a ``<tspan>`` placed on its own
+    is a new line) and ``<foreignObject>`` HTML.
     """
 
     def __init__(self, marks: dict[str, str] | None = None, chapter: str | None = None,
@@ -227,8 +228,10 @@ class TextExtractor(HTMLParser):
         elif tag == "br":
             self._parts.append("\n" if self._pre else " ")
             return
-        elif tag == "text" and self.svg:
-            self._svg_text += 1
+        elif self.svg and tag in ("text", "foreignobject"):
+            self._svg_text += 1  # foreignObject: HTML inside an SVG, read as such
+        elif self.svg and tag == "tspan" and any(k in ("x", "y", "dx", "dy") for k, _ in attrs):
+            self._parts.append(" ")  # a line placed on its own: not glued to the previous one
         if tag in BLOCK_TAGS:
             self._break()
         if tag in CHAPTER_TAGS:
@@ -246,7 +249,7 @@ class TextExtractor(HTMLParser):
             self.title = self.title or " ".join("".join(self._title).split()) or None
             self._title = None
             return
-        if tag == "text" and self.svg:
+        if self.svg and tag in ("text", "foreignobject"):
             self._svg_text = max(0, self._svg_text - 1)
             self._break()
             return

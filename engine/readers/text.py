@@ -173,12 +173,21 @@ def _heading_text(md, content: str) -> str:
 
 
 def _markdown_parsers():
-    """CommonMark parsers (markdown-it-py): blocks only, and a full one for titles."""
+    """CommonMark parsers (markdown-it-py): blocks only; the same knowing YAML front
+    matter (for a document's start); and a full one for titles."""
     from markdown_it import MarkdownIt
 
     blocks = MarkdownIt("commonmark")
     blocks.disable(["inline", "text_join"], ignoreInvalid=True)
-    return blocks, MarkdownIt("commonmark")
+    start = MarkdownIt("commonmark")
+    start.disable(["inline", "text_join"], ignoreInvalid=True)
+    try:  # a "---" block of YAML at the top is metadata, not a setext heading
+        from mdit_py_plugins.front_matter import front_matter_plugin
+
+        start.use(front_matter_plugin)
+    except ImportError:  # pragma: no cover - installed with markdown-it-py's plugins
+        pass
+    return blocks, start, MarkdownIt("commonmark")
 
 
 def markdown_headings(lines: Iterator[str], levels: int = 2) -> Iterator[tuple[int, int, str]]:
@@ -188,7 +197,7 @@ def markdown_headings(lines: Iterator[str], levels: int = 2) -> Iterator[tuple[i
     1-based. Headings are found as CommonMark defines them, by markdown-it-py:
     ATX (``# T``) and setext (``T`` underlined with ``===`` or ``---``), never
     inside code (a fence closes only on its own character, at least as long),
-    HTML blocks, block quotes or lists.
+    HTML blocks, block quotes, lists or a YAML front matter block.
 
     The document is parsed in windows of about ``MD_WINDOW_CHARS``: a window
     is parsed at a blank line, everything before its last top-level block is
@@ -197,7 +206,7 @@ def markdown_headings(lines: Iterator[str], levels: int = 2) -> Iterator[tuple[i
     than ``MD_MAX_BLOCK_CHARS`` (an unclosed fence) is taken as it stands.
     Memory is bounded by that, not by the document.
     """
-    md, inline = _markdown_parsers()
+    md, start, inline = _markdown_parsers()
     window: list[str] = []
     size = 0
     base = 0  # 0-based number of window[0]
@@ -205,7 +214,7 @@ def markdown_headings(lines: Iterator[str], levels: int = 2) -> Iterator[tuple[i
 
     def parse(final: bool) -> Iterator[tuple[int, int, str]]:
         nonlocal window, size, base, parse_at
-        tokens = md.parse("".join(window))
+        tokens = (start if base == 0 else md).parse("".join(window))
         starts = [t.map[0] for t in tokens if t.level == 0 and t.nesting >= 0 and t.map]
         keep = starts[-1] if starts and not final else len(window)
         if keep == 0:  # one block fills the window: wait for more, unless it is too big
