@@ -697,3 +697,29 @@ def test_bytes_the_codec_cannot_decode_are_counted_in_a_warning(tmp_path):
     reader, segs = read(page)
     assert segs[-1].text.endswith("caf\ufffd")
     assert reader.warnings == ["1 character could not be decoded as utf-8 and read as \ufffd"]
+
+
+@pytest.mark.parametrize("damage", ["missing", "no-links"])
+def test_epub_nav_that_names_nothing_falls_back_to_the_ncx(tmp_path, damage):
+    files = docgen.epub_files(PARTS, with_nav=True, with_ncx=True)
+    if damage == "missing":
+        del files["OEBPS/nav.xhtml"]
+    else:
+        files["OEBPS/nav.xhtml"] = "<html><body><nav epub:type='toc'><ol></ol></nav></body></html>"
+    reader, segs = read(docgen.write_epub_files(tmp_path / "nav.epub", files))
+    assert reader.info().chapters == ["Part 1", "Part 2", "Part 3"]
+    assert chapters(segs) == ["Part 1", "Part 2", "Part 3"]
+
+
+@pytest.mark.parametrize("label, codec, text", [
+    ("gb2312", "gbk", "镕 is a GBK character gb2312 lacks: 第一章"),
+    ("Shift_JIS", "cp932", "①丸数字 are Windows additions to Shift_JIS"),
+    ("euc-kr", "cp949", "똠방각하: cp949 syllables euc-kr lacks"),
+    ("x-gbk", "gbk", "第一章"),
+])
+def test_html_legacy_labels_read_as_the_superset_browsers_use(tmp_path, label, codec, text):
+    page = tmp_path / "legacy.html"
+    page.write_bytes(f'<html><head><meta charset="{label}"></head><body><p>{text}</p></body></html>'
+                     .encode(codec))
+    reader, segs = read(page)
+    assert segs[0].text == text and reader.warnings == []

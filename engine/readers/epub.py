@@ -425,23 +425,27 @@ class EpubReader(Reader):
         """Map path -> [(fragment, title), ...] in toc order, from the EPUB 3 nav, else the NCX."""
         for item in manifest.values():
             if "nav" in (item.get("properties") or "").split():
+                # A nav that points outside the book, is missing, oversized or
+                # damaged only loses its titles: the NCX, if any, is tried instead.
                 try:
                     path, member = self.locate(archive, base, item.get("href"))
                 except DocumentError:
-                    return {}  # a toc we never follow cannot hurt; it only names chapters
+                    break
                 if member is None:
-                    return {}  # a missing toc only loses chapter titles
+                    break
                 try:
                     text = decode_markup(archive.read(member, MAX_XML_BYTES))
                 except DocumentError:
-                    return {}  # an oversized or damaged toc only loses chapter titles
+                    break
                 parser = _NavParser()
                 try:
                     parser.feed(without_internal_subset(text))
                     parser.close()
                 except (AssertionError, ValueError):
-                    return {}
-                return self._toc_map(posixpath.dirname(path), parser.links)
+                    parser.links = []
+                if parser.links:
+                    return self._toc_map(posixpath.dirname(path), parser.links)
+                break  # a nav without links: likewise
         ncx = manifest.get(spine.get("toc", "")) if spine is not None else None
         if ncx is None:
             ncx = next((i for i in manifest.values()

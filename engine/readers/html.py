@@ -44,6 +44,12 @@ _XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']\s*([A-Za-z0-
 _CONTENT_CHARSET = re.compile(r"""charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.IGNORECASE)
 # WHATWG: these labels in an HTML file mean windows-1252.
 _HTML_LATIN = frozenset(("ascii", "latin_1", "iso8859_1", "us_ascii"))
+# Declared legacy codecs read as the superset browsers use for them (WHATWG
+# Encoding Standard): files labelled gb2312 are full of GBK-only characters.
+_SUPERSET = {"gb2312": "gb18030", "gbk": "gb18030", "shift_jis": "cp932", "euc_kr": "cp949",
+             "big5": "big5hkscs", "iso8859_9": "cp1254", "tis_620": "cp874", "iso8859_11": "cp874"}
+_LABELS = {"x-gbk": "gbk", "windows-874": "cp874", "x-sjis": "shift_jis", "x-euc-jp": "euc_jp",
+           "x-mac-roman": "mac_roman", "x-mac-cyrillic": "mac_cyrillic"}
 
 
 @dataclass
@@ -132,7 +138,7 @@ def markup_encoding(head: bytes, complete: bool = False) -> tuple[str, str | Non
     note = None
     if declared:
         try:
-            info = codecs.lookup(declared)
+            info = codecs.lookup(_LABELS.get(declared.strip().lower(), declared))
             # rot13, base64 and the like are codecs but not text encodings
             codec = info.name if getattr(info, "_is_text_encoding", True) else None
         except LookupError:
@@ -146,7 +152,7 @@ def markup_encoding(head: bytes, complete: bool = False) -> tuple[str, str | Non
             if codec.startswith(("utf_16", "utf_32")):
                 codec = "utf_8"  # a UTF-16 file would have had a BOM or NULs: WHATWG reads UTF-8
             if codec not in ("utf_8", "utf_8_sig"):
-                return codecs.lookup(codec).name, None
+                return codecs.lookup(_SUPERSET.get(codec, codec)).name, None
             try:
                 codecs.getincrementaldecoder("utf-8")().decode(head, final=complete)
                 return "utf-8", None
