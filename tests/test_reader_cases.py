@@ -91,6 +91,30 @@ def test_epub_member_names_of_every_spelling_are_found(tmp_path, href, member, r
         ("C1", "C1\n\nFound the accented one."), ("C2", "C2\n\nAnd the plain one.")]
 
 
+class _LegacyNameInfo(zipfile.ZipInfo):
+    """A zip entry whose name is written in a legacy codec, without the UTF-8 flag."""
+
+    codec = "gbk"
+
+    def _encodeFilenameFlags(self):
+        return self.filename.encode(self.codec), self.flag_bits & ~0x800
+
+
+@pytest.mark.parametrize("codec, name", [("gbk", "第二章.xhtml"), ("cp932", "第二章.xhtml"),
+                                         ("cp1252", "Capítulo.xhtml")])
+def test_epub_names_in_a_legacy_codec_are_found(tmp_path, codec, name):
+    files = one_file_epub([name], [name], ["Found by its GBK, Shift_JIS or cp1252 bytes."])
+    path = tmp_path / "legacy.epub"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr(zipfile.ZipInfo("mimetype"), "application/epub+zip")
+        for member, data in files.items():
+            info = type("I", (_LegacyNameInfo,), {"codec": codec})(member)
+            z.writestr(info, data)
+    _, segs = read(path)
+    assert [(s.locator.chapter, s.text) for s in segs] == [
+        ("C1", "C1\n\nFound by its GBK, Shift_JIS or cp1252 bytes.")]
+
+
 def test_epub_name_that_matches_two_members_without_case_is_missing(tmp_path):
     files = one_file_epub(["ch.xhtml"], ["CH.xhtml"], ["x"])
     files["OEBPS/Ch.xhtml"] = docgen.chapter_xhtml("other", "y")

@@ -56,6 +56,7 @@ SVG_TYPES = frozenset(("image/svg+xml",))
 XHTML_TYPES_DEFAULT = "application/xhtml+xml"
 _MARKUP_SUFFIXES = (".xhtml", ".html", ".htm", ".xml")
 _XML_NAMED = frozenset(("amp", "lt", "gt", "quot", "apos"))
+_LEGACY_NAME_CODECS = ("gb18030", "cp932", "big5hkscs", "cp949", "cp1252", "cp866")
 _NAMED_REF = re.compile(r"&([A-Za-z][A-Za-z0-9]{0,31});")
 
 _ENTITY_DECL = re.compile(r"<!ENTITY|<!DOCTYPE[^>\[]*\[", re.IGNORECASE)
@@ -177,6 +178,7 @@ class _Archive:
             raise DocumentError(f"{name} is unsafe: its zip holds more than {MAX_MEMBERS:,} files")
         self._aliases: dict[str, str] = {}
         self._folded: dict[str, set[str]] = {}
+        self._raw: dict[bytes, str] = {}  # the bytes of names stored without the UTF-8 flag
         for info in self.zip.infolist():
             real = info.filename
             names = {real}
@@ -184,7 +186,9 @@ class _Archive:
                 # Without the "UTF-8 names" flag zipfile decodes names as cp437;
                 # many EPUB tools write UTF-8 names without setting it.
                 try:
-                    names.add(real.encode("cp437").decode("utf-8"))
+                    raw = real.encode("cp437")
+                    self._raw.setdefault(raw, real)
+                    names.add(raw.decode("utf-8"))
                 except UnicodeError:
                     pass
             names |= {_nfc(n) for n in names}  # macOS writes decomposed accents
@@ -197,7 +201,9 @@ class _Archive:
 
         Tried in turn: the exact name; the name a member has when read as
         UTF-8 (zips without the UTF-8 flag) or in composed Unicode form; the
-        name without case, if only one member has it.
+        name without case, if only one member has it; the name's bytes in
+        the legacy codecs zip tools of other locales write (GBK, Shift_JIS,
+        Big5, cp949, cp1252, cp866) against members without the UTF-8 flag.
         """
         if name in self.members:
             return name
@@ -205,7 +211,16 @@ class _Archive:
         if real is not None:
             return real
         folded = self._folded.get(_nfc(name).casefold())
-        return next(iter(folded)) if folded and len(folded) == 1 else None
+        if folded and len(folded) == 1:
+            return next(iter(folded))
+        for codec in _LEGACY_NAME_CODECS if self._raw else ():
+            try:
+                real = self._raw.get(name.encode(codec))
+            except UnicodeError:
+                continue
+            if real is not None:
+                return real
+        return None
 
     def close(self) -> None:
         self.zip.close()
