@@ -747,3 +747,16 @@ def test_html_legacy_labels_read_as_the_superset_browsers_use(tmp_path, label, c
                      .encode(codec))
     reader, segs = read(page)
     assert segs[0].text == text and reader.warnings == []
+
+
+@pytest.mark.parametrize("cut", range(4))
+@pytest.mark.parametrize("spaced", [True, False])
+def test_a_big_gbk_file_is_detected_wherever_its_sniffed_head_ends(tmp_path, cut, spaced):
+    """The detector sees the first 64 KiB: it must not fail on a character cut in two."""
+    line = "灯塔守护者每天晚上都会数一数经过的船只。" + (" " if spaced else "") + "冬天港口结冰，船只很少。"
+    data = (line * 4000).encode("gbk")
+    path = tmp_path / "big.txt"
+    path.write_bytes(b"a" * cut + data)  # shifts where 64 KiB falls in a character
+    reader, segs = read(path)
+    assert reader.encoding == "gb18030" and reader.warnings == []
+    assert "".join(s.text for s in segs) == "a" * cut + line * 4000

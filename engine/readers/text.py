@@ -13,6 +13,7 @@ from __future__ import annotations
 import codecs
 import io
 import os
+import re
 from collections.abc import Iterator
 
 from ..errors import DocumentError, NoTextError
@@ -22,6 +23,7 @@ TARGET_CHARS = 2_000   # a segment may end at the first paragraph break past thi
 MAX_CHARS = 4_000      # ... and ends here even in the middle of a paragraph
 SNIFF_BYTES = 64 * 1024
 
+_NON_ASCII_TAIL = re.compile(rb"[\x80-\xff]+\Z")
 MD_WINDOW_CHARS = 256 * 1024      # Markdown is parsed for headings this much at a time
 MD_MAX_BLOCK_CHARS = 8 * 1024 * 1024  # ... and one block may grow to this before it is cut
 MD_LINE_CHARS = 64 * 1024         # the part of a long line the heading parser sees
@@ -71,11 +73,21 @@ def codec_label(codec: str) -> str:
 
 
 def whole_lines(head: bytes, complete: bool) -> bytes:
-    """``head`` without a last line that a read limit may have cut mid-character."""
+    """``head`` without a tail that a read limit may have cut mid-character.
+
+    Cut after its last line break, else (text without breaks near the end:
+    CJK prose) after its last ASCII byte in the final 4 KiB: in UTF-8 and the
+    East Asian multibyte codecs an ASCII-range byte always ends a character.
+    """
     if complete:
         return head
     cut = head.rfind(b"\n")
-    return head[: cut + 1] if cut > 0 else head
+    if cut >= len(head) // 2:
+        return head[: cut + 1]
+    tail = _NON_ASCII_TAIL.search(head, max(0, len(head) - 4096))
+    if tail and tail.start() > 0 and head[tail.start() - 1] < 0x80:
+        return head[: tail.start()]
+    return head
 
 
 def detect_encoding(head: bytes, complete: bool = False) -> tuple[str, str | None]:
@@ -103,6 +115,11 @@ def detect_encoding(head: bytes, complete: bool = False) -> tuple[str, str | Non
                           "read as cp1252, some characters may be wrong")
     sample = whole_lines(head, complete)
     matches = list(from_bytes(sample))
+    if not complete and sample[-1:] >= b"\x80":
+        # No safe place to cut: one of these two ends on a whole double-byte character.
+        shorter = list(from_bytes(sample[:-1]))
+        if shorter and (not matches or min(m.chaos for m in shorter) < min(m.chaos for m in matches)):
+            sample, matches = sample[:-1], shorter
     if not matches:
         return "cp1252", ("the encoding could not be recognised (not UTF-8 nor any known "
                           "codec): read as cp1252, some characters may be wrong")
