@@ -211,9 +211,9 @@ class TextExtractor(HTMLParser):
             self.blocks.append(Block(text, self._start, self._end, self.chapter, heading))
         self._parts, self._start, self._end = [], None, None
 
-    def _mark(self, attrs) -> None:
+    def _mark(self, tag: str, attrs) -> None:
         for name, value in attrs:
-            if name == "id" or name == "name":
+            if name == "id" or (name == "name" and tag == "a"):  # <a name>: HTML 4 anchors
                 title = self.marks.get(value or "")
                 if title is not None and value not in self.marks_seen:
                     self.marks_seen.add(value)
@@ -228,7 +228,7 @@ class TextExtractor(HTMLParser):
         if self._skip:
             return
         if self.marks:
-            self._mark(attrs)
+            self._mark(tag, attrs)
         if tag == "title":
             self._title = []
         elif tag == "br":
