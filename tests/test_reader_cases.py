@@ -760,3 +760,14 @@ def test_a_big_gbk_file_is_detected_wherever_its_sniffed_head_ends(tmp_path, cut
     reader, segs = read(path)
     assert reader.encoding == "gb18030" and reader.warnings == []
     assert "".join(s.text for s in segs) == "a" * cut + line * 4000
+
+
+def test_epub_toc_and_manifest_may_spell_a_name_differently(tmp_path):
+    """The nav percent-encodes and decomposes the name the OPF writes plainly."""
+    files = one_file_epub(["Text/Capítulo.xhtml"], ["Text/Capítulo.xhtml"], ["Body."])
+    files["OEBPS/nav.xhtml"] = files["OEBPS/nav.xhtml"].replace(
+        'href="Text/Capítulo.xhtml">C1', 'href="text/Capi%CC%81tulo.xhtml#top">Named by the nav')
+    files["OEBPS/text/x.txt"] = "makes 'text/' a folder of its own"
+    reader, segs = read(write_epub(tmp_path / "spell.epub", files))
+    assert [(s.locator.chapter, s.text) for s in segs] == [("Named by the nav", "C1\n\nBody.")]
+    assert reader.info().chapters == ["Named by the nav"]

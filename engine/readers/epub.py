@@ -392,7 +392,12 @@ class EpubReader(Reader):
         if not refs:
             raise DocumentError(f"{self.name} is damaged: it has no spine (reading order)")
 
-        toc = self._toc(archive, base, manifest, spine)
+        links = self._toc(archive, base, manifest, spine)
+        toc: dict[str, list[tuple[str, str]]] = {}  # member -> [(fragment, title)] in toc order
+        for path, fragment, title in links:
+            entries = toc.setdefault(archive.find(path) or path, [])
+            if (fragment, title) not in entries:
+                entries.append((fragment, title))
         items: list[SpineItem] = []
         skipped: list[str] = []
         for ref in refs:
@@ -416,7 +421,7 @@ class EpubReader(Reader):
                           f"'{printable(kind, 60)}'")
             if member is None:
                 raise DocumentError(f"{self.name} is damaged: {printable(path)} is missing")
-            entries = toc.get(path, [])
+            entries = toc.get(member, [])
             items.append(SpineItem(
                 member, title=next((t for f, t in entries if not f), None),
                 marks={f: t for f, t in reversed(entries) if f},
@@ -429,15 +434,11 @@ class EpubReader(Reader):
             raise DocumentError(f"{self.name} is damaged: its spine lists no chapters")
         self._check_drm(archive, {i.path for i in items})
         self.items = items
-        seen: list[str] = []
-        for entries in toc.values():
-            for _, t in entries:
-                if t not in seen:
-                    seen.append(t)
-        self.toc_titles = seen
+        self.toc_titles = list(dict.fromkeys(title for _, _, title in links))
 
-    def _toc(self, archive, base, manifest, spine) -> dict[str, list[tuple[str, str]]]:
-        """Map path -> [(fragment, title), ...] in toc order, from the EPUB 3 nav, else the NCX."""
+    def _toc(self, archive, base, manifest, spine) -> list[tuple[str, str, str]]:
+        """``(path, fragment, title)`` of each table-of-contents entry, in its order,
+        from the EPUB 3 nav, else the NCX; empty if neither names anything."""
         for item in manifest.values():
             if "nav" in (item.get("properties") or "").split():
                 # A nav that points outside the book, is missing, oversized or
@@ -466,14 +467,14 @@ class EpubReader(Reader):
             ncx = next((i for i in manifest.values()
                         if media_type(i) == "application/x-dtbncx+xml"), None)
         if ncx is None:
-            return {}
+            return []
         try:
             path, member = self.locate(archive, base, ncx.get("href"))
         except DocumentError:
-            return {}
+            return []
         root = self._xml(archive, member or path, required=False)
         if root is None:
-            return {}
+            return []
         links = []
         for point in root.iter():
             if not point.tag.endswith("navPoint"):
@@ -484,8 +485,8 @@ class EpubReader(Reader):
                 links.append((content.get("src"), " ".join((label.text or "").split())))
         return self._toc_map(posixpath.dirname(path), links)
 
-    def _toc_map(self, base: str, links: list[tuple[str, str]]) -> dict[str, list[tuple[str, str]]]:
-        out: dict[str, list[tuple[str, str]]] = {}
+    def _toc_map(self, base: str, links: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
+        out = []
         for href, title in links:
             if not title:
                 continue
@@ -493,10 +494,7 @@ class EpubReader(Reader):
                 path = self.resolve(base, href)
             except DocumentError:
                 continue  # a toc link we never follow cannot hurt; ignore it
-            fragment = unquote(href.split("#", 1)[1]) if "#" in href else ""
-            entries = out.setdefault(path, [])
-            if (fragment, title) not in entries:
-                entries.append((fragment, title))
+            out.append((path, unquote(href.split("#", 1)[1]) if "#" in href else "", title))
         return out
 
     def _check_drm(self, archive: _Archive, spine_paths: set[str]) -> None:
