@@ -248,8 +248,10 @@ class _NoUtf8Flag(zipfile.ZipInfo):
 
 @st.composite
 def epub_books(draw):
-    """``(files, zip_style, expected)``: members of an EPUB and the
-    ``[(chapter, text), ...]`` a correct reading gives."""
+    """``(files, zip_style, expected, toc_titles, title)``: the members of an EPUB,
+    how the zip stores their names ("flagged" UTF-8 or "no-flag"), the
+    ``[(chapter, text), ...]`` a correct reading gives, the toc's titles in
+    order and the book's title as read."""
     from urllib.parse import quote
 
     n = draw(st.integers(1, 7))
