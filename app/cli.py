@@ -2,7 +2,8 @@
 
     bookpot ask BOOK QUESTION       answer a question about a book
     bookpot ingest BOOK             read a book into the model, print stats
-    bookpot info BOOK               format, pages, chapters, characters, tokens
+    bookpot info BOOK               format, pages, chapters, characters, tokens, cache, warnings
+    bookpot text BOOK               the text bookpot reads, with its pages/chapters
     bookpot summarize BOOK...       Markdown/JSON summary per book, by chapter
     bookpot open [BOOK]             the reader (Textual TUI)
     bookpot models list|fetch|path|info
@@ -37,24 +38,48 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"bookpot: {message} (see `{self.prog} --help`)\n")
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("model and engine")
+class _ExportCacheDir(argparse.Action):
+    """--cache-dir for a command whose parts find the cache by $BOOKPOT_CACHE_DIR (the TUI)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        os.environ["BOOKPOT_CACHE_DIR"] = os.path.abspath(values)
+
+
+def _shared(g, cache=None, *, unused: str = "", export_cache: bool = False) -> None:
+    """The options every command that opens a book or a model takes, alike:
+    --model, --prompt-style, --ram-cap, --threads (into group ``g``) and
+    --cache-dir (into ``cache``, default ``g``). ``unused`` names the ones this
+    command accepts but does not need, for their help."""
+    note = " (not used by this command)"
     g.add_argument("--model", default=None, metavar="NAME|PATH",
                    help="registry name (see `bookpot models list`) or a .gguf path; default smollm2-135m")
     g.add_argument("--prompt-style", choices=("completion", "chat"), default=None,
-                   help="how document and question are shown to the model (default: the model's measured best)")
+                   help="how document and question are shown to the model (default: the model's "
+                        "measured best)" + (note if "prompt-style" in unused else ""))
+    g.add_argument("--ram-cap", default=None, metavar="SIZE",
+                   help="peak memory to plan for, e.g. 512M or 2G (default: half the available RAM, "
+                        "at most 4G)" + (note if "ram-cap" in unused else ""))
+    g.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="CPU threads (default: all usable cores)" + (note if "threads" in unused else ""))
+    (cache or g).add_argument("--cache-dir", default=None, metavar="DIR",
+                              action=_ExportCacheDir if export_cache else "store",
+                              help="where book states and units live (default: the platform cache "
+                                   "dir, or $BOOKPOT_CACHE_DIR)")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model and engine")
+    u = p.add_argument_group("memory units and cache")
+    _shared(g, u)
     g.add_argument("--mode", choices=("auto", "full", "pot", "truncate", "streaming"), default="auto",
                    help="auto: plain while the book fits the pot, then distil it (default); "
                         "full: the whole window, no eviction; truncate/streaming: baselines under the same budget")
-    g.add_argument("--ram-cap", default=None, metavar="SIZE",
-                   help="peak memory to plan for, e.g. 512M or 2G (default: half the available RAM, at most 4G)")
     g.add_argument("--pot-tokens", type=int, default=None, metavar="N", help="pot size |M| (overrides the plan)")
     g.add_argument("--alpha", type=float, default=0.5, help="share of kept tokens chosen by novelty (NuC); default 0.5")
     g.add_argument("--no-nuc", action="store_true", help="score by catalyst attention only (saves the logits memory)")
-    g.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads (default: all usable cores)")
     g.add_argument("--password", default=None, help="password of an encrypted PDF")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress line")
-    u = p.add_argument_group("memory units and cache")
     u.add_argument("--units", type=int, default=4, metavar="K",
                    help="memory units (pages the pot dropped) brought back per question; default 4")
     u.add_argument("--no-units", action="store_true", help="pot only: save no units, load none")
@@ -65,8 +90,6 @@ def _common(p: argparse.ArgumentParser) -> None:
     u.add_argument("--catalyst", choices=("auto", "question", "generic"), default="auto",
                    help="what the pot is distilled toward: the question (CaP-Q, not cached) or a generic "
                         "summary prompt (cached, serves every question); auto: generic with units, else the question")
-    u.add_argument("--cache-dir", default=None, metavar="DIR", help="where book states and units live "
-                   "(default: the platform cache dir, or $BOOKPOT_CACHE_DIR)")
     u.add_argument("--no-cache", action="store_true", help="keep nothing on disk (units go to a temporary dir)")
 
 
@@ -102,17 +125,29 @@ def build_parser() -> argparse.ArgumentParser:
     _common(s)
     summarize_arguments(s)
 
-    n = sub.add_parser("info", help="what a book holds: format, pages, chapters, characters, tokens")
+    n = sub.add_parser("info", help="what a book holds: format, pages, chapters, characters, tokens, "
+                                     "cache state, reading warnings")
     n.add_argument("book")
-    n.add_argument("--json", action="store_true")
-    n.add_argument("--model", default=None, metavar="NAME|PATH", help="tokenizer to count with")
-    n.add_argument("--password", default=None)
+    n.add_argument("--json", action="store_true", help="print one JSON object")
+    n.add_argument("--password", default=None, help="password of an encrypted PDF")
+    _shared(n.add_argument_group("model (its tokenizer counts the tokens) and cache"),
+            unused="prompt-style ram-cap threads")
+
+    t = sub.add_parser("text", help="print the text bookpot reads from a book, segment by segment, "
+                                    "with where each is (page, chapter, lines)")
+    t.add_argument("book")
+    t.add_argument("--json", action="store_true",
+                   help="one JSON object per line per segment: its locator fields, progress and text")
+    t.add_argument("--page", default=None, metavar="N",
+                   help="only page N: its printed label (iv, 12, A-3), else the N-th physical page")
+    t.add_argument("--chapter", default=None, metavar="NAME",
+                   help="only the chapter NAME (exact, without case; else the chapters containing it)")
+    t.add_argument("--password", default=None, help="password of an encrypted PDF")
+    _shared(t.add_argument_group("model and cache"), unused="model prompt-style ram-cap threads")
 
     o = sub.add_parser("open", help="open the reader (Textual TUI); no BOOK: the library")
     o.add_argument("book", nargs="?")
-    o.add_argument("--model", default=None)
-    o.add_argument("--threads", type=int, default=None)
-    o.add_argument("--ram-cap", default=None, metavar="SIZE", help="memory gauge limit, e.g. 512M")
+    _shared(o.add_argument_group("model and cache"), unused="prompt-style", export_cache=True)
 
     c = sub.add_parser("cache", help="list or clear saved book states and units")
     csub = c.add_subparsers(dest="cache_command", metavar="ACTION", parser_class=_Parser)
@@ -125,10 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--cache-dir", default=None, metavar="DIR")
 
     d = sub.add_parser("doctor", help="machine, model, RAM plan and what to fix")
-    d.add_argument("--model", default=None, metavar="NAME|PATH")
-    d.add_argument("--ram-cap", default=None, metavar="SIZE")
-    d.add_argument("--threads", type=int, default=None)
-    d.add_argument("--cache-dir", default=None, metavar="DIR")
+    _shared(d.add_argument_group("model and cache"), unused="prompt-style")
 
     m = sub.add_parser("models", help="list, fetch and locate models")
     msub = m.add_subparsers(dest="models_command", metavar="ACTION", parser_class=_Parser)
@@ -345,6 +377,28 @@ def cmd_cache(args) -> int:
     raise BookpotError(f"unknown cache action {action!r}")
 
 
+def _cache_state(args, model_path: str) -> str:
+    """"ready", "42%" or "not read": this book's saved state for this model (``cache list``'s data)."""
+    from ..engine import bookcache
+    from ..engine.store import cache_root, document_hash
+
+    doc_hash = document_hash(args.book)
+    states = [b for b in bookcache.list_books(cache_root(args.cache_dir))
+              if (b.get("document") or {}).get("hash") == doc_hash]
+    mine = [b for b in states if b.get("model") == bookcache.model_id(model_path)]
+
+    def state(found: list[dict]) -> str | None:
+        if any(b.get("status") == "ready" for b in found):
+            return "ready"
+        done = [float(b.get("progress") or 0) for b in found if b.get("status") == "ingesting"]
+        return f"{max(done):.0%}" if done else None
+
+    if state(mine):
+        return state(mine)
+    other = state(states)
+    return f"not read (with another model: {other})" if other else "not read"
+
+
 def cmd_info(args) -> int:
     from ..engine.readers import open_document
     from ..engine.tokens import token_chunks
@@ -353,13 +407,18 @@ def cmd_info(args) -> int:
     info = reader.info()
     model, _, meta = _load(args, vocab_only=True)
     chars = tokens = 0
+    seen: dict[str, None] = {}  # chapters in reading order (Markdown, HTML: only known by reading)
     for chunk in token_chunks(model, reader.segments()):
         chars += chunk.chars
         tokens += len(chunk.tokens)
+        if chunk.locator.chapter:
+            seen.setdefault(chunk.locator.chapter, None)
+    chapters = info.chapters or list(seen)
     data = {"path": info.path, "format": info.format, "title": info.title, "pages": info.pages,
-            "chapters": info.chapters, "size_bytes": info.size_bytes, "characters": chars,
+            "chapters": chapters, "size_bytes": info.size_bytes, "characters": chars,
             "tokens": tokens, "model_window": meta.n_ctx_train,
-            "fits_window": tokens + 512 <= meta.n_ctx_train, "cache": "not cached"}
+            "fits_window": tokens + 512 <= meta.n_ctx_train,
+            "cache": _cache_state(args, model.path), "warnings": list(reader.warnings)}
     if args.json:
         print(json.dumps(data, ensure_ascii=False))
         return 0
@@ -367,13 +426,88 @@ def cmd_info(args) -> int:
     print(f"  format      {info.format}" + (f" · “{info.title}”" if info.title else ""))
     if info.pages is not None:
         print(f"  pages       {info.pages}")
-    if info.chapters:
-        shown = ", ".join(info.chapters[:6]) + (" …" if len(info.chapters) > 6 else "")
-        print(f"  chapters    {len(info.chapters)}: {shown}")
+    if chapters:
+        shown = ", ".join(chapters[:6]) + (" …" if len(chapters) > 6 else "")
+        print(f"  chapters    {len(chapters)}: {shown}")
     print(f"  characters  {chars:,}")
     print(f"  tokens      {tokens:,} ({'fits' if data['fits_window'] else 'exceeds'} the "
           f"{meta.n_ctx_train:,}-token window)")
     print(f"  cache       {data['cache']}")
+    for warning in reader.warnings:
+        print(f"  warning     {warning}")
+    return 0
+
+
+def _fold(s: str) -> str:
+    return " ".join(s.split()).casefold()
+
+
+def cmd_text(args) -> int:
+    """Print what bookpot reads: every segment's locator and text (or JSON lines).
+
+    ``--page N`` keeps the pages labelled N, else (no such label) physical
+    page N; ``--chapter NAME`` the chapter named NAME without case, else the
+    chapters whose name contains it. Nothing selected: a one-line error.
+    Reading warnings go to stderr at the end.
+    """
+    from ..engine.readers import open_document
+
+    reader = open_document(args.book, password=args.password)
+    info = reader.info()
+    if args.page is not None and info.pages is None:
+        raise BookpotError(f"{args.book} has no pages (it is {info.format}); try --chapter")
+    want_page = _fold(args.page) if args.page is not None else None
+    want_chapter = _fold(args.chapter) if args.chapter is not None else None
+
+    def exact(seg) -> bool:
+        loc = seg.locator
+        if want_page is not None and _fold(loc.page or "") != want_page:
+            return False
+        return want_chapter is None or _fold(loc.chapter or "") == want_chapter
+
+    def loose(seg) -> bool:
+        loc = seg.locator
+        physical = want_page is not None and want_page.isdigit() and loc.page_index == int(want_page) - 1
+        if want_page is not None and not physical and _fold(loc.page or "") != want_page:
+            return False
+        return want_chapter is None or want_chapter in _fold(loc.chapter or "")
+
+    chapters: dict[str, None] = {}
+    out = sys.stdout
+
+    def show(keep) -> int:
+        n = 0
+        for seg in reader.segments():
+            if seg.locator.chapter:
+                chapters.setdefault(seg.locator.chapter, None)
+            if not keep(seg):
+                continue
+            if args.json:
+                out.write(json.dumps(dict(seg.locator.to_dict(), progress=round(seg.progress, 6),
+                                          text=seg.text), ensure_ascii=False) + "\n")
+            else:
+                gap = "\n" if n else ""
+                body = seg.text.strip("\n")
+                out.write(f"{gap}--- {seg.locator} ---\n{body}\n")
+            n += 1
+        return n
+
+    try:
+        shown = show(exact)
+        if not shown and (want_page is not None or want_chapter is not None):
+            shown = show(loose)
+        out.flush()
+    except BrokenPipeError:  # `bookpot text BOOK | head`: the reader has seen enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    for warning in reader.warnings:
+        print(f"bookpot: warning: {warning}", file=sys.stderr)
+    if not shown and want_page is not None:
+        count = f" (it has {info.pages} page{'s' if info.pages != 1 else ''})" if info.pages else ""
+        raise BookpotError(f"{args.book} has no page {args.page}{count}")
+    if not shown and want_chapter is not None:
+        names = ", ".join(f"“{c}”" for c in list(chapters)[:8]) or "none"
+        raise BookpotError(f"no chapter of {args.book} matches '{args.chapter}'; its chapters: {names}")
     return 0
 
 
@@ -430,7 +564,7 @@ def cmd_doctor(args) -> int:
 
 
 COMMANDS = {"cache": cmd_cache, "doctor": cmd_doctor, "ask": cmd_ask, "ingest": cmd_ingest, "info": cmd_info,
-            "models": cmd_models, "open": cmd_open, "summarize": cmd_summarize}
+            "models": cmd_models, "open": cmd_open, "summarize": cmd_summarize, "text": cmd_text}
 
 
 def main(argv: list[str] | None = None) -> int:

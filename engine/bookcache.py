@@ -53,8 +53,12 @@ def model_id(path: str | Path) -> str:
 
 
 def book_key(doc_hash: str, model: str, settings: dict) -> str:
-    blob = json.dumps({"doc": doc_hash, "model": model, "settings": settings, "engine": ENGINE_VERSION},
-                      sort_keys=True).encode()
+    """The cache folder's name for this document, model and settings; a new engine
+    or a reader that now reads the document differently makes a new key."""
+    from .readers import READER_VERSION
+
+    blob = json.dumps({"doc": doc_hash, "model": model, "settings": settings, "engine": ENGINE_VERSION,
+                       "reader": READER_VERSION}, sort_keys=True).encode()
     return store.digest(blob)[:20]
 
 

@@ -29,13 +29,12 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
-
-import pytest
 
 import docgen
+import pytest
 from conftest import BOOKPOT, run_cli
 
 TIMEOUT = 120  # seconds for one `info` run; the slowest case takes a few
@@ -166,9 +165,11 @@ CASES: list[tuple[str, Callable[[Path], Path], tuple[str, ...], Error | Reads]] 
      error("lol.epub is unsafe", "container.xml declares XML entities")),
     ("epub-billion-laughs-opf", lambda t: docgen.make_epub_entity_bomb(t / "lol.epub"), (),
      error("lol.epub is unsafe", "content.opf declares XML entities")),
+    # A chapter's internal DTD subset is dropped unread (old EPUBs declare &nbsp;
+    # there): the bomb never goes off, and its reference stays as written.
     ("epub-billion-laughs-xhtml",
      lambda t: docgen.make_epub_entity_bomb(t / "lol.epub", "OEBPS/text/ch001.xhtml"), (),
-     error("lol.epub is unsafe", "ch001.xhtml declares XML entities")),
+     Reads("epub", len("One\n\n&lol9;"))),
     ("epub-external-entity",
      _epub_member("xxe.epub", "OEBPS/content.opf", lambda s: s.replace(
          "?>\n", '?>\n<!DOCTYPE p [<!ENTITY x SYSTEM "file:///etc/passwd">]>\n', 1).replace(
@@ -290,7 +291,7 @@ def test_multi_gb_text_cli_streams(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
-        out, err = proc.communicate(timeout=30)
+        _out, err = proc.communicate(timeout=30)
     if not running:  # it got through 64 MiB after all: then it must stop at the hole
         assert proc.returncode == 2 and "not text" in err, (proc.returncode, err[-2000:])
     assert "Traceback" not in err
@@ -319,7 +320,7 @@ def test_gigabyte_text_reader_streams_to_the_end(tmp_path):
     """)
     try:
         p = subprocess.run([sys.executable, "-c", script, str(book)], capture_output=True,
-                           text=True, timeout=600)
+                           text=True, timeout=600, check=False)
         assert p.returncode == 0, p.stderr[-2000:]
         r = json.loads(p.stdout)
         assert r["chars"] == book.stat().st_size  # ASCII: every byte came out as a character

@@ -12,16 +12,19 @@ import tracemalloc
 import zipfile
 from pathlib import Path
 
+import docgen
 import pytest
-
-from bookpot.engine.errors import DocumentError, EncryptedDocument, NoTextError, UnsupportedFormat
+from bookpot.engine.errors import (
+    DocumentError,
+    EncryptedDocument,
+    NoTextError,
+    UnsupportedFormat,
+)
 from bookpot.engine.readers import Segment, open_document
 from bookpot.engine.readers.epub import EpubReader
 from bookpot.engine.readers.html import HtmlReader
 from bookpot.engine.readers.pdf import PdfReader
 from bookpot.engine.readers.text import MAX_CHARS, TextReader
-
-import docgen
 
 # The foreign PDF: `apt-get install glpk-doc` (Debian bookworm, section doc, ~1.5 MB).
 DEBIAN_PDF = Path("/usr/share/doc/glpk-doc/cnfsat.pdf")
@@ -325,9 +328,8 @@ def test_pdf_deflated_pages_read(tmp_path):
 
 @pytest.mark.skipif(not DEBIAN_PDF.parent.exists(), reason="apt-get install glpk-doc")
 def test_pdf_real_pages_are_far_below_the_limits():
-    from pypdf import PdfReader
-
     from bookpot.engine.readers import pdf as pdf_mod
+    from pypdf import PdfReader
 
     for path in sorted(DEBIAN_PDF.parent.glob("*.pdf")):
         for page in PdfReader(path).pages:
@@ -461,13 +463,21 @@ def test_epub_href_outside_archive(tmp_path, href):
     assert_one_line(err.value, "climb.epub", "outside")
 
 
-@pytest.mark.parametrize("member", ["OEBPS/content.opf", "OEBPS/text/ch001.xhtml",
-                                    "META-INF/container.xml"])
+@pytest.mark.parametrize("member", ["OEBPS/content.opf", "META-INF/container.xml"])
 def test_epub_entity_bomb(tmp_path, member):
     path = docgen.make_epub_entity_bomb(tmp_path / "lol.epub", member)
     with pytest.raises(DocumentError) as err:
         read_all(path)
     assert_one_line(err.value, "lol.epub", "entities")
+
+
+def test_epub_entity_bomb_in_a_chapter_is_dropped_never_expanded(tmp_path):
+    """A chapter's internal DTD subset is ignored: the book reads, no entity grows."""
+    path = docgen.make_epub_entity_bomb(tmp_path / "lol.epub", "OEBPS/text/ch001.xhtml")
+    segs = read_all(path)
+    assert [s.text for s in segs] == ["One\n\n&lol9;"]  # an unknown name stays as written
+    assert "lol" not in segs[0].text.replace("&lol9;", "")
+    assert "]>" not in segs[0].text
 
 
 def test_epub_zip_bomb_member(tmp_path):
@@ -851,8 +861,7 @@ def test_large_html_streams(tmp_path):
     path = tmp_path / "big.html"
     with open(path, "w") as f:
         f.write("<html><body>\n")
-        for i in range(20_000):
-            f.write(f"<h2>Section {i}</h2>\n<p>{'Some text here. ' * 30}</p>\n")
+        f.writelines(f"<h2>Section {i}</h2>\n<p>{'Some text here. ' * 30}</p>\n" for i in range(20_000))
         f.write("</body></html>\n")
     it = open_document(path).segments()
     first = next(it)

@@ -25,13 +25,11 @@ from pathlib import Path
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from bookpot.engine.errors import DocumentError  # noqa: E402
-from bookpot.engine.readers import open_document  # noqa: E402
-
-import docgen  # noqa: E402
+import docgen
+from bookpot.engine.errors import DocumentError
+from bookpot.engine.readers import open_document
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 EXAMPLES = int(os.environ.get("BOOKPOT_FUZZ_EXAMPLES", "150"))
 DEADLINE = timedelta(seconds=3)  # one example; real ones take milliseconds
@@ -223,3 +221,132 @@ def test_zip_with_odd_members_is_only_a_document_error(tmp_path):
     path.write_bytes(bytes(raw))
     with pytest.raises(DocumentError):
         list(open_document(path).segments())
+
+
+# -- EPUBs built the many ways real tools write them ----------------------------------
+# Every chapter's text must come out once, in order, under its own title,
+# whatever the zip flags, media-type spelling, file layout (several chapters
+# in one file, switched at a fragment), entities and toc kind.
+XHTML_SPELLINGS = ["application/xhtml+xml", "APPLICATION/XHTML+XML", "application/xhtml+xml; charset=utf-8",
+                   "Application/Xhtml+Xml ;charset=\"UTF-8\"", "text/html", "text/x-oeb1-document"]
+SVG_SPELLINGS = ["image/svg+xml", "IMAGE/SVG+XML", "image/svg+xml; charset=utf-8"]
+# (as written in the markup, as read)
+WORDS = [("harbour", "harbour"), ("caf&eacute;", "café"), ("fish &amp; chips", "fish & chips"),
+         ("a&nbsp;b", "a b"), ("&mdash;", "—"), ("&#233;t&#xE9;", "été"), ("&custom;", "&custom;"),
+         ("Capítulo", "Capítulo"), ("灯塔", "灯塔"), ("&lt;tag&gt;", "<tag>")]
+FILE_NAMES = ["ch{n}.xhtml", "Capítulo {n}.xhtml", "第{n}章.xhtml", "Ca\u0301pi\u0301tulo{n}.xhtml",
+              "100%{n}.xhtml"]
+ANCHORS = ['<section id="{id}"><h2>{title}</h2>{body}</section>', '<h2 id="{id}">{title}</h2>{body}',
+           '<p><a id="{id}"/></p><h2>{title}</h2>{body}', '<a name="{id}"></a><h2>{title}</h2>{body}',
+           '<div id="{id}"><h2>{title}</h2></div>{body}']
+
+
+class _NoUtf8Flag(zipfile.ZipInfo):
+    def _encodeFilenameFlags(self):  # UTF-8 name bytes without the flag, as many tools write
+        return self.filename.encode("utf-8"), self.flag_bits & ~0x800
+
+
+@st.composite
+def epub_books(draw):
+    """``(files, zip_style, expected, toc_titles, title)``: the members of an EPUB,
+    how the zip stores their names ("flagged" UTF-8 or "no-flag"), the
+    ``[(chapter, text), ...]`` a correct reading gives, the toc's titles in
+    order and the book's title as read."""
+    from urllib.parse import quote
+
+    n = draw(st.integers(1, 7))
+    chapters = []
+    for i in range(n):
+        words = draw(st.lists(st.sampled_from(WORDS), min_size=1, max_size=6))
+        title_word = draw(st.sampled_from(["Ch", "Capítulo", "Caf&eacute;", "Ship &amp; Sea"]))
+        chapters.append((f"{title_word} {i}", f"marker{i} " + " ".join(w for w, _ in words),
+                         f"marker{i} " + " ".join(r for _, r in words)))
+    # consecutive chapters share a file; an SVG page holds one chapter alone
+    files_of: list[list[int]] = []
+    i = 0
+    while i < n:
+        size = draw(st.integers(1, min(3, n - i)))
+        files_of.append(list(range(i, i + size)))
+        i += size
+    use_ncx = draw(st.booleans())
+    subset = draw(st.booleans())
+    opf_title = draw(st.sampled_from(["Plain", "Caf&eacute; &amp; Co"]))
+    files: dict[str, bytes] = {"META-INF/container.xml": docgen.CONTAINER_XML.encode()}
+    manifest, spine, toc, expected = [], [], [], []
+    for f, members in enumerate(files_of):
+        name = draw(st.sampled_from(FILE_NAMES)).format(n=f)
+        svg = len(members) == 1 and draw(st.integers(0, 4)) == 0
+        if svg:
+            name = name.rsplit(".", 1)[0] + ".svg"
+        href = quote(name) if draw(st.booleans()) or "%" in name or " " in name else name
+        kind = draw(st.sampled_from(SVG_SPELLINGS if svg else XHTML_SPELLINGS))
+        manifest.append(f'<item id="i{f}" href="{docgen._esc(href)}" media-type="{docgen._esc(kind)}"/>')
+        spine.append(f'<itemref idref="i{f}"/>')
+        parts = []
+        for k, c in enumerate(members):
+            title, markup, read_as = chapters[c]
+            if svg:
+                parts.append(f'<text x="1" y="{k}">{markup}</text>')
+                expected.append((_read_title(title), read_as))
+                toc.append((href, _read_title(title), title))
+                continue
+            whole = k == 0 and draw(st.booleans())  # the toc names the file itself
+            anchor = f"a{c}" if draw(st.booleans()) else f"a {c}"
+            parts.append(draw(st.sampled_from(ANCHORS)).format(id=anchor, title=title,
+                                                               body=f"<p>{markup}</p>"))
+            toc.append((href if whole else f"{href}#{quote(anchor)}", _read_title(title), title))
+            expected.append((_read_title(title), f"{_read_title(title)}\n\n{read_as}"))
+        if svg:
+            doc = '<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"><title>t</title>' \
+                  + "".join(parts) + "</svg>"
+        else:
+            prolog = ('<!DOCTYPE html [\n<!ENTITY custom "EXPANDED">\n<!ENTITY nbsp "&#160;">\n]>\n'
+                      if subset else "<!DOCTYPE html>\n")
+            doc = ('<?xml version="1.0" encoding="utf-8"?>\n' + prolog
+                   + '<html xmlns="http://www.w3.org/1999/xhtml"><head><title>x</title></head><body>'
+                   + "".join(parts) + "</body></html>")
+        files[f"OEBPS/{name}"] = doc.encode()
+    if use_ncx:
+        manifest.append('<item id="ncx" href="toc.ncx" media-type="Application/X-DTBNCX+XML"/>')
+        points = "".join(f'<navPoint id="p{k}"><navLabel><text>{t}</text></navLabel>'
+                         f'<content src="{docgen._esc(h)}"/></navPoint>' for k, (h, _, t) in enumerate(toc))
+        files["OEBPS/toc.ncx"] = ('<?xml version="1.0"?>\n<ncx xmlns="http://www.daisy.org/z3986/2005/ncx/">'
+                                  f"<navMap>{points}</navMap></ncx>").encode()
+    else:
+        manifest.append('<item id="nav" href="nav.xhtml" media-type="application/xhtml+xml" '
+                        'properties="nav"/>')
+        links = "".join(f'<li><a href="{docgen._esc(h)}">{t}</a></li>' for h, _, t in toc)
+        files["OEBPS/nav.xhtml"] = ('<html xmlns="http://www.w3.org/1999/xhtml" '
+                                    'xmlns:epub="http://www.idpf.org/2007/ops"><body>'
+                                    f'<nav epub:type="toc"><ol>{links}</ol></nav></body></html>').encode()
+    opf = docgen._opf("T", manifest, spine, ' toc="ncx"' if use_ncx else "")
+    files["OEBPS/content.opf"] = opf.replace("<dc:title>T</dc:title>",
+                                             f"<dc:title>{opf_title}</dc:title>").encode()
+    zip_style = draw(st.sampled_from(["flagged", "no-flag"]))
+    return files, zip_style, expected, [t for _, t, _ in toc], _read_title(opf_title)
+
+
+def _read_title(markup: str) -> str:
+    import html
+
+    return html.unescape(markup)
+
+
+@FUZZ
+@given(epub_books())
+def test_every_chapter_comes_out_once_in_order(book):
+    files, zip_style, expected, toc_titles, title = book
+    path = _workdir / "variants.epub"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr(zipfile.ZipInfo("mimetype"), "application/epub+zip")
+        for name, data in files.items():
+            info = _NoUtf8Flag(name) if zip_style == "no-flag" else zipfile.ZipInfo(name)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(info, data)
+    reader = open_document(path)
+    segs = list(reader.segments())
+    assert [(s.locator.chapter, s.text) for s in segs] == expected
+    assert reader.info().chapters == list(dict.fromkeys(toc_titles))
+    assert reader.info().title == title
+    assert reader.warnings == []
+    assert "EXPANDED" not in "".join(s.text for s in segs)

@@ -12,7 +12,13 @@ import stat
 from ..errors import DocumentError, UnsupportedFormat
 from .base import DocumentInfo, Locator, Reader, Segment, printable
 
-__all__ = ["DocumentInfo", "Locator", "Reader", "Segment", "open_document", "looks_binary"]
+__all__ = ["READER_VERSION", "DocumentInfo", "Locator", "Reader", "Segment", "looks_binary",
+           "open_document"]
+
+# Part of every cached book state's key: bump it when a reader gives different
+# text or locators for the same file, so no state read the old way is reused.
+# 2: issue 20 (encodings, EPUB names/types/fragments, PDF fonts/forms/ligatures).
+READER_VERSION = 2
 
 SNIFF_BYTES = 8 * 1024
 TEXT_EXTENSIONS = frozenset((".txt", ".text"))

@@ -7,8 +7,8 @@ after its first page. Nothing here holds a whole large file in memory.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -41,9 +41,14 @@ class Locator:
 
     ``page`` is the *printed* page label when the PDF defines one ("iv",
     "12"), else the 1-based physical page number as text. ``page_index`` is
-    the 0-based physical page. ``chapter`` is the chapter/section title
-    (EPUB spine item title, Markdown heading, HTML <h1>/<h2>). Line numbers
-    are 1-based and inclusive (text, Markdown, HTML).
+    the 0-based physical page and ``page_count`` the document's number of
+    pages. ``label_repeats`` is True when another page carries the same
+    label (numbering that restarts, a label that is only a prefix such as
+    "Annex"): the citation then names the physical page too, "p. 1 (page 3
+    of 40)", so that it points at one page. ``chapter`` is the chapter or
+    section title (EPUB table-of-contents entry, PDF outline entry, Markdown
+    heading, HTML <h1>/<h2>). Line numbers are 1-based and inclusive (text,
+    Markdown, HTML).
     """
 
     page: str | None = None
@@ -51,13 +56,24 @@ class Locator:
     chapter: str | None = None
     line_start: int | None = None
     line_end: int | None = None
+    page_count: int | None = None
+    label_repeats: bool | None = None
+
+    def page_citation(self) -> str | None:
+        """"p. 4", or "p. 1 (page 3 of 40)" when the label alone names several pages."""
+        if self.page is None:
+            return None
+        if self.label_repeats and self.page_index is not None:
+            of = f" of {self.page_count}" if self.page_count else ""
+            return f"p. {self.page} (page {self.page_index + 1}{of})"
+        return f"p. {self.page}"
 
     def __str__(self) -> str:
         parts = []
         if self.chapter:
             parts.append(f"“{self.chapter}”")
         if self.page is not None:
-            parts.append(f"p. {self.page}")
+            parts.append(self.page_citation())
         if self.line_start is not None:
             if self.line_end is not None and self.line_end != self.line_start:
                 parts.append(f"lines {self.line_start}–{self.line_end}")
@@ -113,6 +129,17 @@ class Reader:
     def __init__(self, path: str, password: str | None = None) -> None:
         self.path = path
         self.password = password
+        # One line each, for the person: what was skipped or guessed while
+        # opening or reading (a spine item that is not text, an encoding that
+        # had to be guessed, pages without text). Readers only append;
+        # callers (``bookpot info``, ``bookpot text``) read it after reading.
+        self.warnings: list[str] = []
+
+    def warn(self, message: str) -> None:
+        """Record one warning line (control characters escaped, duplicates dropped)."""
+        line = printable(message, 240)
+        if line not in self.warnings:
+            self.warnings.append(line)
 
     def info(self) -> DocumentInfo:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -14,7 +14,7 @@ import codecs
 import io
 import os
 import re
-from typing import Iterator
+from collections.abc import Iterator
 
 from ..errors import DocumentError, NoTextError
 from .base import DocumentInfo, Locator, Reader, Segment, printable
@@ -23,8 +23,10 @@ TARGET_CHARS = 2_000   # a segment may end at the first paragraph break past thi
 MAX_CHARS = 4_000      # ... and ends here even in the middle of a paragraph
 SNIFF_BYTES = 64 * 1024
 
-_HEADING = re.compile(r"^ {0,3}(#{1,2})[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$")
-_FENCE = re.compile(r"^ {0,3}(```|~~~)")
+_NON_ASCII_TAIL = re.compile(rb"[\x80-\xff]+\Z")
+MD_WINDOW_CHARS = 256 * 1024      # Markdown is parsed for headings this much at a time
+MD_MAX_BLOCK_CHARS = 8 * 1024 * 1024  # ... and one block may grow to this before it is cut
+MD_LINE_CHARS = 64 * 1024         # the part of a long line the heading parser sees
 
 
 def utf16_without_bom(head: bytes) -> str | None:
@@ -55,40 +57,218 @@ def bom_encoding(head: bytes) -> str | None:
     return None
 
 
-def sniff_encoding(head: bytes) -> str:
-    """Pick the codec for a text file from its first bytes.
+# Codecs that read Western text the same way in the letters that matter:
+# when the detector ranks one of these as good as its best, the text is
+# read as Windows-1252 (the usual encoding of old Western "plain text").
+_WESTERN = ("cp1252", "latin_1", "iso8859_15")
+_CLOSE_CHAOS = 0.1  # candidates this close to the best one's chaos are as likely
+
+
+def codec_label(codec: str) -> str:
+    """A codec's name as people write it: "utf-8", "gb18030", "cp1252"."""
+    try:
+        return codecs.lookup(codec).name
+    except LookupError:
+        return codec
+
+
+def whole_lines(head: bytes, complete: bool) -> bytes:
+    """``head`` without a tail that a read limit may have cut mid-character.
+
+    Cut after its last line break, else (text without breaks near the end:
+    CJK prose) after its last ASCII byte in the final 4 KiB: in UTF-8 and the
+    East Asian multibyte codecs an ASCII-range byte always ends a character.
+    """
+    if complete:
+        return head
+    cut = head.rfind(b"\n")
+    if cut >= len(head) // 2:
+        return head[: cut + 1]
+    tail = _NON_ASCII_TAIL.search(head, max(0, len(head) - 4096))
+    if tail and tail.start() > 0 and head[tail.start() - 1] < 0x80:
+        return head[: tail.start()]
+    return head
+
+
+def detect_encoding(head: bytes, complete: bool = False) -> tuple[str, str | None]:
+    """``(codec, warning)`` for undeclared text: UTF-8 if it decodes, else a guess.
+
+    ``head`` is the start of the file (``complete``: the whole file). A head
+    that decodes as UTF-8 is UTF-8 (a character cut at its end is fine).
+    Otherwise charset-normalizer, a maintained detector, ranks the codecs by
+    how much mess they make of the bytes. When several codecs make readable
+    but *different* text, the guess is uncertain: the best is used (a
+    Western codec if it ranks as well as the best, as old Western text is
+    the commonest such file) and ``warning`` says so in one line, naming the
+    alternatives. ``warning`` is None when the result is certain. Never
+    raises; empty input is UTF-8.
+    """
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=complete)
+        return "utf-8", None
+    except UnicodeDecodeError:
+        pass
+    try:
+        from charset_normalizer import from_bytes
+    except ImportError:  # pragma: no cover - a dependency
+        return "cp1252", ("not UTF-8 and the 'charset-normalizer' package is missing: "
+                          "read as cp1252, some characters may be wrong")
+    sample = whole_lines(head, complete)
+    matches = list(from_bytes(sample))
+    if not complete and sample[-1:] >= b"\x80":
+        # No safe place to cut: one of these two ends on a whole double-byte character.
+        shorter = list(from_bytes(sample[:-1]))
+        if shorter and (not matches or min(m.chaos for m in shorter) < min(m.chaos for m in matches)):
+            sample, matches = sample[:-1], shorter
+    if not matches:
+        return "cp1252", ("the encoding could not be recognised (not UTF-8 nor any known "
+                          "codec): read as cp1252, some characters may be wrong")
+    best = min(matches, key=lambda m: m.chaos)
+    close = [m for m in matches if m.chaos <= best.chaos + _CLOSE_CHAOS]
+    western = next((m for m in close if codec_label(m.encoding) in
+                    tuple(codec_label(w) for w in _WESTERN)), None)
+    choice = western or best
+    codec = codec_label(choice.encoding)
+    text = sample.decode(codec, errors="replace")
+    others = []
+    for m in close:
+        name = codec_label(m.encoding)
+        if name == codec or name in others:
+            continue
+        if sample.decode(name, errors="replace") != text:
+            others.append(name)
+    if not others:
+        return codec, None
+    also = ", ".join(others[:3]) + (" …" if len(others) > 3 else "")
+    return codec, (f"encoding not declared and not UTF-8: guessed {codec} "
+                   f"(could also be {also}); some characters may be wrong")
+
+
+def undecodable(count: int, codec: str, where: str | None = None) -> str:
+    """The warning for ``count`` characters ``codec`` could not decode (read as U+FFFD);
+    ``where``: the first one's place ("line 12")."""
+    what = "character" if count == 1 else "characters"
+    at = f" (the first at {where})" if where else ""
+    return f"{count:,} {what} could not be decoded as {codec_label(codec)}{at} and read as \ufffd"
+
+
+def sniff_encoding(head: bytes, complete: bool = False) -> tuple[str, str | None]:
+    """``(codec, warning)`` for a text file from its first bytes.
 
     A BOM wins (UTF-8, UTF-16, UTF-32); then BOM-less UTF-16 (NULs in every
-    other byte); then UTF-8 if the head decodes as UTF-8 (a character cut at
-    the end of the head is fine), else cp1252, the usual encoding of old
-    Western "plain text" files (latin-1 text reads right as cp1252). Never
-    raises: decoding uses errors="replace".
+    other byte); then ``detect_encoding`` (UTF-8, else a detector's guess,
+    with a one-line ``warning`` when it is unsure). Never raises: decoding
+    uses errors="replace".
     """
     bom = bom_encoding(head)
     if bom:
-        return bom
+        return bom, None
     wide = utf16_without_bom(head)
     if wide:
-        return wide
+        return wide, None
+    return detect_encoding(head, complete)
+
+
+def _heading_text(md, content: str) -> str:
+    """The plain text of a heading's inline Markdown (emphasis, code, links unwrapped)."""
+    out: list[str] = []
+
+    def walk(tokens) -> None:
+        for t in tokens or ():
+            if t.type in ("text", "code_inline"):
+                out.append(t.content)
+            elif t.type in ("softbreak", "hardbreak"):
+                out.append(" ")
+            elif t.children:
+                walk(t.children)
+
     try:
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
-        return "utf-8"
-    except UnicodeDecodeError:
-        return "cp1252"
+        walk(md.parseInline(content))
+    except Exception:  # noqa: BLE001 - a title is never worth an error
+        return " ".join(content.split())
+    return " ".join("".join(out).split())
 
 
-def markdown_heading(line: str) -> str | None:
-    """The title of an ATX level-1/2 heading (``# T`` / ``## T``), else None."""
-    m = _HEADING.match(line)
-    return m.group(2).strip() if m else None
+def _markdown_parsers():
+    """CommonMark parsers (markdown-it-py): blocks only; the same knowing YAML front
+    matter (for a document's start); and a full one for titles."""
+    from markdown_it import MarkdownIt
+
+    blocks = MarkdownIt("commonmark")
+    blocks.disable(["inline", "text_join"], ignoreInvalid=True)
+    start = MarkdownIt("commonmark")
+    start.disable(["inline", "text_join"], ignoreInvalid=True)
+    try:  # a "---" block of YAML at the top is metadata, not a setext heading
+        from mdit_py_plugins.front_matter import front_matter_plugin
+
+        start.use(front_matter_plugin)
+    except ImportError:  # pragma: no cover - installed with markdown-it-py's plugins
+        pass
+    return blocks, start, MarkdownIt("commonmark")
+
+
+def markdown_headings(lines: Iterator[str], levels: int = 2) -> Iterator[tuple[int, int, str]]:
+    """``(first_line, last_line, title)`` of each top-level heading of level <= ``levels``.
+
+    ``lines`` are the document's lines (each with its "\n"); line numbers are
+    1-based. Headings are found as CommonMark defines them, by markdown-it-py:
+    ATX (``# T``) and setext (``T`` underlined with ``===`` or ``---``), never
+    inside code (a fence closes only on its own character, at least as long),
+    HTML blocks, block quotes, lists or a YAML front matter block.
+
+    The document is parsed in windows of about ``MD_WINDOW_CHARS``: a window
+    is parsed at a blank line, everything before its last top-level block is
+    final, and that last block (which may go on: a fence, a list, a paragraph
+    underlined later) is parsed again with the next window. A block longer
+    than ``MD_MAX_BLOCK_CHARS`` (an unclosed fence) is taken as it stands.
+    Memory is bounded by that, not by the document.
+    """
+    md, start, inline = _markdown_parsers()
+    window: list[str] = []
+    size = 0
+    base = 0  # 0-based number of window[0]
+    parse_at = MD_WINDOW_CHARS
+
+    def parse(final: bool) -> Iterator[tuple[int, int, str]]:
+        nonlocal window, size, base, parse_at
+        tokens = (start if base == 0 else md).parse("".join(window))
+        starts = [t.map[0] for t in tokens if t.level == 0 and t.nesting >= 0 and t.map]
+        keep = starts[-1] if starts and not final else len(window)
+        if keep == 0:  # one block fills the window: wait for more, unless it is too big
+            if size < MD_MAX_BLOCK_CHARS:
+                parse_at = size * 2
+                return
+            keep = len(window)
+        for i, t in enumerate(tokens):
+            if (t.type == "heading_open" and t.level == 0 and t.map and t.map[0] < keep
+                    and int(t.tag[1:]) <= levels and i + 1 < len(tokens)):
+                title = _heading_text(inline, tokens[i + 1].content)
+                if title:
+                    yield base + t.map[0] + 1, base + t.map[1], title
+        base += keep
+        window = window[keep:]
+        size = sum(len(x) for x in window)
+        parse_at = max(MD_WINDOW_CHARS, size * 2)
+
+    for line in lines:
+        window.append(line)
+        size += len(line)
+        if size >= parse_at and not line.strip():
+            yield from parse(final=False)
+    if window:
+        yield from parse(final=True)
 
 
 class TextReader(Reader):
     """Plain text (``format="text"``) or Markdown (``format="markdown"``).
 
     Segments are blocks of lines of about ``TARGET_CHARS`` that end at a blank
-    line where possible. For Markdown, a level-1/2 heading starts a new segment
+    line where possible. For Markdown, a level-1/2 heading (ATX or setext, as
+    CommonMark defines them: see ``markdown_headings``) starts a new segment
     and becomes the chapter of the segments that follow it.
+
+    The encoding is a BOM's, else UTF-8, else a detector's guess; an unsure
+    guess is recorded in ``warnings``.
     """
 
     def __init__(self, path, password: str | None = None, markdown: bool = False) -> None:
@@ -101,19 +281,37 @@ class TextReader(Reader):
                 head = f.read(SNIFF_BYTES)
         except OSError as e:
             raise DocumentError(f"cannot read {self.name}: {e.strerror or e}") from None
-        self.encoding = sniff_encoding(head)
+        self.encoding, note = sniff_encoding(head, complete=len(head) >= self.size)
+        if note:
+            self.warn(note)
         self._head = head
 
     def info(self) -> DocumentInfo:
         title = None
         if self.format == "markdown":
-            text = self._head.decode(self.encoding, errors="replace")
-            for line in text.splitlines():
-                title = markdown_heading(line)
-                if title:
-                    break
+            text = whole_lines(self._head, len(self._head) >= self.size).decode(
+                self.encoding, errors="replace")
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+            lines = text.splitlines(keepends=True)
+            title = next((t for _, _, t in markdown_headings(iter(lines))), None)
         return DocumentInfo(path=self.path, format=self.format, title=title,
                             size_bytes=self.size)
+
+    def _lines(self) -> Iterator[str]:
+        """The document's lines for the heading parser (a long line keeps its first
+        ``MD_LINE_CHARS`` characters: enough for any block structure)."""
+        line: list[str] = []
+        kept = 0
+        for _, piece, _, _ in self._pieces():
+            if kept < MD_LINE_CHARS:
+                line.append(piece[: MD_LINE_CHARS - kept])
+                kept += len(line[-1])
+            if piece.endswith("\n"):
+                text = "".join(line)
+                yield text if text.endswith("\n") else text + "\n"
+                line, kept = [], 0
+        if line:
+            yield "".join(line)
 
     def _pieces(self) -> Iterator[tuple[int, str, bool, int]]:
         """Yield ``(line_number, text, at_line_start, bytes_read)``.
@@ -156,7 +354,8 @@ class TextReader(Reader):
         nchars = 0
         first = last = None
         chapter: str | None = None
-        in_fence = False
+        headings = markdown_headings(self._lines()) if markdown else iter(())
+        heading = next(headings, None)
         any_text = False
         progress = 0.0
 
@@ -172,19 +371,21 @@ class TextReader(Reader):
             buf, nchars, first, last = [], 0, None, None
             return seg
 
+        bad, first_bad = 0, 0  # characters the codec could not decode (now U+FFFD)
         for lineno, piece, at_start, pos in self._pieces():
             progress = pos / size
-            if markdown and at_start:
-                if _FENCE.match(piece):
-                    in_fence = not in_fence
-                elif not in_fence:
-                    heading = markdown_heading(piece.rstrip("\n"))
-                    if heading:
-                        seg = flush()
-                        if seg:
-                            any_text = True
-                            yield seg
-                        chapter = heading
+            if "\ufffd" in piece:
+                bad += piece.count("\ufffd")
+                first_bad = first_bad or lineno
+            while heading is not None and heading[0] < lineno:
+                heading = next(headings, None)  # pragma: no cover - lines are never skipped
+            if at_start and heading is not None and heading[0] == lineno:
+                seg = flush()
+                if seg:
+                    any_text = True
+                    yield seg
+                chapter = heading[2]
+                heading = next(headings, None)
             blank = not piece.strip()
             buf.append(piece)
             nchars += len(piece)
@@ -201,5 +402,7 @@ class TextReader(Reader):
         if seg:
             any_text = True
             yield seg
+        if bad:
+            self.warn(undecodable(bad, self.encoding, f"line {first_bad:,}"))
         if not any_text:
             raise NoTextError(f"{self.name} has no text")
