@@ -79,6 +79,8 @@ def _args():
                     help="extra argument for bookpot ask (repeatable), e.g. --bookpot-arg=--units=8")
     ap.add_argument("--plain-max-tokens", type=int, default=64)
     ap.add_argument("--no-bookpot", action="store_true", help="plain llama.cpp only")
+    ap.add_argument("--cache", default=None, metavar="NAME",
+                    help="share bookpot's cache bench/out/questions-NAME-cache between runs (default: the tag's)")
     ap.add_argument("--tag", default="run", help="names the outputs: bench/out/questions-TAG.{jsonl,json,log}")
     return ap.parse_args()
 
@@ -238,11 +240,15 @@ def score_bookpot(fact: natural.Fact, rec: dict, cache: Path, detok) -> dict:
     out["citations"] = cits
     if any("quote" in c for c in cits):
         out["evidence"] = any(natural.holds_evidence(fact, c.get("quote") or "") for c in cits)
+    out["stem"], out["model_text"] = j.get("stem"), j.get("model_text")
     if "passages" in j:
-        texts = [p.get("text") or "" for p in j["passages"] or []]
+        ps = sorted(j["passages"] or [], key=lambda p: p.get("unit", 0))
+        texts = [p.get("text") or "" for p in ps]
         out["passages"] = texts
-        if texts:
-            out["hit"] = natural.holds_evidence(fact, " ".join(texts))
+        if texts:  # consecutive units joined as the book has them, others apart
+            joined = "".join(("" if i and ps[i].get("unit") == ps[i - 1].get("unit", -2) + 1 else " ... ") + t
+                             for i, t in enumerate(texts))
+            out["hit"] = natural.holds_evidence(fact, joined)
             out["hit_source"] = "passages"
     elif st.get("units_loaded"):
         text = units_text(cache, st["units_loaded"], detok)
@@ -317,7 +323,7 @@ def main() -> int:
     plain_styles = [] if a.plain == "none" else [s for s in a.plain.split(",") if s]
     jsonl = OUT / f"questions-{a.tag}.jsonl"
     log = Log(OUT / f"questions-{a.tag}.log")
-    cache_root = OUT / f"questions-{a.tag}-cache"
+    cache_root = OUT / f"questions-{a.cache or a.tag}-cache"
     done = {}
     if jsonl.exists():
         for line in jsonl.read_text().splitlines():

@@ -17,7 +17,8 @@ why / how many / how + adjective) in their common shapes:
     Where did the keeper hide the key?    -> The keeper hid
     How many sheep did Marta count?       -> Marta counted
     How many ships were there?            -> There were
-    Who found the letter?                 -> The one who found the letter was
+    Who painted the portrait?             -> The portrait was painted by
+    How many singers are in the choir?    -> The choir has
     Why did the ship sink?                -> The ship sank because
 
 Verb forms (hide -> hid, hidden) come from ``lemminflect``'s English
@@ -122,6 +123,9 @@ def answer_stem(question: str) -> str | None:
         if aux in _BE:
             if rest[:1] and rest[0].lower() == "there":
                 return f"There {aux}"
+            if len(rest) >= 2 and rest[0].lower() in ("in", "on", "at", "inside", "aboard"):
+                # "How many singers are in the choir" -> "The choir has"
+                return _cap(" ".join(rest[1:] + ["has" if aux in ("is", "are") else "had"]))
             return None
         split = _split_subject(rest)
         if not split:
@@ -161,8 +165,14 @@ def answer_stem(question: str) -> str | None:
         if w0 == "why":
             return _cap(" ".join(subj + [verb] + obj + ["because"]))
         return _cap(" ".join(subj + [verb] + (obj if DO_OBJECT else [])))
-    if w0 == "who" and k == 1:  # "Who found the letter": the subject is asked
+    if w0 == "who" and k == 1 and len(words) > 2:  # "Who painted the portrait": the subject is asked
         verb = words[1]
-        if _verb_lemma(verb) and verb != _verb_lemma(verb) or verb.lower().endswith("ed"):
-            return "The one who " + " ".join(words[1:]) + " was"
+        lemma = _verb_lemma(verb)
+        if lemma and verb != lemma:
+            past = verb in (_lemmas().getInflection(lemma, tag="VBD") or ())
+            participle = _inflect(lemma, "VBN")
+            obj = words[2:]
+            if obj[0].lower() in _DET or obj[0][:1].isupper():  # an object: say it in the passive
+                return _cap(" ".join(obj + ["was" if past else "is", participle, "by"]))
+            return "The one who " + " ".join(words[1:]) + (" was" if past else " is")
     return None

@@ -16,7 +16,11 @@ from bookpot.engine.stems import answer_stem
     ("Where did the old keeper hide the key?", "The old keeper hid"),
     ("How many sheep did Marta Quill count?", "Marta Quill counted"),
     ("How many ships were there?", "There were"),
-    ("Who found the letter?", "The one who found the letter was"),
+    ("Who found the letter?", "The letter was found by"),
+    ("Who painted the portrait in the east hall?", "The portrait in the east hall was painted by"),
+    ("Who leads the lantern festival in Harwick?", "The lantern festival in Harwick is led by"),
+    ("Who came to the party late?", "The one who came to the party late was"),
+    ("How many singers are in the choir at Saint Bride's?", "The choir at Saint Bride's has"),
     ("Why did the ship sink?", "The ship sank because"),
     ("When was the lighthouse built?", "The lighthouse was built"),
     ("Which room is the key in?", "The key is in"),
@@ -119,3 +123,23 @@ def test_lexicon_query_words_cannot_inject_fts_syntax(tmp_path):
     lex.add_unit(0, 'NEAR AND OR "quoted" column:text')
     assert lex.search(['"', "NEAR(", "text:x", "quoted"]) == [(0, pytest.approx(lex.search(["quoted"])[0][1]))]
     lex.close()
+
+
+def test_the_first_answer_token_cannot_end_or_be_blank():
+    import numpy as np
+
+    from bookpot.engine.llm import _ban_first
+
+    logits = np.zeros(1000, dtype=np.float32)
+    logits[[7, 8, 9]] = [9.0, 8.0, 7.0]  # end of text, "\n\n", then a word
+
+    class Ctx:
+        def logits_ith(self, i):
+            return logits
+
+    class Vocab:
+        def cannot_start(self, t):
+            return t in (7, 8)
+
+    _ban_first(Ctx(), Vocab())
+    assert int(np.argmax(logits)) == 9 and np.isinf(logits[[7, 8]]).all()
