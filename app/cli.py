@@ -105,9 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--max-tokens", type=int, default=200, metavar="N", help="longest answer (default 200)")
     a.add_argument("--temperature", type=float, default=0.0, help="0 = greedy, reproducible (default)")
     w = a.add_argument_group("answering (measured defaults: bench/questions.py)")
-    w.add_argument("--stem", choices=("auto", "off"), default="auto",
-                   help="auto: begin the answer with words derived from the question (\"How many sheep did "
-                        "she count?\" -> \"She counted\"); off: ask exactly as typed")
+    w.add_argument("--stem", choices=("auto", "on", "off"), default="auto",
+                   help="on: begin the answer with words derived from the question (\"How many sheep did "
+                        "she count?\" -> \"She counted\"); off: ask exactly as typed; auto: the model's "
+                        "measured default (on for the registry's models)")
     w.add_argument("--lookup", choices=("fused", "keys"), default="fused",
                    help="how memory units are found: attention keys and word index together (default), or keys only")
     w.add_argument("--neighbours", type=int, choices=(0, 1, 2), default=2,
@@ -276,7 +277,7 @@ def cmd_ask(args) -> int:
     model, entry, meta = _load(args)
     session, _ = _session(args, model, entry, meta, question=args.question)
     _ingest(args, session, reader)
-    session.use_stem = args.stem == "auto"
+    session.use_stem = args.stem == "on" or (args.stem == "auto" and (entry.answer_stem if entry else True))
     session.lexical_lookup = args.lookup == "fused"
     session.neighbours = args.neighbours
     if args.json:

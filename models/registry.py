@@ -35,6 +35,9 @@ class ModelEntry:
     sha256: str
     size: int
     default_prompt_style: str = "completion"
+    # Begin answers with a stem derived from the question (engine/stems.py);
+    # measured per model with bench/questions.py (bench/RESULTS.md).
+    answer_stem: bool = True
     notes: str = ""
 
     @property
