@@ -433,7 +433,8 @@ class Session:
         memory units placed next to it), the question as typed, and an
         answer stem derived from it (stems.py; ``self.use_stem``), so the
         model continues a sentence that can only be finished by the fact.
-        The stem is streamed first, with the first generated piece. The
+        The stem is streamed first, with the first piece that says something
+        the question did not (until then pieces are held back). The
         first token can be neither a blank line nor the end of text
         (``generate(must_start=True)``). Greedy decoding on a small model
         often says its last sentence again and again: the answer stops as
@@ -454,6 +455,7 @@ class Session:
         sampler = Sampler(self.model.n_vocab, temperature=temperature)
         parts: list[str] = []
         n_gen = 0
+        shown = 0  # pieces streamed so far
         t_first = None
         used: list[dict] = []
         try:
@@ -465,20 +467,24 @@ class Session:
                 if t_first is None:
                     t_first = time.perf_counter()
                     self.stats.ttft_s = t_first - t0
-                    if stem:
-                        yield stem
                 n_gen += 1
+                ended = False
                 if stem and self.one_sentence:
                     so_far = "".join(parts)
                     end = first_sentence_end(so_far + piece, max(0, len(so_far) - 4))
                     if end >= 0 and evidence_words(so_far + piece):
                         piece = (so_far + piece)[len(so_far):end] if end > len(so_far) else ""
-                        parts.append(piece)
-                        if piece:
-                            yield piece
-                        break
+                        ended = True
                 parts.append(piece)
-                yield piece
+                # Nothing is shown until the model's words say something the
+                # question did not: a non-answer never streams half a sentence.
+                if shown < len(parts) and (shown or usable("".join(parts), question, stem)):
+                    if not shown and stem:
+                        yield stem
+                    yield "".join(parts[shown:])
+                    shown = len(parts)
+                if ended:
+                    break
                 if any(c in piece for c in ".!?"):
                     text = "".join(parts)
                     at_repeat = said_again((stem or "") + text) - len(stem or "")
