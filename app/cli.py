@@ -19,17 +19,7 @@ import os
 import sys
 
 from ..engine.errors import BookpotError
-
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("bookpot")
-    except Exception:  # running from a source tree without metadata
-        return "0.1.0"
-
-
-VERSION = _version()
+from ..engine.version import VERSION
 
 
 class _Parser(argparse.ArgumentParser):

@@ -191,13 +191,12 @@ class _Shared:
     def settings(self) -> dict:
         """Every setting that changes the summary (the RAM cap only through its plan)."""
         from .. import native
-        from ..engine.llm import PINNED_LLAMA_CPP_PYTHON
         from ..engine.plan import default_cap, make_plan, parse_size
-        from .cli import VERSION
+        from ..engine.version import LLAMA_CPP_PYTHON, VERSION
 
         a = self.args
         style = a.prompt_style or (self.entry.default_prompt_style if self.entry else "completion")
-        d = {"bookpot": VERSION, "summary_format": SUMMARY_FORMAT, "llama_cpp": PINNED_LLAMA_CPP_PYTHON,
+        d = {"bookpot": VERSION, "summary_format": SUMMARY_FORMAT, "llama_cpp": LLAMA_CPP_PYTHON,
              "model": self.model_id, "length": a.length, "prompt_style": style, "mode": a.mode,
              "native": native.available()}
         if a.mode != "full":

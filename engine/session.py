@@ -36,7 +36,7 @@ from .loops import looping, said_again
 from .readers.base import Locator, Segment
 from .rss import peak_rss_bytes
 from .tokens import token_chunks
-from .units import SCRATCH_SEQ, UnitConfig, UnitStore
+from .units import UnitConfig, UnitStore
 
 MODES = ("auto", "full", "pot", "truncate", "streaming")
 SINK_TOKENS = 4

@@ -40,9 +40,10 @@ TEXT = (
 def test_available_and_reason():
     assert native.available(), native.reason()
     assert native.reason() == ""
-    from bookpot.native import kernels
     import llama_cpp
-    assert llama_cpp.__version__ == kernels.PINNED_LLAMA_CPP
+
+    from bookpot.engine.version import LLAMA_CPP_PYTHON
+    assert llama_cpp.__version__ == LLAMA_CPP_PYTHON
 
 
 # ---- low-level llama.cpp helpers --------------------------------------------
