@@ -434,9 +434,15 @@ class Sampler(_Owned):
             C.llama_sampler_chain_add(self._ptr, C.llama_sampler_init_dist(seed))
 
     def sample(self, ctx: Context) -> int:
-        tok = C.llama_sampler_sample(self._ptr, ctx._ptr, -1)
-        C.llama_sampler_accept(self._ptr, tok)
-        return tok
+        """The next token from the last decoded token's logits, accepted once.
+
+        ``llama_sampler_sample`` applies the chain *and accepts* the token
+        (llama.h: "Sample and accept a token"), so the penalties' window of
+        ``repeat_last_n`` holds each generated token once. Calling
+        ``llama_sampler_accept`` again would put it there twice and halve
+        the window (tests/test_sampler.py counts the acceptances).
+        """
+        return C.llama_sampler_sample(self._ptr, ctx._ptr, -1)
 
     def close(self) -> None:
         if getattr(self, "_ptr", None):
