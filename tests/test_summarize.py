@@ -340,3 +340,17 @@ def test_folders_expand_to_their_books_and_outputs_do_not_collide(tmp_path):
     assert [o.name for o in outs] == ["a.summary.md", "a-2.summary.md"]
     assert output_paths(["a.pdf"], None, "md") == [None]
     assert output_paths(["a.pdf"], str(tmp_path / "one.json"), "json") == [tmp_path / "one.json"]
+
+
+def test_summary_options_defaults_are_the_command_lines():
+    """The reader builds SummaryOptions from these defaults: they must be what
+    `bookpot summarize BOOK` gets, or its summaries would miss the CLI's cache."""
+    from bookpot.app.cli import build_parser
+    from bookpot.app.summarize import SummaryOptions
+
+    args = build_parser().parse_args(["summarize", "book"])
+    assert SummaryOptions.from_args(args) == SummaryOptions()
+    args = build_parser().parse_args(["summarize", "book", "--no-nuc", "--no-cache", "--length", "short",
+                                      "--ram-cap", "1G", "--fresh"])
+    o = SummaryOptions.from_args(args)
+    assert (o.nuc, o.cache, o.length, o.ram_cap, o.fresh) == (False, False, "short", "1G", True)

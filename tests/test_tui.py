@@ -35,7 +35,7 @@ from bookpot.app.tui.app import BookpotApp
 from bookpot.app.tui.booktext import BookText, wrap_offsets
 from bookpot.app.tui.chat import ChatLog, CitationButton, Exchange, ListGuard, SummaryExchange
 from bookpot.app.tui.dialogs import FileBrowser, PromptDialog
-from bookpot.app.tui.engine import BookEngine, default_session_factory
+from bookpot.app.tui.worker import BookEngine, default_session_factory
 from bookpot.app.tui.library import book_state
 from bookpot.engine import store
 from bookpot.app.build import Built
