@@ -261,7 +261,7 @@ def summarize_book(path: str, shared: SummaryModel, *, label: str, bar=None, on_
     reader frees its own there, so two contexts never share the RAM cap).
     """
     from ..engine.readers import open_document
-    from .build import Options, build_session
+    from ..engine.build import Options, build_session
     from .progress import ProgressLine
 
     opts = shared.options

@@ -38,7 +38,7 @@ from bookpot.app.tui.dialogs import FileBrowser, PromptDialog
 from bookpot.app.tui.worker import BookEngine, default_session_factory
 from bookpot.app.tui.library import book_state
 from bookpot.engine import store
-from bookpot.app.build import Built
+from bookpot.engine.build import Built
 from bookpot.app.tui.help import HelpScreen
 from bookpot.app.tui.library import LibraryScreen
 from bookpot.app.tui.reader import ReaderScreen

@@ -7,7 +7,7 @@ the model, ingesting, answering -- runs in the single loop of
 only through flags and a question queue, and hears back only through
 messages posted to the screen (``post_message`` is thread-safe).
 
-The session is built as the CLI builds it (``app/build.py``): sized by the
+The session is built as the CLI builds it (``engine/build.py``): sized by the
 RAM plan, with memory units, the generic catalyst and the book's cache, so
 a book read once -- here or by ``bookpot ask``/``ingest`` with the same
 settings -- reopens with no prefill, and one closed half-way resumes from
@@ -77,7 +77,7 @@ def default_session_factory(request: BookRequest, *, pot_tokens: int | None = No
                             cache: bool = True):
     """Resolve (fetching if needed) and load the model; build the book's Session.
 
-    Returns a ``build.Built`` (session, cache, plan). Loaded models are kept
+    Returns an ``engine.build.Built`` (session, cache, plan). Loaded models are kept
     for the life of the process so opening a second book does not load the
     weights again; each book gets its own context. The RAM plan comes from
     the settings' cap (default: ``engine.plan.default_cap()``); memory units
@@ -86,8 +86,8 @@ def default_session_factory(request: BookRequest, *, pot_tokens: int | None = No
     tests use it (``functools.partial``) to read a small document past the
     pot; it changes the cache key, as it does in the CLI.
     """
+    from ...engine.build import Options, build_session, resolve_model
     from ...engine.llm import Model
-    from ..build import Options, build_session, resolve_model
 
     path, entry, meta = resolve_model(request.model_name)
     path = str(path)
