@@ -20,17 +20,7 @@ import os
 import sys
 
 from ..engine.errors import BookpotError
-
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("bookpot")
-    except Exception:  # running from a source tree without metadata
-        return "0.1.0"
-
-
-VERSION = _version()
+from ..engine.version import VERSION
 
 
 class _Parser(argparse.ArgumentParser):
@@ -177,8 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
 # ------------------------------------------------------------------ helpers
 def _load(args, *, vocab_only: bool = False):
     """Resolve, check and load the model; return (Model, ModelEntry|None, ModelMeta)."""
+    from ..engine.build import resolve_model
     from ..engine.llm import Model
-    from .build import resolve_model
 
     path, entry, meta = resolve_model(args.model, progress=_fetch_progress(getattr(args, "quiet", False)))
     return Model(path, vocab_only=vocab_only), entry, meta
@@ -196,32 +186,24 @@ def _fetch_progress(quiet: bool):
     return show
 
 
-def _session(args, model, entry, meta, question: str | None = None):
-    """A Session sized by the RAM plan (see build.build_session, shared with the TUI).
+def _open(args, question: str | None = None):
+    """The book opened through the engine's door (``engine.api.open_book``), as the flags say."""
+    from ..engine.api import open_book
 
-    Returns (session, catalyst_is_question).
-    """
-    from .build import build_session
-
-    reader = getattr(args, "_reader", None)
-    built = build_session(_options(args), model, entry, meta, book=args.book,
-                          doc_info=getattr(args, "_doc_info", None), question=question,
-                          segments=reader.segments if reader is not None else None)
-    args._book_cache = built.cache
-    args._units_tmp = built.units_tmp  # lives as long as args: the units are used by ask
-    for note in built.notes:
-        _note(args, note)
-    return built.session, built.by_question
+    return open_book(args.book, _options(args), question=question, on_note=lambda m: _note(args, m),
+                     fetch_progress=_fetch_progress(getattr(args, "quiet", False)))
 
 
 def _options(args):
-    from .build import Options
+    from ..engine.build import Options
 
     return Options(model=args.model, prompt_style=args.prompt_style, mode=args.mode, ram_cap=args.ram_cap,
                    pot_tokens=args.pot_tokens, alpha=args.alpha, nuc=not args.no_nuc, threads=args.threads,
                    units=args.units, use_units=not args.no_units, unit_tokens=args.unit_tokens,
                    disk_cap=args.disk_cap, catalyst=args.catalyst, cache_dir=args.cache_dir,
-                   cache=not args.no_cache)
+                   cache=not args.no_cache, password=args.password,
+                   stem=getattr(args, "stem", "auto"), lookup=getattr(args, "lookup", "fused"),
+                   neighbours=getattr(args, "neighbours", 2))
 
 
 def _note(args, message: str) -> None:
@@ -229,20 +211,15 @@ def _note(args, message: str) -> None:
         sys.stderr.write(f"bookpot: {message}\n")
 
 
-def _ingest(args, session, reader):
-    from ..engine import book
+def _read(args, book) -> None:
     from .progress import ProgressLine
 
     bar = ProgressLine("reading", quiet=args.quiet)
-    cache = getattr(args, "_book_cache", None)
     try:
-        book.read(session, reader.segments(), cache, progress=bar.update,
-                  on_wait=lambda: _note(args, "another bookpot is reading this book; waiting for it"),
-                  on_note=lambda m: _note(args, m))
+        book.read(progress=bar.update,
+                  on_wait=lambda: _note(args, "another bookpot is reading this book; waiting for it"))
     finally:
         bar.done()
-    if session.stats.doc_tokens == 0:
-        raise BookpotError(f"{args.book} has no text to read")
 
 
 def _stats_line(stats) -> str:
@@ -269,30 +246,21 @@ def _stats_line(stats) -> str:
 
 # ----------------------------------------------------------------- commands
 def cmd_ask(args) -> int:
-    from ..engine.readers import open_document
-
-    reader = open_document(args.book, password=args.password)
-    args._doc_info = _doc_info(reader)
-    args._reader = reader
-    model, entry, meta = _load(args)
-    session, _ = _session(args, model, entry, meta, question=args.question)
-    _ingest(args, session, reader)
-    session.use_stem = args.stem == "on" or (args.stem == "auto" and (entry.answer_stem if entry else True))
-    session.lexical_lookup = args.lookup == "fused"
-    session.neighbours = args.neighbours
-    if args.json:
-        answer = session.ask(args.question, max_tokens=args.max_tokens, temperature=args.temperature)
-        print(json.dumps({"answer": answer.text, "answered": answer.answered, "stem": answer.stem,
-                          "model_text": answer.model_text, "citations": answer.citations,
-                          "passages": answer.passages, "stats": answer.stats.to_dict()}, ensure_ascii=False))
-        return 0
-    out = sys.stdout
-    streamed = False
-    for piece in session.ask_stream(args.question, max_tokens=args.max_tokens, temperature=args.temperature):
-        out.write(piece)
-        out.flush()
-        streamed = True
-    answer = session.last_answer
+    with _open(args, question=args.question) as book:
+        _read(args, book)
+        if args.json:
+            answer = book.ask(args.question, max_tokens=args.max_tokens, temperature=args.temperature)
+            print(json.dumps({"answer": answer.text, "answered": answer.answered, "stem": answer.stem,
+                              "model_text": answer.model_text, "citations": answer.citations,
+                              "passages": answer.passages, "stats": answer.stats.to_dict()}, ensure_ascii=False))
+            return 0
+        out = sys.stdout
+        streamed = False
+        for piece in book.ask_stream(args.question, max_tokens=args.max_tokens, temperature=args.temperature):
+            out.write(piece)
+            out.flush()
+            streamed = True
+        answer = book.last_answer
     if not answer.answered:
         out.write(("\n" if streamed else "") + answer.text)
     out.write("\n")
@@ -316,27 +284,14 @@ def format_quotes(answer) -> str:
 
 
 def cmd_ingest(args) -> int:
-    from ..engine.readers import open_document
-
-    reader = open_document(args.book, password=args.password)
-    args._doc_info = _doc_info(reader)
-    args._reader = reader
-    model, entry, meta = _load(args)
-    session, _ = _session(args, model, entry, meta)
-    _ingest(args, session, reader)
+    with _open(args) as book:
+        _read(args, book)
+        stats = book.stats
     if args.json:
-        print(json.dumps(session.stats.to_dict()))
+        print(json.dumps(stats.to_dict()))
     else:
-        print(_stats_line(session.stats))
+        print(_stats_line(stats))
     return 0
-
-
-def _doc_info(reader) -> dict:
-    try:
-        info = reader.info()
-    except Exception:  # info is decoration: the reader reports real problems when read
-        return {}
-    return {"title": info.title, "format": info.format, "size_bytes": info.size_bytes}
 
 
 def cmd_cache(args) -> int:

@@ -10,16 +10,13 @@ the defaults are used and the reason is returned for a notification.
 from __future__ import annotations
 
 import os
-import tempfile
+import tomllib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-try:  # Python 3.11+
-    import tomllib
-except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-    tomllib = None  # type: ignore[assignment]
-
 import platformdirs
+
+from ..engine import store
 
 CONFIG_NAME = "config.toml"
 THEMES = ("textual-dark", "textual-light")
@@ -55,8 +52,6 @@ def load() -> tuple[Settings, str | None]:
     if not path.exists():
         return Settings(), None
     try:
-        if tomllib is None:  # pragma: no cover
-            raise ValueError("reading settings needs Python 3.11")
         with open(path, "rb") as f:
             data = tomllib.load(f)
     except (OSError, ValueError) as e:
@@ -81,14 +76,7 @@ def save(settings: Settings) -> Path:
     path = config_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     text = "# bookpot settings\n" + dumps(asdict(settings))
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".config-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    store.replace_file(path, text.encode("utf-8"))
     return path
 
 

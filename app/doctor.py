@@ -86,9 +86,10 @@ def report(model_name: str | None, ram_cap: str | None, threads: int | None,
     """(lines, warnings). ``cache_dir``: the ``--cache-dir`` given, if any."""
     from .. import models, native
     from ..engine.errors import BookpotError
-    from ..engine.llm import PINNED_LLAMA_CPP_PYTHON, default_threads
+    from ..engine.llm import default_threads
     from ..engine.plan import default_cap, make_plan, parse_size, smallest_cap
     from ..engine.store import cache_root
+    from ..engine.version import LLAMA_CPP_PYTHON
 
     lines, warnings = [], []
     cores = default_threads()
@@ -113,9 +114,9 @@ def report(model_name: str | None, ram_cap: str | None, threads: int | None,
         import llama_cpp
 
         v = llama_cpp.__version__
-        lines.append(f"llama.cpp    llama-cpp-python {v}" + ("" if v == PINNED_LLAMA_CPP_PYTHON else
-                                                                f" (bookpot needs {PINNED_LLAMA_CPP_PYTHON})"))
-        if v != PINNED_LLAMA_CPP_PYTHON:
+        lines.append(f"llama.cpp    llama-cpp-python {v}" + ("" if v == LLAMA_CPP_PYTHON else
+                                                                f" (bookpot needs {LLAMA_CPP_PYTHON})"))
+        if v != LLAMA_CPP_PYTHON:
             warnings.append("llama-cpp-python is not the pinned version: reinstall bookpot")
     except ImportError as e:
         lines.append(f"llama.cpp    not importable: {e}")

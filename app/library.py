@@ -13,12 +13,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import platformdirs
+
+from ..engine import store
 
 STATES = ("new", "ingesting", "paused", "ready", "failed")
 MAX_BOOKS = 50
@@ -100,15 +101,9 @@ class QA:
 
 
 def write_json_atomic(path: Path, data) -> None:
+    """``data`` as JSON into ``path`` (its folder made), atomically; ``OSError`` on failure."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, ensure_ascii=False, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    store.replace_file(path, store.json_bytes(data))
 
 
 def _read_json(path: Path, default):
@@ -225,12 +220,5 @@ def export_notes(book_path: str, title: str, items: list[QA], dest: str | os.Pat
     if out.is_dir():
         out = out / default_notes_path(book_path).name
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".notes-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(notes_markdown(title, book_path, items))
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    store.replace_file(out, notes_markdown(title, book_path, items).encode("utf-8"))
     return out

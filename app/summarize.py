@@ -21,6 +21,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from ..engine import store
@@ -143,25 +144,60 @@ def render_json(s: BookSummary, *, indent: int | None = None) -> str:
     return json.dumps(d, ensure_ascii=False, indent=indent)
 
 
+# ------------------------------------------------------------------ options
+@dataclass
+class SummaryOptions:
+    """What ``bookpot summarize`` takes besides the books, with its flags' defaults.
+
+    The reader (app/tui/worker.py) builds one with its model, threads and RAM
+    cap and the rest left at these defaults, so a summary made there has the
+    cache key of the same command line, and the other way round
+    (tests/test_summarize.py checks these defaults against the parser's).
+    """
+
+    model: str | None = None  # registry name or .gguf path; None: the default model
+    prompt_style: str | None = None  # None: the model's measured best
+    mode: str = "auto"
+    ram_cap: str | int | None = None  # "512M" or bytes; None: engine.plan.default_cap()
+    pot_tokens: int | None = None
+    alpha: float = 0.5
+    nuc: bool = True
+    threads: int | None = None
+    password: str | None = None
+    length: str = "medium"  # a key of engine.summarize.LENGTHS
+    cache_dir: str | None = None  # None: store.cache_root()
+    cache: bool = True  # False (--no-cache): neither read nor write the summary cache
+    fresh: bool = False  # ignore cached and partial summaries
+    quiet: bool = False  # no progress line
+
+    @classmethod
+    def from_args(cls, args) -> "SummaryOptions":
+        """From ``bookpot summarize``'s parsed arguments."""
+        renamed = {"nuc": not args.no_nuc, "cache": not args.no_cache}
+        return cls(**{f.name: renamed[f.name] if f.name in renamed else getattr(args, f.name)
+                      for f in fields(cls)})
+
+
 # ------------------------------------------------------------------ the cache
-class _Shared:
-    """What all books of one call share: the model (loaded on first need) and its identity.
+class SummaryModel:
+    """What all books of one call share: the model (loaded on first need), its
+    identity, the options and the summary cache's folder.
 
     ``model``: one already loaded from the same file (the reader's), used
     instead of loading the weights again.
     """
 
-    def __init__(self, args, model=None) -> None:
+    def __init__(self, options: SummaryOptions, model=None) -> None:
         from .. import models
 
-        self.args = args
-        name = args.model or models.DEFAULT_MODEL
+        self.options = options
+        name = options.model or models.DEFAULT_MODEL
         self.name = name
         self.entry = models.REGISTRY.get(name)
         self.path = models.resolve(name)
         self.meta = models.read_metadata(self.path)
         self._model = model
-        self.root = store.cache_root(args.cache_dir) / "summaries"
+        self.root = store.cache_root(options.cache_dir) / "summaries"
         self.model_id = self._model_id()
 
     def model(self):
@@ -191,20 +227,19 @@ class _Shared:
     def settings(self) -> dict:
         """Every setting that changes the summary (the RAM cap only through its plan)."""
         from .. import native
-        from ..engine.llm import PINNED_LLAMA_CPP_PYTHON
         from ..engine.plan import default_cap, make_plan, parse_size
-        from .cli import VERSION
+        from ..engine.version import LLAMA_CPP_PYTHON, VERSION
 
-        a = self.args
-        style = a.prompt_style or (self.entry.default_prompt_style if self.entry else "completion")
-        d = {"bookpot": VERSION, "summary_format": SUMMARY_FORMAT, "llama_cpp": PINNED_LLAMA_CPP_PYTHON,
-             "model": self.model_id, "length": a.length, "prompt_style": style, "mode": a.mode,
+        o = self.options
+        style = o.prompt_style or (self.entry.default_prompt_style if self.entry else "completion")
+        d = {"bookpot": VERSION, "summary_format": SUMMARY_FORMAT, "llama_cpp": LLAMA_CPP_PYTHON,
+             "model": self.model_id, "length": o.length, "prompt_style": style, "mode": o.mode,
              "native": native.available()}
-        if a.mode != "full":
-            cap = parse_size(a.ram_cap) if a.ram_cap else default_cap()
-            plan = make_plan(self.meta, cap, pot_tokens=a.pot_tokens, nuc=not a.no_nuc)
+        if o.mode != "full":
+            cap = parse_size(o.ram_cap) if o.ram_cap else default_cap()
+            plan = make_plan(self.meta, cap, pot_tokens=o.pot_tokens, nuc=o.nuc)
             d.update(pot_tokens=plan.pot_tokens, keep_tokens=plan.keep_tokens, n_batch=plan.n_batch,
-                     nuc=plan.nuc, alpha=a.alpha)
+                     nuc=plan.nuc, alpha=o.alpha)
         return d
 
 
@@ -212,22 +247,8 @@ def cache_key(doc_hash: str, settings: dict) -> str:
     return store.digest(json.dumps({"doc": doc_hash, **settings}, sort_keys=True).encode())
 
 
-def summarize_args(**values):
-    """The arguments ``bookpot summarize BOOK`` gets by default, with ``values`` set
-    (``model``, ``threads``, ``ram_cap``...): what the reader passes, so a summary
-    made there has the cache key of the same command line, and the other way round."""
-    from .cli import build_parser
-
-    args = build_parser().parse_args(["summarize", "book"])
-    for k, v in values.items():
-        if not hasattr(args, k):
-            raise TypeError(f"bookpot summarize has no option {k!r}")
-        setattr(args, k, v)
-    return args
-
-
 # ------------------------------------------------------------------ one book
-def summarize_book(path: str, shared: _Shared, *, label: str, bar=None, on_section=None, cancel=None,
+def summarize_book(path: str, shared: SummaryModel, *, label: str, bar=None, on_section=None, cancel=None,
                    before_session=None) -> BookSummary:
     """Summarize one book (or return its cached summary).
 
@@ -240,24 +261,24 @@ def summarize_book(path: str, shared: _Shared, *, label: str, bar=None, on_secti
     reader frees its own there, so two contexts never share the RAM cap).
     """
     from ..engine.readers import open_document
-    from .build import Options, build_session
+    from ..engine.build import Options, build_session
     from .progress import ProgressLine
 
-    args = shared.args
+    opts = shared.options
     t0 = time.perf_counter()
-    reader = open_document(path, password=args.password)  # a broken file fails here, cheaply
+    reader = open_document(path, password=opts.password)  # a broken file fails here, cheaply
     info = reader.info()
     settings = shared.settings()
     key = cache_key(store.document_hash(path), settings)
     final = shared.root / f"{key}.json"
     partial = shared.root / f"{key}.partial.json"
-    keep = not getattr(args, "no_cache", False)  # --no-cache: neither read nor write the cache
-    fresh = args.fresh or not keep
+    keep = opts.cache  # --no-cache: neither read nor write the cache
+    fresh = opts.fresh or not keep
     if not fresh:
         hit = _cached(final, key, t0)
         if hit is not None:
             return hit
-    bar = bar or ProgressLine(label, quiet=args.quiet)
+    bar = bar or ProgressLine(label, quiet=opts.quiet)
     lock = store.locked(shared.root / f"{key}.lock",
                         wait=lambda: bar.message(f"{label}: another bookpot is summarizing this book; waiting"),
                         cancel=cancel) \
@@ -274,9 +295,9 @@ def summarize_book(path: str, shared: _Shared, *, label: str, bar=None, on_secti
             before_session()
         # No memory units and no saved book state: units only serve questions,
         # and a pot that summary steps have emptied must not pass for the book's.
-        built = build_session(Options(model=args.model, prompt_style=args.prompt_style, mode=args.mode,
-                                      ram_cap=args.ram_cap, pot_tokens=args.pot_tokens, alpha=args.alpha,
-                                      nuc=not args.no_nuc, threads=args.threads, use_units=False,
+        built = build_session(Options(model=opts.model, prompt_style=opts.prompt_style, mode=opts.mode,
+                                      ram_cap=opts.ram_cap, pot_tokens=opts.pot_tokens, alpha=opts.alpha,
+                                      nuc=opts.nuc, threads=opts.threads, use_units=False,
                                       cache=False, largest_pot=True), model, shared.entry, shared.meta)
         session = built.session
 
@@ -284,7 +305,7 @@ def summarize_book(path: str, shared: _Shared, *, label: str, bar=None, on_secti
             if keep:
                 store.atomic_write_json(partial, {"key": key, "saved": store.now(), "resume": state})
 
-        summarizer = Summarizer(session, length=args.length, progress=bar.update,
+        summarizer = Summarizer(session, length=opts.length, progress=bar.update,
                                 message=lambda m: bar.message(f"{label}: {m}"), checkpoint=checkpoint,
                                 on_section=on_section, cancel=cancel)
         try:
@@ -380,6 +401,8 @@ def _keep_unfinished(partial: Path, key: str, summarizer: Summarizer) -> None:
 
 # ------------------------------------------------------------------ the command
 def run(args) -> int:
+    """``bookpot summarize`` with its parsed arguments; the exit code."""
+    opts = SummaryOptions.from_args(args)
     fmt = "json" if args.json else (args.format or "md")
     books = expand_books(args.books)
     good = [b for b, err in books if err is None]
@@ -393,7 +416,7 @@ def run(args) -> int:
         label = f"[{i}/{len(books)}] {Path(book).name}" if len(books) > 1 else Path(book).name
         try:
             if shared is None:
-                shared = _Shared(args)  # model problems fail the whole call, once
+                shared = SummaryModel(opts)  # model problems fail the whole call, once
             result = summarize_book(book, shared, label=label)
         except (ModelError, RamCapError):
             raise
@@ -425,7 +448,7 @@ def run(args) -> int:
             except BookpotError as e:
                 failures.append(f"{_shown(book)}: {e}")
                 continue
-        if not args.quiet and result.degenerate_count and sys.stderr.isatty():
+        if not opts.quiet and result.degenerate_count and sys.stderr.isatty():
             sys.stderr.write(f"bookpot: warning: {result.degenerate_count} part(s) of {printable(Path(book).name)} "
                              "have no usable summary (marked in the output)\n")
     for msg in failures:

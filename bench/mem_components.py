@@ -4,18 +4,19 @@ Prints RSS after import, after loading the model, after making the context
 (with llama.cpp's own KV / compute / output buffer sizes), then the peak
 after ingesting a pass-key document of DOC_TOKENS and answering.
 """
-import sys, re
+import re
+import sys
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'tests'))
 from passkey import passkey_text, QUESTION
 from bookpot.engine.rss import peak_rss_bytes, current_rss_bytes
-from bookpot.engine import llm
+from bookpot.engine import llm  # noqa: F401  (imported here to measure what importing costs)
 print("import", current_rss_bytes()>>20, end=" ")
-from bookpot.engine.llm import Model, LLAMA_LOG
-from bookpot.engine.session import Session
-from bookpot.engine.pot import PotConfig
-from bookpot.engine.readers.base import Segment, Locator
-from bookpot.models import resolve
+from bookpot.engine.llm import Model, LLAMA_LOG  # noqa: E402  (after the RSS print above)
+from bookpot.engine.session import Session  # noqa: E402  (after the RSS print above)
+from bookpot.engine.pot import PotConfig  # noqa: E402  (after the RSS print above)
+from bookpot.engine.readers.base import Segment, Locator  # noqa: E402  (after the RSS print above)
+from bookpot.models import resolve  # noqa: E402  (after the RSS print above)
 m = Model(resolve('smollm2-135m'))
 print("model", current_rss_bytes()>>20, end=" ")
 M = int(sys.argv[1]); n = int(sys.argv[2]); nuc = sys.argv[3] == "1"

@@ -56,8 +56,8 @@ DOCS = OUT / "docs" / "questions"
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-import natural
-from common import machine
+import natural  # noqa: E402 - found through the sys.path lines above
+from common import machine  # noqa: E402
 
 N_CTX = 8192
 QUESTION_ROOM = 256  # tokens kept free after the document for the question (and chat template)
@@ -373,7 +373,7 @@ def main() -> int:
                             "depth": next(p.depth for p in doc.placed if p.fact == fact.id)}
                     if system == bp_system:
                         rec = run_bookpot(a, path, fact.question, cache)
-                        detok = (lambda toks: get_plain().detokenize(toks))
+                        detok = get_plain().detokenize
                         it = {**base, **score_bookpot(fact, rec, cache, detok), "cmd": rec["cmd"]}
                     else:
                         r = get_plain().ask(path, fact.question, system.split("-", 1)[1])

@@ -8,7 +8,10 @@ Prints the largest logit difference for each.
 
     .venv/bin/python bench/state_roundtrip.py [MODEL.gguf]
 """
-import sys, numpy as np, os
+import sys
+
+import numpy as np
+
 from bookpot.engine.llm import Model, Context
 from bookpot.models import DEFAULT_MODEL, resolve
 

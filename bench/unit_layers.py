@@ -1,4 +1,7 @@
-import sys, numpy as np
+import sys
+
+import numpy as np
+
 sys.path.insert(0, "tests")
 from passkey import passkey_text, QUESTION
 from bookpot.engine.llm import Model, Context

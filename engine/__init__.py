@@ -1,1 +1,20 @@
-"""Documents in, answers out: readers, prefill, the KV pot, memory units."""
+"""Documents in, answers out: readers, prefill, the KV pot, memory units.
+
+The public door is ``open_book(path, Options) -> Book`` (engine/api.py).
+These names are imported on first use, so importing a small module of the
+engine (``bookpot.engine.errors``) does not load llama.cpp.
+"""
+
+__all__ = ["Book", "Options", "open_book"]
+
+
+def __getattr__(name: str):
+    if name in ("Book", "open_book"):
+        from . import api
+
+        return getattr(api, name)
+    if name == "Options":
+        from .build import Options
+
+        return Options
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -14,14 +14,16 @@ import os
 import threading
 from collections import deque
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 import llama_cpp as _lc
 from llama_cpp import llama_cpp as C
 
 from .errors import ModelError
+from .version import LLAMA_CPP_PYTHON
 
-PINNED_LLAMA_CPP_PYTHON = "0.3.36"
+if TYPE_CHECKING:  # numpy is imported where it is used (a vocab-only load needs none)
+    import numpy as np
 
 # ---------------------------------------------------------------- logging
 # llama.cpp logs a lot to stderr. Users must see one-line errors, not walls
@@ -98,9 +100,9 @@ def use_extra_buffer_types() -> bool:
 
 
 def check_pin() -> None:
-    if _lc.__version__ != PINNED_LLAMA_CPP_PYTHON:
+    if _lc.__version__ != LLAMA_CPP_PYTHON:
         raise ModelError(
-            f"bookpot needs llama-cpp-python=={PINNED_LLAMA_CPP_PYTHON}, "
+            f"bookpot needs llama-cpp-python=={LLAMA_CPP_PYTHON}, "
             f"found {_lc.__version__}; reinstall bookpot"
         )
 
@@ -358,7 +360,7 @@ class Context(_Owned):
         C.llama_memory_seq_cp(self.mem, src, dst, p0, p1)
         self.cells.seq_cp(src, dst, p0, p1)
 
-    def state_seq_get(self, seq: int) -> tuple[bytes, "np.ndarray"]:
+    def state_seq_get(self, seq: int) -> tuple[memoryview, np.ndarray]:
         """(llama_state_seq_get_data of ``seq``, its positions in the order written)."""
         import ctypes
 
@@ -385,7 +387,7 @@ class Context(_Owned):
             raise ModelError(f"llama.cpp could not restore sequence {seq} ({len(data):,} bytes)")
         self.cells.state_seq_set(seq, positions)
 
-    def state_seq_save(self, seq: int, path: str | Path) -> np.ndarray:
+    def state_seq_save(self, seq: int, path: str | Path) -> np.ndarray | None:
         """Write ``seq``'s KV to ``path`` (llama_state_seq_save_file); return its positions.
 
         Streamed to the file by llama.cpp in small pieces. Measured on a
@@ -405,7 +407,7 @@ class Context(_Owned):
         wrote = C.llama_state_seq_save_file(self._ptr, str(path).encode(), seq, arr, len(positions))
         return positions if wrote else None
 
-    def state_seq_load(self, path: str | Path, seq: int) -> "np.ndarray":
+    def state_seq_load(self, path: str | Path, seq: int) -> np.ndarray:
         """Restore ``seq`` (emptied first) from a ``state_seq_save`` file; return its positions."""
         import ctypes
 
@@ -468,9 +470,15 @@ class Sampler(_Owned):
             C.llama_sampler_chain_add(self._ptr, C.llama_sampler_init_dist(seed))
 
     def sample(self, ctx: Context) -> int:
-        tok = C.llama_sampler_sample(self._ptr, ctx._ptr, -1)
-        C.llama_sampler_accept(self._ptr, tok)
-        return tok
+        """The next token from the last decoded token's logits, accepted once.
+
+        ``llama_sampler_sample`` applies the chain *and accepts* the token
+        (llama.h: "Sample and accept a token"), so the penalties' window of
+        ``repeat_last_n`` holds each generated token once. Calling
+        ``llama_sampler_accept`` again would put it there twice and halve
+        the window (tests/test_sampler.py counts the acceptances).
+        """
+        return C.llama_sampler_sample(self._ptr, ctx._ptr, -1)
 
     def close(self) -> None:
         if getattr(self, "_ptr", None):

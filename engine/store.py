@@ -5,7 +5,8 @@ Everything bookpot saves goes through here:
 - ``cache_root()``: the platformdirs user cache directory (or ``--cache-dir``
   / ``BOOKPOT_CACHE_DIR``), the only place bookpot writes besides the
   model directory and the config file.
-- ``atomic_write()``: write to a temporary file in the same directory,
+- ``atomic_write()`` (``replace_file()`` underneath, which the library and
+  the settings use too): write to a temporary file in the same directory,
   fsync, rename over the target. A reader sees the old file or the new one,
   never half of either; a failed write (ENOSPC, EFBIG) leaves the old file
   and no temporary behind, and raises ``CacheError`` with one sentence.
@@ -22,6 +23,7 @@ import fcntl
 import hashlib
 import json
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Callable, Iterator
@@ -99,13 +101,18 @@ def write_failed(path: Path) -> CacheError:
     return _disk_error(path, OSError(code, os.strerror(code)))
 
 
-def atomic_write(path: Path, data: bytes | memoryview | Callable[[object], None], *, sync: bool = True) -> None:
+def replace_file(path: Path, data: bytes | memoryview | Callable[[object], None], *, sync: bool = True) -> None:
     """Replace ``path`` with ``data`` (bytes, or a function writing to a file) atomically.
 
-    ``sync=False`` skips the fsync (the caller fsyncs a batch of files
-    before the checkpoint that makes them count).
+    Written to a temporary file beside ``path`` (named for this process and
+    thread, so two writers never share one), fsynced unless ``sync=False``,
+    then renamed over ``path``: a reader sees the old file or the new one,
+    never half of either. On any failure the temporary file is removed and
+    the exception (``OSError`` for the disk's) propagates. The one atomic
+    write of bookpot: the cache (``atomic_write``), the library, the
+    settings and exported notes all go through it.
     """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         with open(tmp, "wb") as f:
             if callable(data):
@@ -116,9 +123,21 @@ def atomic_write(path: Path, data: bytes | memoryview | Callable[[object], None]
             if sync:
                 os.fsync(f.fileno())
         os.replace(tmp, path)
-    except OSError as e:
+    except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        raise
+
+
+def atomic_write(path: Path, data: bytes | memoryview | Callable[[object], None], *, sync: bool = True) -> None:
+    """``replace_file`` for the cache: a disk failure raises ``CacheError`` with one sentence.
+
+    ``sync=False`` skips the fsync (the caller fsyncs a batch of files
+    before the checkpoint that makes them count).
+    """
+    try:
+        replace_file(path, data, sync=sync)
+    except OSError as e:
         raise _disk_error(path, e) from e
 
 
@@ -143,8 +162,14 @@ def truncate(path: Path, size: int) -> None:
         raise _disk_error(path, e) from e
 
 
+def json_bytes(obj) -> bytes:
+    """How bookpot writes JSON files: UTF-8, one-space indent."""
+    return json.dumps(obj, ensure_ascii=False, indent=1).encode()
+
+
 def atomic_write_json(path: Path, obj) -> None:
-    atomic_write(path, json.dumps(obj, ensure_ascii=False, indent=1).encode())
+    """``atomic_write`` of ``obj``'s JSON (``CacheError`` on a disk failure)."""
+    atomic_write(path, json_bytes(obj))
 
 
 def read_json(path: Path):

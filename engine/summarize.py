@@ -43,7 +43,7 @@ from typing import Callable, Iterable, Iterator
 from .errors import BookpotError
 from .llm import Sampler, generate
 from .loops import looping
-from .readers.base import Locator, Segment
+from .readers.base import Segment
 from .rss import peak_rss_bytes
 
 SUMMARY_FORMAT = 1  # bump when prompts or section rules change: old cache entries go stale

@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-PINNED_LLAMA_CPP = "0.3.36"
+from ..engine.version import LLAMA_CPP_PYTHON
 
 try:
     import llama_cpp
@@ -22,9 +22,9 @@ try:
 except Exception as e:  # pragma: no cover - depends on the install
     raise ImportError(f"llama_cpp cannot be imported ({e}).") from e
 
-if llama_cpp.__version__ != PINNED_LLAMA_CPP:
+if llama_cpp.__version__ != LLAMA_CPP_PYTHON:
     raise ImportError(
-        f"bookpot.native needs llama-cpp-python {PINNED_LLAMA_CPP}, found {llama_cpp.__version__}."
+        f"bookpot.native needs llama-cpp-python {LLAMA_CPP_PYTHON}, found {llama_cpp.__version__}."
     )
 
 from . import _hot  # noqa: E402  (C extension; ImportError if it was not built)

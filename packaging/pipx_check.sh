@@ -32,8 +32,7 @@
 #   BOOKPOT_PIPX_KEEP=1    keep the temporary folder for inspection
 #
 # Prints `pipx-check: ...` lines with the seconds each step took; exits 0 only
-# if every check passed. A check that cannot run yet (no `bookpot cache`
-# command) prints `pipx-check: SKIP ...` with the reason.
+# if every check passed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -182,19 +181,15 @@ sed 's/^/pipx-check:   /' "$WORK/written.txt"
 stray=$(grep -v -e "^$CACHE_DIR/" -e "^$CONFIG_DIR/" -e "^$DATA_DIR/" "$WORK/written.txt" || true)
 [ -z "$stray" ] || fail "bookpot wrote outside its platformdirs folders: $stray"
 
-if user bookpot cache --help >/dev/null 2>"$WORK/cache-help.err"; then
-  if [ -z "$(cd "$WORK" && find "$CACHE_DIR" -mindepth 1 -type f 2>/dev/null)" ]; then
-    say "note: the cache was empty before \`bookpot cache clear\` (nothing run here wrote to it)"
-  fi
-  user bookpot cache clear </dev/null >"$WORK/cache-clear.out" 2>&1 || { cat "$WORK/cache-clear.out" >&2; fail "bookpot cache clear failed"; }
-  left=$(cd "$WORK" && find "$CACHE_DIR" -mindepth 1 -type f 2>/dev/null | sort || true)
-  [ -z "$left" ] || fail "bookpot cache clear left files in $CACHE_DIR: $left"
-  say "after bookpot cache clear, still written: $(list_written | wc -l) file(s)"
-  list_written | sed 's/^/pipx-check:   /'
-  step "bookpot cache clear emptied ~/.cache/bookpot"
-else
-  say "SKIP cache-clear: \`bookpot cache --help\` failed ($(head -1 "$WORK/cache-help.err"))"
+if [ -z "$(cd "$WORK" && find "$CACHE_DIR" -mindepth 1 -type f 2>/dev/null)" ]; then
+  say "note: the cache was empty before \`bookpot cache clear\` (nothing run here wrote to it)"
 fi
+user bookpot cache clear </dev/null >"$WORK/cache-clear.out" 2>&1 || { cat "$WORK/cache-clear.out" >&2; fail "bookpot cache clear failed"; }
+left=$(cd "$WORK" && find "$CACHE_DIR" -mindepth 1 -type f 2>/dev/null | sort || true)
+[ -z "$left" ] || fail "bookpot cache clear left files in $CACHE_DIR: $left"
+say "after bookpot cache clear, still written: $(list_written | wc -l) file(s)"
+list_written | sed 's/^/pipx-check:   /'
+step "bookpot cache clear emptied ~/.cache/bookpot"
 
 # ---------------------------------------------------- 6. pipx uninstall
 "$PY" -m pipx uninstall bookpot >"$WORK/uninstall.log" 2>&1 || { cat "$WORK/uninstall.log" >&2; fail "pipx uninstall failed"; }

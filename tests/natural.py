@@ -199,7 +199,9 @@ def answer_ok(fact: Fact, text: str) -> bool:
 def holds_evidence(fact: Fact, text: str) -> bool:
     """Whether ``text`` (a quote, a passage) holds the fact's evidence key; case and
     line breaks/spacing ignored (a PDF line may break inside the key)."""
-    squash = lambda s: " ".join(s.lower().replace("\u2019", "'").split())
+    def squash(s: str) -> str:
+        return " ".join(s.lower().replace("\u2019", "'").split())
+
     return squash(fact.key) in squash(text)
 
 

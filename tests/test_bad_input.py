@@ -331,6 +331,7 @@ def test_gigabyte_text_reader_streams_to_the_end(tmp_path):
 
 
 # -- a few runs with the real model ---------------------------------------------------
+@pytest.mark.model
 def test_ask_encrypted_pdf_with_its_password(tmp_path, model_path):
     book = docgen.make_pdf(tmp_path / "secret.pdf",
                            ["The pass key is 7231.", "Nothing else is written here."],
@@ -347,6 +348,7 @@ def test_ask_encrypted_pdf_with_its_password(tmp_path, model_path):
     check_one_line_error(p, ["secret.pdf: wrong password"])
 
 
+@pytest.mark.model
 def test_ask_book_failing_half_way_leaves_a_clean_cache(tmp_path, model_path):
     """The reader fails after the model has begun reading the book: one line, exit 2,
     and the cache it leaves behind still serves the repaired book.

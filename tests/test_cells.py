@@ -21,11 +21,8 @@ import numpy as np
 import pytest
 
 from bookpot.engine.cells import CellMap, parse_kv_debug, seq_chars
-from bookpot.models import DEFAULT_MODEL
-from bookpot.models.fetch import model_path
-
-# The default model where `bookpot models fetch` (run by packaging/setup.sh) puts it.
-MODEL = os.environ.get("BOOKPOT_TEST_MODEL") or str(model_path(DEFAULT_MODEL))
+from llama_helpers import MODEL, decode, load_model, tokenize
+from llama_helpers import make_ctx as _make_ctx
 
 pytestmark = [
     pytest.mark.model,
@@ -75,67 +72,14 @@ def log():
 
 @pytest.fixture(scope="module")
 def model(log):
-    llama.llama_backend_init()
-    mp = llama.llama_model_default_params()
-    # The wheel built here enables ggml's AMX weight repacking, whose matmul
-    # dies with a general protection fault on this machine: keep plain CPU buffers.
-    mp.use_extra_bufts = False
-    m = llama.llama_model_load_from_file(MODEL.encode(), mp)
-    assert m
+    m = load_model()
     yield m
     llama.llama_model_free(m)
 
 
-def tokenize(model, text: str) -> np.ndarray:
-    vocab = llama.llama_model_get_vocab(model)
-    raw = text.encode()
-    buf = (llama.llama_token * (len(raw) + 8))()
-    n = llama.llama_tokenize(vocab, raw, len(raw), buf, len(buf), False, False)
-    assert n > 0
-    return np.array(buf[:n], dtype=np.int32)
-
-
-def make_ctx(model, tap=None, n_ctx=N_CTX, kv_debug=True):
-    cp = llama.llama_context_default_params()
-    cp.n_ctx = n_ctx
-    cp.n_batch = n_ctx
-    cp.n_ubatch = N_UBATCH
-    cp.n_seq_max = 4
-    cp.kv_unified = True
-    cp.n_threads = cp.n_threads_batch = 2
-    cp.flash_attn_type = llama.LLAMA_FLASH_ATTN_TYPE_DISABLED
-    if tap is not None:
-        tap.install(cp)
-    old = os.environ.get("LLAMA_KV_CACHE_DEBUG")
-    if kv_debug:
-        os.environ["LLAMA_KV_CACHE_DEBUG"] = "3"  # read once, when the KV cache is built
-    try:
-        ctx = llama.llama_init_from_model(model, cp)
-    finally:
-        if old is None:
-            os.environ.pop("LLAMA_KV_CACHE_DEBUG", None)
-        else:
-            os.environ["LLAMA_KV_CACHE_DEBUG"] = old
-    assert ctx
-    assert llama.llama_n_ctx(ctx) == n_ctx
-    return ctx
-
-
-def decode(ctx, tokens, positions, seq=0, logits_last=False):
-    n = len(tokens)
-    batch = llama.llama_batch_init(n, 0, 1)
-    try:
-        for i, (t, p) in enumerate(zip(tokens, positions)):
-            batch.token[i] = int(t)
-            batch.pos[i] = int(p)
-            batch.n_seq_id[i] = 1
-            batch.seq_id[i][0] = seq
-            batch.logits[i] = logits_last and i == n - 1
-        batch.n_tokens = n
-        rc = llama.llama_decode(ctx, batch)
-        assert rc == 0, f"llama_decode returned {rc}"
-    finally:
-        llama.llama_batch_free(batch)
+def make_ctx(model, tap=None, kv_debug=True):
+    """This file's context: N_CTX cells in ubatches of N_UBATCH, 4 sequences, KV debug dumps on."""
+    return _make_ctx(model, n_ctx=N_CTX, n_ubatch=N_UBATCH, n_seq_max=4, tap=tap, kv_debug=kv_debug)
 
 
 # ---- the scripted history --------------------------------------------------
@@ -170,7 +114,7 @@ class Script:
         self.next_src += n
         positions = np.arange(p0, p0 + n)
         self.log.take()
-        decode(self.ctx, toks, positions)
+        decode(self.ctx, toks, positions, logits="none")
         trace = []
         self.map.decode(positions, 0, trace=trace)
         dumps = parse_kv_debug(self.log.take())
@@ -317,7 +261,7 @@ def catalyst_scores(ctx, model, cmap: CellMap, tap, p0: int, layers):
     cat = tokenize(model, CATALYST)
     out = np.zeros(N_CTX, dtype=np.float32)
     tap.arm(out, layers, len(cat))
-    decode(ctx, cat, np.arange(p0, p0 + len(cat)))
+    decode(ctx, cat, np.arange(p0, p0 + len(cat)), logits="none")
     st = tap.disarm()
     cat_cells = cmap.decode(np.arange(p0, p0 + len(cat)))
     assert st["read"] == len(layers)

@@ -146,6 +146,7 @@ def test_error_encrypted_pdf(tmp_path, model_path):
     assert r["pages"] == 1 and r["tokens"] > 3
 
 
+@pytest.mark.model
 def test_error_pdf_without_text(tmp_path, model_path):
     f = make_pdf(tmp_path / "scan.pdf", ["", ""])
     _one_line_error(run_cli("ask", f, "q"), "OCR")

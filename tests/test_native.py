@@ -3,9 +3,10 @@
 - The C tap accumulates the same per-cell catalyst scores as numpy over whole
   kq_soft_max tensors copied by a (slow) Python eval callback.
 - nll() equals a float64 numpy reference computed from llama_get_logits.
-- Unarmed, the tap never says "yes" to a node (so the graph is never split);
-  the speed test prints decode tok/s with cb_eval=NULL vs the unarmed tap and
-  the cost of scoring a 2K pot (printed, not asserted: run with -s).
+- Unarmed, the tap never says "yes" to a node (so the graph is never split).
+
+What the tap costs (decode tok/s with cb_eval=NULL vs the unarmed tap, and
+scoring a 2K pot) is measured by bench/native_costs.py, not here.
 """
 
 from __future__ import annotations
@@ -19,15 +20,12 @@ import pytest
 
 import bookpot.native as native
 from bookpot.engine.cells import CellMap
-from bookpot.models import DEFAULT_MODEL
-from bookpot.models.fetch import model_path
+from llama_helpers import MODEL, decode, load_model, tokenize
+from llama_helpers import make_ctx as _make_ctx
 
-# The default model where `bookpot models fetch` (run by packaging/setup.sh) puts it.
-MODEL = os.environ.get("BOOKPOT_TEST_MODEL") or str(model_path(DEFAULT_MODEL))
 llama = pytest.importorskip("llama_cpp.llama_cpp")
 
 needs_native = pytest.mark.skipif(not native.available(), reason=native.reason() or "native missing")
-needs_model = pytest.mark.skipif(not os.path.exists(MODEL), reason=f"model file {MODEL} not found")
 
 N_LAYER, N_HEAD = 30, 9
 TEXT = (
@@ -40,9 +38,10 @@ TEXT = (
 def test_available_and_reason():
     assert native.available(), native.reason()
     assert native.reason() == ""
-    from bookpot.native import kernels
     import llama_cpp
-    assert llama_cpp.__version__ == kernels.PINNED_LLAMA_CPP
+
+    from bookpot.engine.version import LLAMA_CPP_PYTHON
+    assert llama_cpp.__version__ == LLAMA_CPP_PYTHON
 
 
 # ---- low-level llama.cpp helpers --------------------------------------------
@@ -51,55 +50,14 @@ def test_available_and_reason():
 def model():
     if not os.path.exists(MODEL):
         pytest.skip(f"model file {MODEL} not found")
-    llama.llama_backend_init()
-    mp = llama.llama_model_default_params()
-    mp.use_extra_bufts = False  # ggml's AMX repack crashes on this machine (see test_cells.py)
-    m = llama.llama_model_load_from_file(MODEL.encode(), mp)
-    assert m
+    m = load_model()
     yield m
     llama.llama_model_free(m)
 
 
-def tokenize(model, text):
-    vocab = llama.llama_model_get_vocab(model)
-    raw = text.encode()
-    buf = (llama.llama_token * (len(raw) + 8))()
-    n = llama.llama_tokenize(vocab, raw, len(raw), buf, len(buf), False, False)
-    return np.array(buf[:n], dtype=np.int32)
-
-
 def make_ctx(model, n_ctx=1024, tap=None, cb=None, n_ubatch=512):
-    cp = llama.llama_context_default_params()
-    cp.n_ctx = n_ctx
-    cp.n_batch = n_ctx
-    cp.n_ubatch = n_ubatch
-    cp.n_seq_max = 2
-    cp.kv_unified = True
-    cp.n_threads = cp.n_threads_batch = 2
-    cp.flash_attn_type = llama.LLAMA_FLASH_ATTN_TYPE_DISABLED  # kq_soft_max-<l> exists only without FA
-    if tap is not None:
-        tap.install(cp)  # cb_eval = the C callback, cb_eval_user_data = this tap's state
-    elif cb is not None:
-        cp.cb_eval = cb
-    ctx = llama.llama_init_from_model(model, cp)
-    assert ctx
-    return ctx
-
-
-def decode(ctx, tokens, p0, all_logits=False):
-    n = len(tokens)
-    batch = llama.llama_batch_init(n, 0, 1)
-    try:
-        for i, t in enumerate(tokens):
-            batch.token[i] = int(t)
-            batch.pos[i] = p0 + i
-            batch.n_seq_id[i] = 1
-            batch.seq_id[i][0] = 0
-            batch.logits[i] = all_logits or i == n - 1
-        batch.n_tokens = n
-        assert llama.llama_decode(ctx, batch) == 0
-    finally:
-        llama.llama_batch_free(batch)
+    """This file's context: 2 sequences, one batch of up to ``n_ctx`` tokens."""
+    return _make_ctx(model, n_ctx=n_ctx, n_ubatch=n_ubatch, n_seq_max=2, tap=tap, cb=cb)
 
 
 def history(ctx, toks, cmap: CellMap):
@@ -246,7 +204,7 @@ def test_nll_matches_numpy_reference(model):
     ctx = make_ctx(model)
     try:
         toks = tokenize(model, TEXT * 3)[:120]
-        decode(ctx, toks, 0, all_logits=True)
+        decode(ctx, toks, 0, logits="all")
         n_vocab = llama.llama_vocab_n_tokens(llama.llama_model_get_vocab(model))
         logits = logits_view(ctx, len(toks), n_vocab)
         # spot-check the view against llama_get_logits_ith
@@ -274,61 +232,6 @@ def test_top_k_uses_argpartition():
     for _ in range(100):
         top_k(s, k)
     print(f"\ntop_k(2048 scores, k=512) via argpartition: {(time.perf_counter() - t0) * 10:.3f} ms")
-
-
-# ---- costs (printed, not asserted) ------------------------------------------
-
-@needs_native
-@needs_model
-@pytest.mark.model
-def test_print_costs(model):
-    """Decode speed with cb_eval=NULL vs the unarmed tap, and the cost of scoring
-    a 2K pot. The two contexts run interleaved, step by step, so that other load
-    on the machine hits both alike. Printed only (-s); timings are not asserted."""
-    from bookpot.native.kernels import Tap
-
-    toks = tokenize(model, TEXT * 60)
-    cat = tokenize(model, " Summarize the previous context highlighting the most important parts.")
-    n_pot, n_gen = 2048 - 64, 48
-    tap = Tap()
-    ctxs = {"cb_eval=NULL": make_ctx(model, n_ctx=2048), "unarmed tap": make_ctx(model, n_ctx=2048, tap=tap)}
-
-    def timed(f):
-        t0 = time.perf_counter()
-        f()
-        return time.perf_counter() - t0
-
-    try:
-        prefill = dict.fromkeys(ctxs, 0.0)
-        for i in range(0, n_pot - n_gen, 512):
-            for k, c in ctxs.items():
-                prefill[k] += timed(lambda: decode(c, toks[i : min(i + 512, n_pot - n_gen)], i))
-        gen = {k: [] for k in ctxs}
-        for i in range(n_pot - n_gen, n_pot):
-            for k, c in ctxs.items():
-                gen[k].append(timed(lambda: decode(c, toks[i : i + 1], i)))
-        passes = {"no callback": [], "unarmed": [], "armed, 30 layers": []}
-        for _ in range(5):
-            for k in passes:
-                c = ctxs["cb_eval=NULL" if k == "no callback" else "unarmed tap"]
-                out = np.zeros(2048, dtype=np.float32)
-
-                def go():
-                    if k.startswith("armed"):
-                        tap.arm(out, range(N_LAYER), len(cat))
-                    decode(c, cat, n_pot)
-                    if k.startswith("armed"):
-                        tap.disarm()
-
-                passes[k].append(timed(go))
-                llama.llama_memory_seq_rm(llama.llama_get_memory(c), 0, n_pot, -1)
-    finally:
-        for c in ctxs.values():
-            llama.llama_free(c)
-    print("\nprefill tok/s: " + ", ".join(f"{k} {(n_pot - n_gen) / v:.0f}" for k, v in prefill.items()))
-    print("1-token decode tok/s (median): " + ", ".join(f"{k} {1 / np.median(v):.1f}" for k, v in gen.items()))
-    print(f"catalyst pass ({len(cat)} tokens) over a {n_pot}-token pot, median ms: "
-          + ", ".join(f"{k} {np.median(v) * 1e3:.1f}" for k, v in passes.items()))
 
 
 @pytest.mark.model

@@ -82,6 +82,7 @@ def test_ram_cap_plans_under_the_cap(tmp_path, model_path):
     assert r["distillations"] >= 1 and "pot" in r["plan"]
 
 
+@pytest.mark.model
 def test_ram_cap_too_small_names_the_minimum(tmp_path, model_path):
     doc = tmp_path / "d.txt"
     doc.write_text("Some text.")

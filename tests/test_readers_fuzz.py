@@ -25,11 +25,11 @@ from pathlib import Path
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
-import docgen
-from bookpot.engine.errors import DocumentError
-from bookpot.engine.readers import open_document
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+import docgen  # noqa: E402 - after the importorskip above
+from bookpot.engine.errors import DocumentError  # noqa: E402
+from bookpot.engine.readers import open_document  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
 EXAMPLES = int(os.environ.get("BOOKPOT_FUZZ_EXAMPLES", "150"))
 DEADLINE = timedelta(seconds=3)  # one example; real ones take milliseconds

@@ -2,8 +2,9 @@
 
 The model tests share one generated book (tests/topicbook.py: four chapters
 on unrelated topics, ~2.3K tokens each) as PDF (with an outline, as real
-books have) and EPUB, and one cache directory, so the "second run" test
-reuses the first run's result instead of summarizing again.
+books have) and EPUB, and one cache directory. The first PDF summary is a
+fixture (``pdf_run``, made once), so the "second run" test finds it in the
+cache whatever order the tests run in.
 """
 from __future__ import annotations
 
@@ -38,7 +39,17 @@ def book(tmp_path_factory):
     epub = make_epub(d / "topics.epub", chapters, title="Four Crafts")
     first_page = {title: str(i + 1) for title, i in outline}
     return {"pdf": pdf, "epub": epub, "cache": d / "cache", "dir": d, "first_page": first_page,
-            "n_pages": len(pages), "runs": {}}
+            "n_pages": len(pages)}
+
+
+@pytest.fixture(scope="module")
+def pdf_run(book, model_path) -> tuple[dict, float]:
+    """The PDF summarized once (a cache miss): its JSON and wall time.
+
+    A 2,048-token pot is smaller than a chapter: each chapter is distilled
+    once (the catalyst pass writes a section summary), then closed at its end.
+    """
+    return _summarize(book, "pdf", "--pot-tokens", "2048")
 
 
 def _summarize(book, fmt: str, *extra) -> tuple[dict, float]:
@@ -65,11 +76,8 @@ def _check_topics(r: dict) -> None:
 
 # ---------------------------------------------------------------- real model
 @pytest.mark.model
-def test_pdf_summary_one_part_per_chapter_with_pages_and_topics(book, model_path):
-    # A 2,048-token pot is smaller than a chapter: each chapter is distilled
-    # once (the catalyst pass writes a section summary), then closed at its end.
-    r, wall = _summarize(book, "pdf", "--pot-tokens", "2048")
-    book["runs"]["pdf"] = (r, wall)
+def test_pdf_summary_one_part_per_chapter_with_pages_and_topics(book, pdf_run):
+    r, _ = pdf_run
     print(json.dumps({k: r["stats"][k] for k in ("doc_tokens", "ingest_tokens_per_s", "summary_tokens",
                                                   "total_s", "peak_rss_bytes", "distillations")}))
     for p in r["parts"]:
@@ -89,15 +97,15 @@ def test_pdf_summary_one_part_per_chapter_with_pages_and_topics(book, model_path
 
 
 @pytest.mark.model
-def test_second_run_returns_the_cached_summary_at_once(book, model_path):
-    if "pdf" not in book["runs"]:
-        pytest.skip("needs the first PDF run")
-    first, first_wall = book["runs"]["pdf"]
+def test_second_run_returns_the_cached_summary_at_once(book, pdf_run):
+    first, first_wall = pdf_run
+    assert first["cached"] is False
     again, wall = _summarize(book, "pdf", "--pot-tokens", "2048")
-    assert again["cached"] is True and again["stats"]["cached"] is True
+    # Served by the cache lookup (which alone sets cached and lookup_s), before
+    # the model is loaded; how fast is printed, not asserted.
+    assert again["cached"] is True and again["stats"]["cached"] is True and "lookup_s" in again["stats"]
     assert again["parts"] == first["parts"] and again["overview"] == first["overview"]
     print(f"first run {first_wall:.1f} s, cached {wall:.1f} s (lookup {again['stats']['lookup_s']} s)")
-    assert wall < first_wall / 5 and again["stats"]["lookup_s"] < 2
 
 
 @pytest.mark.model
@@ -332,3 +340,17 @@ def test_folders_expand_to_their_books_and_outputs_do_not_collide(tmp_path):
     assert [o.name for o in outs] == ["a.summary.md", "a-2.summary.md"]
     assert output_paths(["a.pdf"], None, "md") == [None]
     assert output_paths(["a.pdf"], str(tmp_path / "one.json"), "json") == [tmp_path / "one.json"]
+
+
+def test_summary_options_defaults_are_the_command_lines():
+    """The reader builds SummaryOptions from these defaults: they must be what
+    `bookpot summarize BOOK` gets, or its summaries would miss the CLI's cache."""
+    from bookpot.app.cli import build_parser
+    from bookpot.app.summarize import SummaryOptions
+
+    args = build_parser().parse_args(["summarize", "book"])
+    assert SummaryOptions.from_args(args) == SummaryOptions()
+    args = build_parser().parse_args(["summarize", "book", "--no-nuc", "--no-cache", "--length", "short",
+                                      "--ram-cap", "1G", "--fresh"])
+    o = SummaryOptions.from_args(args)
+    assert (o.nuc, o.cache, o.length, o.ram_cap, o.fresh) == (False, False, "short", "1G", True)

@@ -17,7 +17,6 @@ import os
 import resource
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -123,7 +122,6 @@ def test_a_question_leaves_the_pot_exactly_as_it_was(model_path, small_book, tmp
     import numpy as np
 
     from bookpot.engine.llm import Model
-    from bookpot.engine.pot import PotConfig
     from bookpot.engine.readers import open_document
     from bookpot.engine.session import Session
     from bookpot.engine.units import UnitConfig

@@ -21,7 +21,7 @@ from ...engine.rss import current_rss_bytes
 from ..config import Settings
 from ..library import Library
 from .dialogs import PromptDialog
-from .engine import BookEngine, default_session_factory, default_summary_runner, one_line
+from .worker import BookEngine, default_session_factory, default_summary_runner, one_line
 from .help import HelpScreen
 from .library import LibraryScreen
 from .reader import ReaderScreen

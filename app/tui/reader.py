@@ -3,7 +3,7 @@
 Two readers of the same file run side by side: a fast one fills the text
 pane (so the whole book is readable and searchable at once), and the
 engine's one feeds the model, which is much slower. The engine lives in a
-thread worker (see ``engine.py``); this screen only reacts to its messages
+thread worker (see ``worker.py``); this screen only reacts to its messages
 and keeps the library record and the Q&A history up to date.
 
 "Summarize this book" (Ctrl+R, or the command palette) queues a summary on
@@ -20,7 +20,6 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input
 
@@ -29,23 +28,14 @@ from ..library import QA, Library, export_notes, default_notes_path
 from .booktext import Block, BookText
 from .chat import SUMMARY_QUESTION, ChatLog, CitationButton, Exchange, SummaryExchange
 from .dialogs import PromptDialog
-from .engine import (AnswerDone, AnswerPiece, AnswerStarted, BookEngine, BookOpened, BookRequest, EngineFailed,
-                     EngineNote, IngestProgress, IngestState, ModelLoading, ModelReady, SummaryDone,
-                     SummarySection, SummaryStarted, SummaryStatus, default_summary_runner, one_line)
+from .messages import (AnswerDone, AnswerPiece, AnswerStarted, BookOpened, DocBlocks, EngineFailed, EngineNote,
+                       IngestProgress, IngestState, ModelLoading, ModelReady, SummaryDone, SummarySection,
+                       SummaryStarted, SummaryStatus)
 from .status import StatusBar, fmt_progress
+from .worker import BookEngine, BookRequest, default_summary_runner, one_line
 
 LIBRARY_SAVE_EVERY_S = 3.0
 MB = 1024 * 1024
-
-
-class DocBlocks(Message):
-    """A batch of text blocks read for the text pane."""
-
-    def __init__(self, blocks: list[Block], done: bool = False, error: str = "") -> None:
-        super().__init__()
-        self.blocks = blocks
-        self.done = done
-        self.error = error
 
 
 class ReaderScreen(Screen):

@@ -1,4 +1,5 @@
-"""The one thread that owns a book's Session, and the messages it sends.
+"""The one thread that owns a book's Session (``BookEngine``; the messages it
+sends are in messages.py).
 
 A ``Session`` is not thread-safe, so everything that touches it -- loading
 the model, ingesting, answering -- runs in the single loop of
@@ -6,7 +7,7 @@ the model, ingesting, answering -- runs in the single loop of
 only through flags and a question queue, and hears back only through
 messages posted to the screen (``post_message`` is thread-safe).
 
-The session is built as the CLI builds it (``app/build.py``): sized by the
+The session is built as the CLI builds it (``engine/build.py``): sized by the
 RAM plan, with memory units, the generic catalyst and the book's cache, so
 a book read once -- here or by ``bookpot ask``/``ingest`` with the same
 settings -- reopens with no prefill, and one closed half-way resumes from
@@ -47,148 +48,11 @@ from typing import Callable, Iterator
 from textual.message import Message
 
 from ...engine.errors import BookpotError
+from .messages import (AnswerDone, AnswerPiece, AnswerStarted, BookOpened, EngineFailed, EngineNote,
+                       IngestProgress, IngestState, ModelLoading, ModelReady, SummaryDone, SummarySection,
+                       SummaryStarted, SummaryStatus)
 
 MB = 1024 * 1024
-
-# ---------------------------------------------------------------- messages
-
-
-class EngineMessage(Message):
-    """Base for everything the engine thread tells the reader screen."""
-
-
-class ModelLoading(EngineMessage):
-    def __init__(self, model: str) -> None:
-        super().__init__()
-        self.model = model
-
-
-class ModelReady(EngineMessage):
-    def __init__(self, model: str) -> None:
-        super().__init__()
-        self.model = model
-
-
-class BookOpened(EngineMessage):
-    """The session is built: where its state is cached, and the RAM cap it was planned for."""
-
-    def __init__(self, cache_key: str | None, doc_hash: str | None, ram_cap: int | None,
-                 plan: str | None) -> None:
-        super().__init__()
-        self.cache_key = cache_key
-        self.doc_hash = doc_hash
-        self.ram_cap = ram_cap
-        self.plan = plan
-
-
-class EngineNote(EngineMessage):
-    """Something the user should know (resuming, waiting for a lock, a damaged state)."""
-
-    def __init__(self, text: str, severity: str = "information") -> None:
-        super().__init__()
-        self.text = text
-        self.severity = severity
-
-
-class EngineFailed(EngineMessage):
-    """The model could not be loaded: nothing can be asked."""
-
-    def __init__(self, error: str) -> None:
-        super().__init__()
-        self.error = error
-
-
-class IngestProgress(EngineMessage):
-    def __init__(self, tokens: int, progress: float, tokens_per_s: float, eta_s: float | None,
-                 locator: str) -> None:
-        super().__init__()
-        self.tokens = tokens
-        self.progress = progress
-        self.tokens_per_s = tokens_per_s
-        self.eta_s = eta_s
-        self.locator = locator
-
-
-class IngestState(EngineMessage):
-    """Ingestion changed state: "waiting", "reading", "paused", "ready" or "failed".
-
-    ``cached``: "ready" straight from the book's saved state, no prefill.
-    ``quiet``: the reader's session was reopened after a summary: nothing new to announce.
-    """
-
-    def __init__(self, state: str, tokens: int, progress: float, error: str = "",
-                 cached: bool = False, quiet: bool = False) -> None:
-        super().__init__()
-        self.state = state
-        self.tokens = tokens
-        self.progress = progress
-        self.error = error
-        self.cached = cached
-        self.quiet = quiet
-
-
-class AnswerStarted(EngineMessage):
-    def __init__(self, qid: int, question: str) -> None:
-        super().__init__()
-        self.qid = qid
-        self.question = question
-
-
-class AnswerPiece(EngineMessage):
-    def __init__(self, qid: int, text: str) -> None:
-        super().__init__()
-        self.qid = qid
-        self.text = text
-
-
-class AnswerDone(EngineMessage):
-    def __init__(self, qid: int, question: str, text: str, citations: list[dict], partial: bool,
-                 cancelled: bool, error: str = "", units: int = 0) -> None:
-        super().__init__()
-        self.qid = qid
-        self.question = question
-        self.text = text
-        self.citations = citations
-        self.partial = partial
-        self.cancelled = cancelled
-        self.error = error
-        self.units = units  # memory units loaded for this answer
-
-
-class SummaryStarted(EngineMessage):
-    def __init__(self, qid: int) -> None:
-        super().__init__()
-        self.qid = qid
-
-
-class SummarySection(EngineMessage):
-    """One section summary, as soon as it is written (``engine.summarize.Section``)."""
-
-    def __init__(self, qid: int, section) -> None:
-        super().__init__()
-        self.qid = qid
-        self.section = section
-
-
-class SummaryStatus(EngineMessage):
-    """What the summarizer is doing, for the status line (``progress`` 0..1, or None)."""
-
-    def __init__(self, text: str, progress: float | None = None) -> None:
-        super().__init__()
-        self.text = text
-        self.progress = progress
-
-
-class SummaryDone(EngineMessage):
-    """The summary (``engine.summarize.BookSummary``; None when stopped or failed)."""
-
-    def __init__(self, qid: int, summary, cancelled: bool = False, error: str = "") -> None:
-        super().__init__()
-        self.qid = qid
-        self.summary = summary
-        self.cancelled = cancelled
-        self.error = error
-
 
 # ---------------------------------------------------------------- sessions
 
@@ -213,7 +77,7 @@ def default_session_factory(request: BookRequest, *, pot_tokens: int | None = No
                             cache: bool = True):
     """Resolve (fetching if needed) and load the model; build the book's Session.
 
-    Returns a ``build.Built`` (session, cache, plan). Loaded models are kept
+    Returns an ``engine.build.Built`` (session, cache, plan). Loaded models are kept
     for the life of the process so opening a second book does not load the
     weights again; each book gets its own context. The RAM plan comes from
     the settings' cap (default: ``engine.plan.default_cap()``); memory units
@@ -222,8 +86,8 @@ def default_session_factory(request: BookRequest, *, pot_tokens: int | None = No
     tests use it (``functools.partial``) to read a small document past the
     pot; it changes the cache key, as it does in the CLI.
     """
+    from ...engine.build import Options, build_session, resolve_model
     from ...engine.llm import Model
-    from ..build import Options, build_session, resolve_model
 
     path, entry, meta = resolve_model(request.model_name)
     path = str(path)
@@ -263,12 +127,12 @@ class SummaryHooks:
 def default_summary_runner(request: BookRequest, model, hooks: SummaryHooks):
     """``bookpot summarize BOOK`` with the reader's model, threads and RAM cap (the
     same cache key as that command line), reporting through ``hooks``."""
-    from ..summarize import _Shared, summarize_args, summarize_book
+    from ..summarize import SummaryModel, SummaryOptions, summarize_book
 
-    args = summarize_args(model=request.model_name, threads=request.threads, quiet=True,
+    opts = SummaryOptions(model=request.model_name, threads=request.threads, quiet=True,
                           ram_cap=request.ram_cap_mb * MB if request.ram_cap_mb else None,
                           password=request.password)
-    shared = _Shared(args, model=model)
+    shared = SummaryModel(opts, model=model)
     return summarize_book(request.path, shared, label="summary", bar=hooks, on_section=hooks.section,
                           cancel=hooks.cancel, before_session=hooks.before_session)
 

@@ -1,15 +1,17 @@
-"""Writes sample.pdf: the short book the README's first command asks about.
+"""Writes app/sample/sample.pdf: the short book the README's first command asks about.
 
 The text is written for bookpot (no copied text). Run from the repository:
-    .venv/bin/python app/sample/make_sample.py
+    .venv/bin/python tests/make_sample.py
 It reuses the tests' PDF writer so the sample is a real, multi-page PDF with
-printed page labels.
+printed page labels. (It lives beside that writer, not in app/sample/, so the
+installed package ships the PDF and not this script.)
 """
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parents[1] / "tests"))
+SAMPLE_DIR = HERE.parent / "app" / "sample"
+sys.path.insert(0, str(HERE))
 from docgen import make_pdf  # noqa: E402
 
 PAGES = [
@@ -35,5 +37,5 @@ PAGES = [
 ]
 
 if __name__ == "__main__":
-    out = make_pdf(HERE / "sample.pdf", PAGES, page_labels=None)
+    out = make_pdf(SAMPLE_DIR / "sample.pdf", PAGES, page_labels=None)
     print(out)

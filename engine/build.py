@@ -1,11 +1,12 @@
-"""Building a book's Session the same way everywhere: the CLI and the TUI.
+"""The policy that turns options into a book's Session, the same way for every front end.
 
-``build_session`` turns engine options (the CLI's flags, or the TUI's
-settings) into a ``Session`` sized by the RAM plan, with memory units and
-the book's ``BookCache`` when the catalyst is generic. Both front ends call
-it, so a book read by ``bookpot ingest`` reopens at once in ``bookpot open``
-and the other way round: the cache key (document, model, and the settings
-below) comes out the same for the same options.
+``build_session`` turns engine ``Options`` (the CLI's flags, the TUI's
+settings, the summarizer's) into a ``Session`` sized by the RAM plan: plan,
+then pot, then memory units, then the book's ``BookCache`` (its key) when
+the catalyst is generic. Every front end comes through here (most through
+``engine.api.open_book``), so a book read by ``bookpot ingest`` reopens at
+once in ``bookpot open`` and the other way round: the cache key (document,
+model, and the settings below) comes out the same for the same options.
 """
 from __future__ import annotations
 
@@ -13,12 +14,16 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from ..engine.errors import BookpotError
+from .errors import BookpotError
 
 
 @dataclass
 class Options:
-    """Engine options, as ``bookpot ask``/``ingest`` take them (defaults included)."""
+    """Engine options, as ``bookpot ask``/``ingest`` take them (defaults included).
+
+    Sizes (``ram_cap``, ``disk_cap``) are "512M"-style strings or bytes.
+    Invalid values raise ``BookpotError`` when the Session is built.
+    """
 
     model: str | None = None  # registry name or .gguf path; None: the default model
     prompt_style: str | None = None  # None: the model's measured best
@@ -35,11 +40,16 @@ class Options:
     catalyst: str = "auto"  # "auto" | "question" | "generic"
     cache_dir: str | None = None  # None: store.cache_root() ($BOOKPOT_CACHE_DIR or the user cache)
     cache: bool = True  # False: keep nothing on disk (units in a temporary dir)
+    password: str | None = None  # of an encrypted PDF (engine.api.open_book opens the document with it)
     # The largest pot the cap allows, not the bounded one: the summarizer
     # summarizes what the pot holds at each chapter end, and a chapter read
     # whole makes a better section than a distilled one (session 2's
     # summary measurements were made so).
     largest_pot: bool = False
+    # Answering (no effect on what is read or cached; bench/questions.py measured them):
+    stem: str = "auto"  # "on" | "off" | "auto": the registry's answer_stem for the model (stems.py)
+    lookup: str = "fused"  # "fused": attention keys + BM25 over units' text; "keys": keys only
+    neighbours: int = 2  # the best unit's neighbours loaded with it (0-2)
 
 
 @dataclass
@@ -85,10 +95,10 @@ def build_session(opts: Options, model, entry, meta, *, book: str | None = None,
     tokens before reading (only up to the cap's plain context): a book that
     fits is read plain, any other into the bounded pot.
     """
-    from ..engine.plan import default_cap, make_plan, parse_size
-    from ..engine.pot import PotConfig
-    from ..engine.session import Session
-    from ..engine.units import UnitConfig
+    from .plan import default_cap, make_plan, parse_size
+    from .pot import PotConfig
+    from .session import Session
+    from .units import UnitConfig
 
     style = opts.prompt_style or (entry.default_prompt_style if entry else "completion")
     if not 0.0 <= opts.alpha <= 1.0:
@@ -102,8 +112,11 @@ def build_session(opts: Options, model, entry, meta, *, book: str | None = None,
     by_question = question is not None and (opts.catalyst == "question"
                                             or (opts.catalyst == "auto" and units is None))
     catalyst = question if by_question else None
+    if opts.stem not in ("auto", "on", "off") or opts.lookup not in ("fused", "keys") or opts.neighbours not in (0, 1, 2):
+        raise BookpotError("--stem is auto|on|off, --lookup fused|keys, --neighbours 0, 1 or 2")
     if opts.mode == "full":
         session = Session(model, prompt_style=style, mode="full", threads=opts.threads)
+        _answering(session, opts, entry)
         return Built(session, by_question=by_question)
     cap = parse_size(opts.ram_cap) if opts.ram_cap else default_cap()
     plan = make_plan(meta, cap, pot_tokens=opts.pot_tokens, nuc=opts.nuc,
@@ -136,14 +149,22 @@ def build_session(opts: Options, model, entry, meta, *, book: str | None = None,
         built.notes.append(f"memory units are off: {session.units_why}")
     session.stats.ram_cap_bytes = cap
     session.stats.plan = plan.describe()
+    _answering(session, opts, entry)
     return built
+
+
+def _answering(session, opts: Options, entry) -> None:
+    """How the session answers: stems, lookup and neighbours (Options' answering fields)."""
+    session.use_stem = opts.stem == "on" or (opts.stem == "auto" and (entry.answer_stem if entry else True))
+    session.lexical_lookup = opts.lookup == "fused"
+    session.neighbours = opts.neighbours
 
 
 def default_disk_cap(cache_dir: str | None = None) -> int:
     """Half the free space of the disk the cache lives on (1 GiB if unknown)."""
     import shutil
 
-    from ..engine.store import cache_root
+    from .store import cache_root
 
     probe = cache_root(cache_dir)
     while not probe.exists() and probe != probe.parent:
@@ -166,7 +187,7 @@ def _plain(opts: Options, plan, model, segments) -> bool:
         return True
     if segments is None or opts.mode != "auto":
         return False
-    from ..engine.tokens import count_upto
+    from .tokens import count_upto
 
     return count_upto(model, segments(), plan.plain_tokens) <= plan.plain_tokens
 
@@ -180,8 +201,8 @@ def cache_settings(opts: Options, style: str, plan, units) -> dict:
 
 
 def book_cache(opts: Options, model, style: str, plan, units, book: str, doc_info: dict | None = None):
-    from ..engine.bookcache import BookCache, model_id
-    from ..engine.store import cache_root, document_hash
+    from .bookcache import BookCache, model_id
+    from .store import cache_root, document_hash
 
     return BookCache(cache_root(opts.cache_dir), doc_path=os.path.abspath(book),
                      doc_hash=document_hash(book), model=model_id(model.path),
