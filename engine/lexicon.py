@@ -22,10 +22,34 @@ and rows a crash lost are filled in again from the units' tokens
 """
 from __future__ import annotations
 
+import contextlib
 import re
 import sqlite3
 from pathlib import Path
 from typing import Callable, Iterable
+
+def _writes(method):
+    """SQLite's write errors as the cache's: a full disk is one clear line (CacheError)."""
+    import functools
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kw):
+        try:
+            return method(self, *args, **kw)
+        except sqlite3.OperationalError as e:
+            from .store import CacheError
+
+            if self.db.in_transaction:  # SQLite may have rolled back already
+                with contextlib.suppress(sqlite3.Error):
+                    self.db.execute("ROLLBACK")
+            where = Path(self.path) if self.path else Path("(temporary index)")
+            if "full" in str(e) or "disk" in str(e):
+                raise CacheError(f"no space left on device while writing {where.name} in {where.parent}; "
+                                 "the cache was left as it was (free some space or use --cache-dir)") from e
+            raise CacheError(f"cannot write {where}: {e}") from e
+
+    return wrapper
+
 
 OVERLAP = 24  # tokens of the next unit indexed with a unit (a straddling sentence)
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
@@ -40,7 +64,12 @@ class Lexicon:
 
     def __init__(self, path: Path | str | None) -> None:
         self.path = str(path) if path is not None else ""
-        self._open()
+        self.damaged = False  # the file was not a readable index: it was started again
+        try:
+            self._open()
+        except sqlite3.DatabaseError:
+            self.damaged = True
+            self.reset()
 
     def _open(self) -> None:
         self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -48,11 +77,11 @@ class Lexicon:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("CREATE TABLE IF NOT EXISTS pages(loc INTEGER PRIMARY KEY, text TEXT NOT NULL)")
         self.db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS units_fts USING fts5(text, tokenize='porter unicode61 remove_diacritics 2')")
-        self._in_tx = False
 
     def reset(self) -> None:
         """Start empty (the book's cache was discarded, this file with it)."""
-        self.db.close()
+        if getattr(self, "db", None) is not None:
+            self.db.close()
         if self.path:
             for suffix in ("", "-wal", "-shm"):
                 Path(self.path + suffix).unlink(missing_ok=True)
@@ -60,10 +89,10 @@ class Lexicon:
 
     # ---------------------------------------------------------------- write
     def _tx(self) -> None:
-        if not self._in_tx:
+        if not self.db.in_transaction:
             self.db.execute("BEGIN")
-            self._in_tx = True
 
+    @_writes
     def add_page(self, loc: int, text: str) -> None:
         """Record locator ``loc``'s text (a second segment with the same locator is appended)."""
         self._tx()
@@ -72,15 +101,17 @@ class Lexicon:
             text = row[0] + "\n" + text
         self.db.execute("INSERT OR REPLACE INTO pages(loc, text) VALUES (?, ?)", (loc, text))
 
+    @_writes
     def add_unit(self, uid: int, text: str) -> None:
         self._tx()
         self.db.execute("INSERT OR REPLACE INTO units_fts(rowid, text) VALUES (?, ?)", (uid, text))
 
+    @_writes
     def commit(self) -> None:
-        if self._in_tx:
+        if self.db.in_transaction:
             self.db.execute("COMMIT")
-            self._in_tx = False
 
+    @_writes
     def cut(self, n_units: int, n_locs: int) -> None:
         """Forget units >= ``n_units`` and pages >= ``n_locs`` (written after a checkpoint)."""
         self.commit()

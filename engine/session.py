@@ -744,6 +744,8 @@ class Session:
         self.stats.n_ctx, self.stats.ram_cap_bytes, self.stats.plan = now.n_ctx, now.ram_cap_bytes, now.plan
         self.stats.ttft_s = self.stats.lookup_s = None
         self.stats.units_loaded = []
+        if self.lexicon.damaged or (self.locators and not self.lexicon.n_pages()):
+            raise BookpotError("the book's page text and word index are missing or damaged")
         n_units = 0
         if self.units is not None and header.get("units"):
             self.units.load(header["units"])

@@ -143,3 +143,32 @@ def test_the_first_answer_token_cannot_end_or_be_blank():
 
     _ban_first(Ctx(), Vocab())
     assert int(np.argmax(logits)) == 9 and np.isinf(logits[[7, 8]]).all()
+
+
+def test_a_damaged_lexicon_file_is_started_again(tmp_path):
+    path = tmp_path / "lexicon.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    lex = Lexicon(path)
+    assert lex.damaged and lex.n_pages() == 0
+    lex.add_page(0, "fresh")
+    lex.commit()
+    assert lex.page(0) == "fresh"
+    lex.close()
+
+
+def test_a_full_disk_while_indexing_is_a_cache_error(tmp_path):
+    import resource
+
+    from bookpot.engine.store import CacheError
+
+    lex = Lexicon(tmp_path / "lexicon.sqlite")
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (256 << 10, hard))
+    try:
+        with pytest.raises(CacheError, match="space|write"):
+            for uid in range(10000):
+                lex.add_unit(uid, "words " * 200)
+            lex.commit()
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        lex.close()
