@@ -351,6 +351,7 @@ def main() -> int:
     out = open(jsonl, "a")  # noqa: SIM115 - appended to per answer for the whole run
     docs_info = []
     t_run = time.perf_counter()
+    length_wall: dict[str, float] = {}
     for label in lengths:
         t_len = time.perf_counter()
         allowed = {f.id for f in natural.FACTS[: a.limit]} if a.limit else None
@@ -386,7 +387,8 @@ def main() -> int:
                         f"{it.get('wall_s')}s ttft={it.get('ttft_s')} hit={it.get('hit', '-')} "
                         f"ev={it.get('evidence', '-')} {it['answer'][:70]!r}"
                         + (f" ERROR {it['error']}" if it.get("error") else ""))
-        log(f"length {label} done in {time.perf_counter() - t_len:.0f} s (this invocation)")
+        length_wall[label] = round(time.perf_counter() - t_len, 1)
+        log(f"length {label} done in {length_wall[label]:.0f} s (this invocation)")
     items = [it for it in done.values() if it["length"] in lengths
              and (a.limit is None or it["fact"] in {f.id for f in natural.FACTS[: a.limit]})]
     rows = summarize(items)
@@ -402,7 +404,7 @@ def main() -> int:
                              "--short", "HEAD"], check=False, capture_output=True, text=True).stdout.strip()
     data = {"tag": a.tag, "args": vars(a), "argv": sys.argv, "machine": machine(), "bookpot_commit": commit,
             "model": mpath, "when": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-            "wall_s_this_invocation": round(time.perf_counter() - t_run, 1),
+            "wall_s_this_invocation": round(time.perf_counter() - t_run, 1), "length_wall_s": length_wall,
             "prose": {"manuals": natural.MANUALS, "dir": str(natural.INFO_DIR)},
             "summary": rows, "docs": docs_info, "items": items}
     tmp = OUT / f"questions-{a.tag}.json.tmp"

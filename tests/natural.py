@@ -22,7 +22,8 @@ would type about it -- no answer stem, no "Answer:".
   the manual's nodes, via tests/docgen.make_epub); returns its path.
 * ``grid(lengths)``: the benchmark's documents: at 3K, 8 documents x 5
   facts (TXT, PDF, EPUB in turn); at 16K, 3 documents (TXT, PDF, EPUB) with
-  14/13/13 facts; at 64K and 128K one TXT with all 40.
+  14/13/13 facts; at 64K and 128K one TXT with all 40 ("64k-pdf": one PDF).
+  ``LENGTHS`` maps each label to its token count.
 * ``answer_ok(fact, text)`` and ``holds_evidence(fact, text)``: the scoring
   rules (case, punctuation and spacing ignored; a variant must appear as
   whole words, so "47" does not match "470").
@@ -403,7 +404,7 @@ def build(n_tokens: int, fact_ids, fmt: str = "txt", offset: int = 0, name: str 
 
 
 FORMATS = ("txt", "pdf", "epub")
-LENGTHS = {"3k": 3072, "12k": 12288, "16k": 16384, "64k": 65536, "128k": 131072}
+LENGTHS = {"3k": 3072, "12k": 12288, "16k": 16384, "64k": 65536, "64k-pdf": 65536, "128k": 131072}
 
 
 def grid(lengths=("3k", "16k", "64k")) -> dict[str, list[Document]]:
@@ -417,8 +418,8 @@ def grid(lengths=("3k", "16k", "64k")) -> dict[str, list[Document]]:
             groups = [(FORMATS[d % 3], ids[5 * d: 5 * d + 5]) for d in range(8)]
         elif label in ("12k", "16k"):
             groups = [("txt", ids[0:14]), ("pdf", ids[14:27]), ("epub", ids[27:40])]
-        else:
-            groups = [("txt", ids)]
+        else:  # "64k", "128k": one TXT; "64k-pdf": the same facts in one PDF
+            groups = [(label.partition("-")[2] or "txt", ids)]
         docs, offset = [], 0
         for d, (fmt, fids) in enumerate(groups):
             doc = build(n, fids, fmt, offset=offset, name=f"natural-{label}-{d}-{fmt}")
