@@ -207,7 +207,8 @@ class Model(_Owned):
         return b"".join(self.piece(t) for t in tokens).decode("utf-8", "replace")
 
     def cannot_start(self, token: int) -> bool:
-        """True for a token that ends generation or holds no letter or digit.
+        """True for a token that ends generation or holds no letter or digit
+        (a single space excepted: numbers begin with one).
 
         ``generate(must_start=True)`` keeps such tokens from being an answer's
         first: a small model's first token after a question is often a blank
@@ -215,7 +216,11 @@ class Model(_Owned):
         ("Captain Vale buried the logbook."), so the answer would end before
         it starts (issue #18, bench/questions.py).
         """
-        return self.is_eog(token) or (not self.is_special(token) and not _has_word(self.piece(token)))
+        if self.is_eog(token):
+            return True
+        piece = self.piece(token)
+        # A lone space may: SmolLM2 writes " 48213" as " " then one token a digit.
+        return not self.is_special(token) and piece != b" " and not _has_word(piece)
 
     def close(self) -> None:
         if getattr(self, "_ptr", None):

@@ -172,3 +172,17 @@ def test_a_full_disk_while_indexing_is_a_cache_error(tmp_path):
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
         lex.close()
+
+
+@pytest.mark.model
+def test_a_number_can_start_an_answer(model_path):
+    """SmolLM2 writes " 48213" as a lone space, then a token per digit: the
+    space must stay allowed as a first token, blank lines and stops not."""
+    from bookpot.engine.llm import Model
+
+    m = Model(model_path, vocab_only=True)
+    space, *digits = m.tokenize(" 48213")
+    assert m.piece(space) == b" " and not m.cannot_start(space)
+    assert not any(m.cannot_start(t) for t in digits)
+    assert all(m.cannot_start(t) for t in m.tokenize("\n\n") + m.tokenize(".") + [m.eos])
+    m.close()
