@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from .errors import ModelError
 
 STYLES = ("completion", "chat")
+# Between the question and the answer stem in completion style (bench/questions.py).
+STEM_JOIN = "\n"
 _DOC = "\x00BOOKPOT_DOCUMENT\x00"
 _Q = "\x00BOOKPOT_QUESTION\x00"
 
@@ -41,7 +43,7 @@ class PromptFormat:
         line in completion style, as the start of the assistant's turn in chat."""
         out = self.between + model.tokenize(question, special=False) + self.after
         if stem:
-            out += model.tokenize(("\n" if self.style == "completion" else "") + stem, special=False)
+            out += model.tokenize((STEM_JOIN if self.style == "completion" else "") + stem, special=False)
         return out
 
 
