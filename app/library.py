@@ -92,6 +92,7 @@ class QA:
     model: str = ""
     asked_at: float = 0.0
     units: int = 0  # memory units brought back for this answer
+    answered: bool = True  # False: the model said nothing usable; ``citations`` starts with the nearest passages
 
     @classmethod
     def from_dict(cls, d: dict) -> "QA":
@@ -208,8 +209,14 @@ def notes_markdown(title: str, path: str, items: list[QA]) -> str:
             lines += ["> Answered before the whole book was read.", ""]
         if qa.cancelled:
             lines += ["> Answer stopped early.", ""]
-        if qa.citations:
-            cites = ", ".join(c.get("locator", "?") for c in qa.citations)
+        quotes = [c for c in qa.citations if c.get("quote")]
+        if quotes:
+            if not qa.answered:
+                lines += ["The passages nearest your question:", ""]
+            lines += [f"> \"{' '.join(c['quote'].split())}\" — {c.get('locator', '?')}  " for c in quotes] + [""]
+        others = [c for c in qa.citations if not c.get("quote")]
+        if others:
+            cites = ", ".join(c.get("locator", "?") for c in others)
             lines += [f"Sources: {cites}", ""]
     return "\n".join(lines)
 

@@ -32,8 +32,9 @@ from bookpot.app import config, library as library_mod
 from bookpot.app.config import Settings
 from bookpot.app.library import QA, BookRecord, Library
 from bookpot.app.tui.app import BookpotApp
-from bookpot.app.tui.booktext import BookText, wrap_offsets
-from bookpot.app.tui.chat import ChatLog, CitationButton, Exchange, ListGuard, SummaryExchange
+from bookpot.app.tui.booktext import Block, BookText, wrap_offsets
+from bookpot.app.tui.chat import (NEAREST, NOT_SAID, ChatLog, CitationButton, Exchange, ListGuard, QuoteLink,
+                                  SummaryExchange, quote_line)
 from bookpot.app.tui.dialogs import FileBrowser, PromptDialog
 from bookpot.app.tui.engine import BookEngine, default_session_factory
 from bookpot.app.tui.library import book_state
@@ -194,6 +195,34 @@ def test_wrap_offsets_cover_the_text():
     assert all(e - s <= 10 for s, e in lines)
     joined = "".join(text[s:e] for s, e in lines)
     assert joined.replace(" ", "") == text.replace(" ", "").replace("\n", "")
+
+
+def test_quote_line_fits_the_width_and_keeps_the_page():
+    c = {"quote": "The lighthouse   keeper\nis called Ilse Varga.", "locator": "p. 12"}
+    assert quote_line(c, 80) == "“The lighthouse keeper is called Ilse Varga.” — p. 12"
+    short = quote_line(c, 30)
+    assert len(short) == 30 and short.endswith("…” — p. 12") and short.startswith("“The lighthouse")
+
+
+def test_find_quote_walks_a_page_made_of_several_segments():
+    """A page's text is its segments joined by "\n" (blank segments left out): the
+    offsets land in the right block, and a span that does not read as the quote
+    falls back to the quote's words."""
+    text = BookText()
+    loc = Locator(chapter="One")
+    parts = ["First part of the chapter.  \n", "   ", "Second part. The key is here.\n"]
+    text.add_blocks([Block(p, loc) for p in parts])
+    page = parts[0] + "\n" + parts[2]
+    start = page.index("The key")
+    cite = {"locator": str(loc), "chapter": "One", "quote": "The key is here.", "start": start,
+            "end": start + len("The key is here.")}
+    spans = text.find_quote(cite)
+    assert len(spans) == 1 and spans[0][0] == 2
+    bi, a, z = spans[0]
+    assert text.blocks[bi].text[a:z] == "The key is here."
+    cite["start"] -= 3  # offsets from a page read differently: the words still find it
+    assert text.find_quote(cite) == spans
+    assert text.find_quote(dict(cite, quote="Not in the book.")) == []
 
 
 def test_list_guard_keeps_numbers_out_of_markdown_lists():
@@ -398,23 +427,23 @@ def test_closed_half_way_resumes_and_units_cite_what_the_pot_dropped(tmp_path, m
             units = session.stats.units_loaded
             n = len(units)  # up to --units (4); the engine may load fewer when the rest score low
             assert 1 <= n <= 4 and f"{n} unit{'s' if n > 1 else ''} loaded" in str(ex.note.render())
-            buttons = list(ex.query(CitationButton))
-            sources = [b.citation.get("source") for b in buttons]
-            assert sources[0] == "unit" and buttons[0].has_class("-unit"), sources
+            shown = list(ex.query(QuoteLink)) + list(ex.query(CitationButton))  # quotes, then the rest
+            sources = [w.citation.get("source") for w in shown]
+            assert sources[0] == "unit" and shown[0].has_class("-unit"), sources
             app.screen.query_one(ChatLog).scroll_to_widget(ex.citations, animate=False, immediate=True)
             await pilot.pause()
             pane = app.screen.query_one(ChatLog).region
-            for b in buttons:  # every citation on screen, none cut off at the pane's edge
-                assert b.region.width > 0 and pane.contains_region(b.region), (b.label, b.region, pane)
+            for w in shown:  # every quote and citation on screen, none cut off at the pane's edge
+                assert w.region.width > 0 and pane.contains_region(w.region), (w.citation, w.region, pane)
             text = app.screen.query_one(BookText)
             text.scroll_home(animate=False, immediate=True)
             await pilot.pause()
-            await pilot.click(buttons[0])
+            await pilot.click(shown[0])
             await pilot.pause()
-            page = buttons[0].citation["page"]
+            page = shown[0].citation["page"]
             assert text.target == int(page) - 1 and text.top_block() == int(page) - 1
             assert app.screen.query_one("#text-pane").border_title.startswith(f"p. {page}")
-            answer = (ex.text, [b.citation["locator"] for b in buttons], [u["unit"] for u in units],
+            answer = (ex.text, [w.citation["locator"] for w in shown], [u["unit"] for u in units],
                       session.stats.doc_tokens)
         app.close_engines(wait=60)
         hist = Library().history(str(pdf))
@@ -434,7 +463,9 @@ def test_closed_half_way_resumes_and_units_cite_what_the_pot_dropped(tmp_path, m
 
 
 @pytest.mark.model
-def test_citation_jumps_the_text_to_the_page(tmp_path):
+def test_plain_question_quotes_the_page_and_the_quote_jumps_there(tmp_path):
+    """Asked as a person types it, the real model's answer comes with a quote from the
+    book under it; choosing the quote shows its page with the sentence highlighted."""
     filler = "The grass is green. The sky is blue. The sun is yellow. " * 40
     pdf = docgen.make_pdf(tmp_path / "three.pdf", [
         filler, filler, f"The pass key is {KEY}. Remember it. {KEY} is the pass key. " + filler,
@@ -444,19 +475,26 @@ def test_citation_jumps_the_text_to_the_page(tmp_path):
         app = BookpotApp(str(pdf), real_settings())
         async with app.run_test(size=SIZE) as pilot:
             await wait_for(pilot, lambda: reader(app).state == "ready", MODEL_TIMEOUT, "ingestion")
-            ex = await ask(pilot, app, QUESTION)
+            ex = await ask(pilot, app, "What is the pass key?")
             await wait_for(pilot, lambda: ex.done, MODEL_TIMEOUT, "the answer")
-            assert str(KEY) in ex.text
-            buttons = list(ex.query(CitationButton))
-            assert buttons and buttons[0].citation["locator"] == "p. 3"
+            await pilot.pause()
+            links = list(ex.query(QuoteLink))
+            assert links, (ex.text, str(ex.note.render()))
+            first = links[0].citation
+            assert str(KEY) in first["quote"] and first["locator"] == "p. 3", first
+            assert links[0].line.endswith("” — p. 3")
             text = app.screen.query_one(BookText)
             text.scroll_home(animate=False, immediate=True)
             await pilot.pause()
             assert text.top_block() == 0
-            await pilot.click(buttons[0])
+            await pilot.click(links[0])
             await pilot.pause()
             assert text.top_block() == 2 and text.target == 2
             assert app.screen.query_one("#text-pane").border_title.startswith("p. 3")
+            (bi, a, z), = text.quote_spans
+            assert bi == 2 and " ".join(text.blocks[2].text[a:z].split()) == " ".join(first["quote"].split())
+            # The quotes are the answer's evidence, or the nearest passages when it has none.
+            assert bool(ex.query(".nearest")) == (not ex.answered) and (ex.answered or ex.text == NOT_SAID)
 
     run(go())
 
@@ -637,6 +675,157 @@ def test_an_answer_failing_before_its_first_token_does_not_stall_the_chat(tmp_pa
                 ex = await ask(pilot, app, q)
                 await wait_for(pilot, lambda: ex.done, 10, "the failure")
                 assert "boom" in str(ex.note.render())
+
+    run(go())
+
+
+SENTENCE = "The lighthouse keeper is called Ilse Varga."
+
+
+def quote_of(pdf: Path, page_index: int, sentence: str) -> dict:
+    """A quote as Session.quotes gives it: offsets in the reader's text of that page."""
+    from bookpot.engine.readers import open_document
+
+    (seg,) = [s for s in open_document(str(pdf)).segments() if s.locator.page_index == page_index]
+    a = seg.text.index(sentence)
+    return dict(seg.locator.to_dict(), source="unit", quote=sentence, start=a, end=a + len(sentence), score=2.0)
+
+
+class QuotingSession(FakeSession):
+    """Answers at once, with quotes first (or, ``answered=False``, "does not say")."""
+
+    citations: list = []
+    answered = True
+
+    def ask_stream(self, question, *, max_tokens=200, cancel=None):
+        text = "The keeper is called Ilse Varga." if self.answered else NOT_SAID
+        yield "The keeper is called" if self.answered else "The keeper"
+        if self.answered:
+            yield " Ilse Varga."
+        self.last_answer = Answer(text, list(self.citations), self.stats, partial=False, answered=self.answered)
+
+
+def quoting_factory(citations, answered=True):
+    def factory(request):
+        s = QuotingSession()
+        s.citations, s.answered = citations, answered
+        return Built(s)
+    return factory
+
+
+def test_quotes_under_the_answer_jump_to_the_highlighted_sentence(tmp_path):
+    pdf = make_book_pdf(tmp_path / "book.pdf", pages=5)
+    quote = quote_of(pdf, 1, SENTENCE)
+    other = {"locator": "p. 4", "page": "4", "page_index": 3, "source": "pot", "score": 1.0}
+    factory = quoting_factory([quote, other])
+
+    async def go():
+        app = BookpotApp(str(pdf), session_factory=factory)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: reader(app).state == "ready", 10, "fake ingestion")
+            text = app.screen.query_one(BookText)
+            await wait_for(pilot, lambda: len(text.blocks) == 5, 10, "the text")
+            ex = await ask(pilot, app, "Who keeps the lighthouse?")
+            await wait_for(pilot, lambda: ex.done, 10, "the answer")
+            await pilot.pause()
+            links = list(ex.query(QuoteLink))
+            assert [link.citation["quote"] for link in links] == [SENTENCE]
+            line = links[0].line
+            assert line.startswith("“The lighthouse") and line.endswith("” — p. 2")
+            assert len(line) <= links[0].content_region.width  # cut to the pane, never wrapped
+            assert [b.citation["locator"] for b in ex.query(CitationButton)] == ["p. 4"]  # locator-only after
+            assert not ex.query(".nearest")
+            text.scroll_home(animate=False, immediate=True)
+            await pilot.pause()
+            links[0].focus()  # reachable from the keyboard
+            await pilot.press("enter")
+            await pilot.pause()
+            assert text.target == 1 and text.quote_spans
+            (bi, a, z), = text.quote_spans
+            assert bi == 1 and text.blocks[1].text[a:z] == SENTENCE
+            # On screen, drawn in the quote's style, exactly the quoted words.
+            style = text.rich_style + text.get_component_rich_style("booktext--quote")
+            shown = []
+            for y in range(text.scrollable_content_region.height):
+                shown += [seg.text for seg in text.render_line(y) if seg.style == style]
+            assert " ".join(" ".join(shown).split()) == SENTENCE
+            assert app.screen.query_one("#text-pane").border_title.startswith("p. 2")
+            await pilot.click(list(ex.query(CitationButton))[0])  # a locator-only source: no highlight
+            await pilot.pause()
+            assert text.target == 3 and text.quote_spans == []
+        hist = Library().history(str(pdf))
+        assert hist[0].answered and hist[0].citations[0]["quote"] == SENTENCE
+
+    run(go())
+
+
+def test_not_answered_says_so_with_the_nearest_passages(tmp_path):
+    pdf = make_book_pdf(tmp_path / "book.pdf", pages=3)
+    quote = quote_of(pdf, 1, SENTENCE)
+    factory = quoting_factory([quote], answered=False)
+
+    def check(ex):
+        assert ex.text == NOT_SAID and NOT_SAID in ex.answer.source and "The keeper" not in ex.answer.source
+        labels = [str(w.render()) for w in ex.query(".nearest")]
+        assert labels == [NEAREST]
+        assert [link.citation["quote"] for link in ex.query(QuoteLink)] == [SENTENCE]
+        assert "(no answer)" not in str(ex.note.render())
+
+    async def go():
+        app = BookpotApp(str(pdf), session_factory=factory)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: reader(app).state == "ready", 10, "fake ingestion")
+            ex = await ask(pilot, app, "How many sheep did Marta Quill count?")
+            await wait_for(pilot, lambda: ex.done, 10, "the answer")
+            await pilot.pause()
+            check(ex)
+        hist = Library().history(str(pdf))
+        assert not hist[0].answered and hist[0].answer == NOT_SAID
+        app = BookpotApp(str(pdf), session_factory=factory)  # the same from the saved history
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            (ex,) = app.screen.query(Exchange)
+            check(ex)
+
+    run(go())
+
+
+def test_old_history_without_answered_still_loads(tmp_path):
+    lib = Library()
+    book = tmp_path / "b.txt"
+    book.write_text("hello")
+    lib.history_path(library_mod.book_key(str(book))).parent.mkdir(parents=True)
+    lib.history_path(library_mod.book_key(str(book))).write_text(
+        json.dumps([{"question": "Who?", "answer": "Ilse.", "citations": [], "units": 1}]))
+    (qa,) = lib.history(str(book))
+    assert qa.answered and qa.units == 1
+
+
+def test_answer_stopped_before_its_first_word_cites_nothing(tmp_path):
+    pdf = make_book_pdf(tmp_path / "book.pdf", pages=2)
+
+    class Slow(FakeSession):
+        def ask_stream(self, question, *, max_tokens=200, cancel=None):
+            while not cancel():
+                time.sleep(0.02)
+            self.last_answer = Answer(NOT_SAID, [quote_of(pdf, 1, SENTENCE), {"locator": "p. 1"}], self.stats,
+                                      answered=False)
+            return
+            yield
+
+    async def go():
+        app = BookpotApp(str(pdf), session_factory=lambda request: Built(Slow()))
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: reader(app).state == "ready", 10, "fake ingestion")
+            ex = await ask(pilot, app, "Who?")
+            await wait_for(pilot, lambda: reader(app).engine.answering, 10, "the answer to start")
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: ex.done, 10, "the stop")
+            note = str(ex.note.render())
+            assert "stopped" in note and "(no answer)" not in note
+            assert not ex.query(QuoteLink) and not ex.query(CitationButton) and NOT_SAID not in ex.answer.source
+        hist = Library().history(str(pdf))
+        assert hist[0].cancelled and hist[0].answer == "" and hist[0].citations == []
 
     run(go())
 

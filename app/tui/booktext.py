@@ -10,6 +10,7 @@ is still being loaded or ingested.
 from __future__ import annotations
 
 import bisect
+import re
 from dataclasses import dataclass
 
 from rich.segment import Segment as RichSegment
@@ -29,8 +30,12 @@ _CONTROL[127] = " "
 
 @dataclass
 class Block:
+    """One reader segment. ``length``: the segment text's length as read (before
+    trailing white space was cut for display): quote offsets count it."""
+
     text: str
     locator: Locator
+    length: int = -1
 
     @property
     def label(self) -> str:
@@ -65,7 +70,7 @@ def wrap_offsets(text: str, width: int) -> list[tuple[int, int]]:
 class BookText(ScrollView, can_focus=True):
     """Scrollable text of a whole document, rendered lazily line by line."""
 
-    COMPONENT_CLASSES = {"booktext--header", "booktext--match", "booktext--current"}
+    COMPONENT_CLASSES = {"booktext--header", "booktext--match", "booktext--current", "booktext--quote"}
 
     BINDINGS = [
         ("n", "screen.next_match(True)", "Next match"),
@@ -82,6 +87,7 @@ class BookText(ScrollView, can_focus=True):
     BookText > .booktext--header { color: $text-accent; text-style: bold; }
     BookText > .booktext--match { background: $warning 40%; }
     BookText > .booktext--current { background: $accent; color: $text; text-style: bold; }
+    BookText > .booktext--quote { background: $success 35%; text-style: underline; }
     """
 
     class Located(Message):
@@ -100,11 +106,14 @@ class BookText(ScrollView, can_focus=True):
         self.query_text = ""
         self.match: tuple[int, int, int] | None = None  # (block, start, end)
         self.target: int | None = None  # block last jumped to: its header is highlighted
+        self.quote_spans: list[tuple[int, int, int]] = []  # the quote jumped to: (block, start, end)
         self._top_label = ""
 
     # -- content -----------------------------------------------------------
     def add_blocks(self, blocks: list[Block]) -> None:
         for b in blocks:
+            if b.length < 0:
+                b.length = len(b.text)
             b.text = b.text.translate(_CONTROL).rstrip()
             self.blocks.append(b)
             if self._wrap_width:
@@ -208,6 +217,68 @@ class BookText(ScrollView, can_focus=True):
             return self.find_page(str(citation["page"]))
         return None
 
+    def find_quote(self, citation: dict) -> list[tuple[int, int, int]]:
+        """Where a quote (``citation["quote"]``, ``start``/``end`` in its page's text)
+        is in the blocks: ``[(block, start, end)]``, or ``[]`` when it is not loaded.
+
+        A page's text is its segments joined by "\n" (``engine.lexicon``;
+        white-space-only segments are left out), so the offsets are walked
+        over the page's blocks. The span found must read as the quote (white
+        space folded); otherwise the quote's words are searched for in the
+        page's blocks (a page read differently, or an older cache)."""
+        quote = citation.get("quote") or ""
+        want = " ".join(quote.translate(_CONTROL).split())
+        if not want:
+            return []
+        label = citation.get("locator")
+        page = [i for i, b in enumerate(self.blocks) if b.label == label]
+        if not page:
+            i = self.find_citation(citation)
+            page = [] if i is None else [i]
+        start, end = citation.get("start"), citation.get("end")
+        if isinstance(start, int) and isinstance(end, int) and start < end:
+            spans, off = [], 0
+            for i in page:
+                b = self.blocks[i]
+                if not b.text.strip():
+                    continue
+                a, z = max(start, off) - off, min(end, off + b.length) - off
+                if a < z and a < len(b.text):
+                    spans.append((i, a, min(z, len(b.text))))
+                off += b.length + 1
+            got = " ".join(" ".join(self.blocks[i].text[a:z].split()) for i, a, z in spans)
+            if spans and " ".join(got.split()) == want:
+                return spans
+        pattern = re.compile(r"\s+".join(re.escape(w) for w in want.split()))
+        for i in page:
+            m = pattern.search(self.blocks[i].text)
+            if m:
+                return [(i, m.start(), m.end())]
+        return []
+
+    def show_quote(self, spans: list[tuple[int, int, int]]) -> None:
+        """Highlight ``spans`` (from ``find_quote``) and scroll their first line into view."""
+        self.quote_spans = list(spans)
+        if not spans:
+            self.refresh()
+            return
+        bi, start, _ = spans[0]
+        self.target = bi
+        y = self._line_of(bi, start)
+        height = self.scrollable_content_region.height
+        first = self._first_line[bi] + (1 if bi > 0 else 0) if bi < len(self._first_line) else y
+        # The page's header on top when the quote fits below it; else the quote a third down.
+        top = first if y - first < max(1, height - 2) else max(0, y - height // 3)
+        self.scroll_to(y=top, animate=False, immediate=True)
+        self.refresh()
+        self._report_top()
+
+    def _line_of(self, bi: int, start: int) -> int:
+        first = self._first_line[bi] if bi < len(self._first_line) else 0
+        last = self._first_line[bi + 1] if bi + 1 < len(self._first_line) else len(self._lines)
+        starts = [s for (_, s, _) in self._lines[first:last]]
+        return first + max(0, bisect.bisect_right(starts, start) - 1)
+
     def search(self, query: str, forward: bool = True) -> bool:
         """Select the next (or previous) match of ``query``; wraps around."""
         query = query.strip()
@@ -246,11 +317,7 @@ class BookText(ScrollView, can_focus=True):
 
     def _show_match(self) -> None:
         bi, start, _ = self.match
-        first = self._first_line[bi] if bi < len(self._first_line) else 0
-        last = self._first_line[bi + 1] if bi + 1 < len(self._first_line) else len(self._lines)
-        starts = [s for (_, s, _) in self._lines[first:last]]
-        k = max(0, bisect.bisect_right(starts, start) - 1)
-        y = first + k
+        y = self._line_of(bi, start)
         height = self.scrollable_content_region.height
         if not (self.scroll_offset.y <= y < self.scroll_offset.y + height):
             self.scroll_to(y=max(0, y - height // 3), animate=False, immediate=True)
@@ -278,21 +345,35 @@ class BookText(ScrollView, can_focus=True):
         return Strip(segments).crop_extend(0, width, base)
 
     def _highlight(self, bi: int, s: int, text: str, base: Style) -> list[RichSegment]:
+        """The line ``text`` (at offset ``s`` of block ``bi``) with the quote jumped to
+        and the search matches styled (the current match over all)."""
+        ranges: list[tuple[int, int, Style]] = []  # (start, end, style) in the line; later wins
+        if self.quote_spans:
+            quote_style = base + self.get_component_rich_style("booktext--quote")
+            for qb, qa, qz in self.quote_spans:
+                if qb == bi and qa < s + len(text) and qz > s:
+                    ranges.append((max(qa, s) - s, min(qz, s + len(text)) - s, quote_style))
         q = self.query_text.lower()
-        if not q:
+        if q:
+            match_style = base + self.get_component_rich_style("booktext--match")
+            current_style = base + self.get_component_rich_style("booktext--current")
+            low = text.lower()
+            at = low.find(q)
+            while at >= 0:
+                is_current = self.match is not None and self.match[0] == bi and self.match[1] == s + at
+                ranges.append((at, at + len(q), current_style if is_current else match_style))
+                at = low.find(q, at + len(q))
+        if not ranges:
             return [RichSegment(" " + text, base)]
-        match_style = base + self.get_component_rich_style("booktext--match")
-        current_style = base + self.get_component_rich_style("booktext--current")
+        styles: list[Style] = [base] * len(text)
+        for a, z, style in ranges:
+            styles[a:z] = [style] * (z - a)
         out = [RichSegment(" ", base)]
-        low = text.lower()
-        pos = 0
-        while True:
-            at = low.find(q, pos)
-            if at < 0:
-                break
-            out.append(RichSegment(text[pos:at], base))
-            is_current = self.match is not None and self.match[0] == bi and self.match[1] == s + at
-            out.append(RichSegment(text[at:at + len(q)], current_style if is_current else match_style))
-            pos = at + len(q)
-        out.append(RichSegment(text[pos:], base))
+        k = 0
+        while k < len(text):
+            j = k
+            while j < len(text) and styles[j] is styles[k]:
+                j += 1
+            out.append(RichSegment(text[k:j], styles[k]))
+            k = j
         return out

@@ -143,7 +143,10 @@ class AnswerPiece(EngineMessage):
 
 class AnswerDone(EngineMessage):
     def __init__(self, qid: int, question: str, text: str, citations: list[dict], partial: bool,
-                 cancelled: bool, error: str = "", units: int = 0) -> None:
+                 cancelled: bool, error: str = "", units: int = 0, answered: bool = True) -> None:
+        """``citations``: the answer's quotes first (dicts with ``quote``, ``start``,
+        ``end``: offsets in the cited page's text), then locator-only ones;
+        ``answered`` False: the model said nothing usable (``text`` says so)."""
         super().__init__()
         self.qid = qid
         self.question = question
@@ -153,6 +156,7 @@ class AnswerDone(EngineMessage):
         self.cancelled = cancelled
         self.error = error
         self.units = units  # memory units loaded for this answer
+        self.answered = answered
 
 
 class SummaryStarted(EngineMessage):
@@ -571,7 +575,8 @@ class BookEngine:
         else:
             units = len(getattr(ans.stats, "units_loaded", None) or [])
             self._post(AnswerDone(q.qid, q.text, ans.text, list(ans.citations), ans.partial,
-                                  cancelled, error, units=units))
+                                  cancelled, error, units=units,
+                                  answered=getattr(ans, "answered", True)))
 
     # -- summaries -----------------------------------------------------------
     def _summarize(self, qid: int) -> bool:

@@ -27,7 +27,7 @@ from textual.widgets import Button, Footer, Header, Input
 from ...engine.readers import DocumentInfo, Reader, open_document
 from ..library import QA, Library, export_notes, default_notes_path
 from .booktext import Block, BookText
-from .chat import SUMMARY_QUESTION, ChatLog, CitationButton, Exchange, SummaryExchange
+from .chat import SUMMARY_QUESTION, ChatLog, CitationButton, Exchange, QuoteLink, SummaryExchange
 from .dialogs import PromptDialog
 from .engine import (AnswerDone, AnswerPiece, AnswerStarted, BookEngine, BookOpened, BookRequest, EngineFailed,
                      EngineNote, IngestProgress, IngestState, ModelLoading, ModelReady, SummaryDone,
@@ -121,7 +121,7 @@ class ReaderScreen(Screen):
             else:
                 ex = Exchange(qa.question, answer=qa.answer)
             await chat.mount(ex)
-            ex.show_meta(qa.citations, qa.partial, qa.cancelled, units=qa.units)
+            ex.show_meta(qa.citations, qa.partial, qa.cancelled, units=qa.units, answered=qa.answered)
         chat.scroll_end(animate=False)
 
     def _start_engine(self) -> None:
@@ -250,13 +250,18 @@ class ReaderScreen(Screen):
         chat = self.query_one(ChatLog)
         ex = chat.exchange(msg.qid)
         if ex is not None:
-            await ex.finish(msg.citations, msg.partial, msg.cancelled, msg.error, units=msg.units, text=msg.text)
+            await ex.finish(msg.citations, msg.partial, msg.cancelled, msg.error, units=msg.units, text=msg.text,
+                            answered=msg.answered)
             self.call_after_refresh(self._show_answer, ex)
         if msg.error:
             self.notify(msg.error, title="The answer failed", severity="error")
             return
-        qa = QA(msg.question, msg.text, msg.citations, msg.partial, msg.cancelled, self.model_name, time.time(),
-                units=msg.units)
+        answer, answered = msg.text, msg.answered
+        if ex is not None:
+            answer, answered = ex.text, ex.answered  # a stopped answer keeps what was streamed
+        citations = msg.citations if answer.strip() else []
+        qa = QA(msg.question, answer, citations, msg.partial, msg.cancelled, self.model_name, time.time(),
+                units=msg.units, answered=answered)
         try:
             self.library.add_qa(self.path, qa)
         except OSError as e:
@@ -361,13 +366,27 @@ class ReaderScreen(Screen):
             event.stop()
             self.jump_to_citation(event.button.citation)
 
+    def on_quote_link_chosen(self, event: QuoteLink.Chosen) -> None:
+        event.stop()
+        self.jump_to_quote(event.citation)
+
     def jump_to_citation(self, citation: dict) -> None:
         text = self.query_one(BookText)
         i = text.find_citation(citation)
         if i is None:
             self.notify(f"{citation.get('locator', '?')} is not loaded yet", severity="warning")
             return
+        text.quote_spans = []
         text.scroll_to_block(i)
+
+    def jump_to_quote(self, citation: dict) -> None:
+        """Show a quote's page in the text pane with the quoted sentence highlighted."""
+        text = self.query_one(BookText)
+        spans = text.find_quote(citation)
+        if not spans:
+            self.jump_to_citation(citation)  # its page at least (or "not loaded yet")
+            return
+        text.show_quote(spans)
 
     # -- search & go to ------------------------------------------------------
     def _search(self, query: str) -> None:
