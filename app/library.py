@@ -53,6 +53,7 @@ class BookRecord:
     opened_at: float = 0.0
     doc_hash: str = ""          # content hash (engine.store.document_hash), for clearing its cache
     cache_key: str = ""         # the book cache's state this reader uses (books/<key>/)
+    read_s: float = 0.0         # seconds the reader spent reading it into the model (all runs)
 
     @property
     def key(self) -> str:

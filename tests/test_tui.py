@@ -35,7 +35,7 @@ from bookpot.app.tui.app import BookpotApp
 from bookpot.app.tui.booktext import Block, BookText, wrap_offsets
 from bookpot.app.tui.chat import (NEAREST, NOT_SAID, ChatLog, CitationButton, Exchange, ListGuard, QuoteLink,
                                   SummaryExchange, quote_line)
-from bookpot.app.tui.dialogs import FileBrowser, PromptDialog
+from bookpot.app.tui.dialogs import ConfirmDialog, FileBrowser, PromptDialog
 from bookpot.app.tui.engine import BookEngine, default_session_factory
 from bookpot.app.tui.library import book_state
 from bookpot.engine import store
@@ -451,7 +451,7 @@ def test_closed_half_way_resumes_and_units_cite_what_the_pot_dropped(tmp_path, m
         return answer
 
     text, locators, unit_ids, doc_tokens = run(go())
-    assert str(KEY) in text and locators[0] == "p. 2"  # the key's page, from a unit
+    assert locators[0] == "p. 2"  # the key's page, from a unit
     ref = run_cli("ask", pdf, QUESTION, "--json", "--threads", "1", "--pot-tokens", str(pot), timeout=900,
                   env={"BOOKPOT_CACHE_DIR": str(tmp_path / "reference-cache")})
     assert ref.returncode == 0, ref.stderr
@@ -460,6 +460,7 @@ def test_closed_half_way_resumes_and_units_cite_what_the_pot_dropped(tmp_path, m
     assert out["answer"] == text
     assert [u["unit"] for u in out["stats"]["units_loaded"]] == unit_ids
     assert [c["locator"] for c in out["citations"]] == locators
+    assert str(KEY) in text  # last: the TUI and the CLI agree, whatever the model answered
 
 
 @pytest.mark.model
@@ -750,7 +751,7 @@ def test_quotes_under_the_answer_jump_to_the_highlighted_sentence(tmp_path):
                 shown += [seg.text for seg in text.render_line(y) if seg.style == style]
             assert " ".join(" ".join(shown).split()) == SENTENCE
             assert app.screen.query_one("#text-pane").border_title.startswith("p. 2")
-            await pilot.click(list(ex.query(CitationButton))[0])  # a locator-only source: no highlight
+            await pilot.click(ex.query(CitationButton).first())  # a locator-only source: no highlight
             await pilot.pause()
             assert text.target == 3 and text.quote_spans == []
         hist = Library().history(str(pdf))
@@ -842,12 +843,16 @@ def test_pause_and_resume_lose_no_segment(tmp_path):
             await pilot.press("ctrl+t")
             await wait_for(pilot, lambda: reader(app).state == "paused", 5, "pause")
             n = len(factory.sessions[0].ingested)
+            read_s = reader(app)._read_s
             await pilot.pause(0.4)
             assert len(factory.sessions[0].ingested) == n and n < 30
+            assert reader(app)._read_s == read_s  # a paused book is not being read
             assert "paused" in str(app.screen.query_one("#ingest-stats").render())
-            assert Library().get(str(pdf)).state == "paused"
+            paused = Library().get(str(pdf))
+            assert paused.state == "paused" and paused.read_s > 0  # reading time, kept for the library
             await pilot.press("ctrl+t")
             await wait_for(pilot, lambda: reader(app).state == "ready", 20, "the rest")
+            assert Library().get(str(pdf)).read_s > paused.read_s
         got = " ".join(" ".join(factory.sessions[0].ingested).split())
         at = [got.find(f"This is page {i + 1} of") for i in range(30)]
         assert all(a >= 0 for a in at) and at == sorted(at)
@@ -1029,9 +1034,27 @@ def test_library_lists_opens_and_removes_books(tmp_path):
             table = app.screen.query_one("#books")
             assert table.row_count == 2
             assert app.screen.selected_path() == str(b)  # most recent first
+            await pilot.press("delete")  # asks first; "n" (or Esc) keeps the book
+            await pilot.pause()
+            assert isinstance(app.screen, ConfirmDialog)
+            await pilot.press("n")
+            await pilot.pause()
+            assert table.row_count == 2 and Library().get(str(b)) is not None
             await pilot.press("delete")
             await pilot.pause()
+            await pilot.press("y")
+            await pilot.pause()
             assert table.row_count == 1 and Library().get(str(b)) is None
+            # Delete in the path box deletes a character, and where there is none it says so.
+            box = app.screen.query_one("#path")
+            box.focus()
+            box.value = "ab"
+            await pilot.press("home", "delete")
+            assert box.value == "b"
+            await pilot.press("end", "delete")
+            await pilot.pause()
+            assert box.value == "b" and table.row_count == 1
+            assert any("to remove a book" in m for m in notifications(app, "warning"))
             table.focus()
             await pilot.press("enter")
             await wait_for(pilot, lambda: isinstance(app.screen, ReaderScreen), 5, "the reader")
@@ -1063,7 +1086,8 @@ def test_library_state_comes_from_the_cache_and_remove_clears_it(tmp_path, monke
     lib = Library()
     # what the reader screens recorded; the cache knows better
     lib.touch(str(a), title="A", state="paused", progress=0.5, tokens=10, cache_key="aaaa",
-              doc_hash=store.document_hash(a))
+              doc_hash=store.document_hash(a), read_s=19 * 60 + 10)
+    lib.add_qa(str(a), QA("Who?", "Ilse."))
     lib.touch(str(b), title="B", state="ready", tokens=10, cache_key="bbbb")
     lib.touch(str(c), title="C", state="ready", tokens=10, cache_key="cccc")  # its state was cleared
 
@@ -1077,6 +1101,14 @@ def test_library_state_comes_from_the_cache_and_remove_clears_it(tmp_path, monke
             table.move_cursor(row=table.get_row_index(str(a)))
             await pilot.press("delete")
             await pilot.pause()
+            dialog = app.screen
+            assert isinstance(dialog, ConfirmDialog) and Library().get(str(a)) is not None
+            body = str(dialog.query_one(".confirm-body").render())
+            size = sum(f.stat().st_size for d in (a_state, a_other) for f in d.rglob("*") if f.is_file())
+            assert f"{size // 1024:,} KiB on disk" in body and "about 19 min of reading" in body, body
+            assert "2,345 tokens" in body and "1 question" in body
+            await pilot.click("#confirm")
+            await pilot.pause()
             assert Library().get(str(a)) is None
             assert not a_state.exists() and not a_other.exists() and b_state.exists()
             assert any("2 saved states" in m for m in notifications(app))
@@ -1087,6 +1119,8 @@ def test_library_state_comes_from_the_cache_and_remove_clears_it(tmp_path, monke
             try:
                 table.move_cursor(row=table.get_row_index(str(b)))
                 await pilot.press("delete")
+                await pilot.pause()
+                await pilot.press("y")
                 await pilot.pause()
             finally:
                 os.close(fd)

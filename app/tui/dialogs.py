@@ -1,4 +1,4 @@
-"""Small modal dialogs: pick a file, choose where to export, type a password.
+"""Small modal dialogs: pick a file, choose where to export, type a password, confirm.
 
 Each returns its result through ``dismiss`` (``None`` when cancelled), so the
 screens that open them stay free of dialog plumbing.
@@ -10,9 +10,9 @@ from typing import Iterable
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import DirectoryTree, Input, Label
+from textual.widgets import Button, DirectoryTree, Input, Label
 
 BOOK_SUFFIXES = frozenset((".pdf", ".epub", ".txt", ".text", ".md", ".markdown", ".html", ".htm", ".xhtml"))
 
@@ -79,3 +79,36 @@ class PromptDialog(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class ConfirmDialog(ModalScreen[bool]):
+    """A yes/no question about something that cannot be undone; "no" has the focus.
+
+    Dismisses with True (the confirm button, or ``y``) or False (the other
+    button, ``n`` or Esc)."""
+
+    BINDINGS = [Binding("escape,n", "answer(False)", "Keep"), Binding("y", "answer(True)", "Confirm")]
+
+    def __init__(self, title: str, body: str, confirm: str = "Remove") -> None:
+        super().__init__()
+        self.title_text = title
+        self.body = body
+        self.confirm = confirm
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog confirm-box"):
+            yield Label(self.title_text, classes="confirm-title")
+            yield Label(self.body, classes="confirm-body")
+            with Horizontal(classes="confirm-buttons"):
+                yield Button(f"{self.confirm} (y)", id="confirm", variant="error", compact=True)
+                yield Button("Keep (n, Esc)", id="keep", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#keep").focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(event.button.id == "confirm")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)

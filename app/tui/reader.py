@@ -86,6 +86,9 @@ class ReaderScreen(Screen):
         self._status_before_summary: tuple[str, float | None] | None = None
         self._text_closing = threading.Event()
         self._saved_at = 0.0
+        rec = library.get(path)
+        self._read_s = rec.read_s if rec is not None else 0.0  # time spent reading it, all runs
+        self._read_mark: float | None = None  # reading since (monotonic), while it reads
 
     # -- layout --------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -142,6 +145,7 @@ class ReaderScreen(Screen):
 
     def on_unmount(self) -> None:
         self._text_closing.set()
+        self._count_reading(False)
         if self.engine is not None:
             self.engine.close()
             if self.state in ("reading", "loading", "waiting"):
@@ -205,7 +209,15 @@ class ReaderScreen(Screen):
         self.notify(error, title="Cannot ask about this book", severity="error", timeout=10)
         self._save_record(state="failed", error=error)
 
+    def _count_reading(self, still: bool) -> None:
+        """Add the time read since the last mark to the book's reading time."""
+        now = time.monotonic()
+        if self._read_mark is not None:
+            self._read_s += now - self._read_mark
+        self._read_mark = now if still else None
+
     def on_ingest_progress(self, msg: IngestProgress) -> None:
+        self._count_reading(True)
         self.query_one(StatusBar).set_state(
             f"reading {msg.progress:.0%} · " + fmt_progress(msg.tokens, msg.tokens_per_s, msg.eta_s),
             msg.progress)
@@ -214,6 +226,10 @@ class ReaderScreen(Screen):
 
     def on_ingest_state(self, msg: IngestState) -> None:
         self.state = msg.state
+        if msg.state == "reading":
+            self._read_mark = time.monotonic()  # an answer in between is not reading time
+        else:
+            self._count_reading(False)
         bar = self.query_one(StatusBar)
         if msg.state == "waiting":
             bar.set_state("waiting: another bookpot is reading this book…", msg.progress)
@@ -477,6 +493,7 @@ class ReaderScreen(Screen):
     # -- library record ------------------------------------------------------
     def _save_record(self, **updates) -> None:
         self._saved_at = time.monotonic()
+        updates.setdefault("read_s", round(self._read_s, 1))
         try:
             self.library.update(self.path, **updates)
         except OSError:
