@@ -1018,6 +1018,51 @@ def test_search_goto_export_and_back_to_library(tmp_path):
     run(go())
 
 
+def test_goto_bar_resets_titles_follow_and_text_chapters_are_targets(tmp_path):
+    """Go to: a failed entry is replaced by the next one typed (not appended to), the bar
+    opens empty, the pane title names the range on top after every jump, and a plain
+    text file's chapter headings are targets (the heading's line on top)."""
+    book = tmp_path / "chapters.txt"
+    roman = ["I", "II", "III", "IV", "V", "VI"]
+    book.write_text("".join(f"CHAPTER {r}.\n\n" + "".join(
+        f"Line {k} of chapter {r} tells of the lighthouse and the sea.\n\n" for k in range(40)) for r in roman))
+
+    async def go():
+        app = BookpotApp(str(book), session_factory=fake_factory())
+        async with app.run_test(size=SIZE) as pilot:
+            text = app.screen.query_one(BookText)
+            await wait_for(pilot, lambda: text.blocks and reader(app).state == "ready", 10, "the text")
+            pane = app.screen.query_one("#text-pane")
+            bar = app.screen.query_one("#goto")
+
+            def title_is_top():  # the place jumped to, even at the end where it cannot be on top
+                return pane.border_title.startswith(text.blocks[text.target].label)
+
+            await pilot.press("ctrl+g", *"chapter iii", "enter")
+            await pilot.pause()
+            i = text.top_block()
+            y = int(text.scroll_offset.y)
+            bi, s, e = text._lines[y]
+            assert bi == i and text.blocks[bi].text[s:e] == "CHAPTER III."  # the heading's line on top
+            assert title_is_top()
+            await pilot.press("ctrl+g")
+            assert bar.value == ""  # a new target, not the last one
+            await pilot.press(*"99999", "enter")
+            await pilot.pause()
+            assert any("no page, line or chapter" in m for m in notifications(app, "warning"))
+            await pilot.press("2", "0", "0", "enter")  # replaces "99999"
+            await pilot.pause()
+            assert not bar.display
+            loc = text.blocks[text.top_block()].locator
+            assert loc.line_start <= 200 <= loc.line_end and title_is_top()
+            for target in ("1", "chapter vi", "3", "490", "400"):
+                await pilot.press("ctrl+g", *target, "enter")
+                await pilot.pause()
+                assert title_is_top(), (target, pane.border_title)
+
+    run(go())
+
+
 def test_library_lists_opens_and_removes_books(tmp_path):
     a = make_book_pdf(tmp_path / "a.pdf", pages=2)
     b = make_book_pdf(tmp_path / "b.pdf", pages=2)

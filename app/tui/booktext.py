@@ -159,7 +159,15 @@ class BookText(ScrollView, can_focus=True):
         return self._lines[y][0]
 
     def _report_top(self) -> None:
+        """Post ``Located`` for the block being read: the one jumped to while its
+        header is on screen (near the end it cannot be on top), else the top one."""
         i = self.top_block()
+        t = self.target
+        if t is not None and t < len(self._first_line) and i is not None and t != i:
+            header = self._first_line[t] + (1 if t > 0 else 0)
+            y = int(self.scroll_offset.y)
+            if y <= header < y + max(1, self.scrollable_content_region.height):
+                i = t
         label = self.blocks[i].label if i is not None else ""
         if label != self._top_label:
             self._top_label = label
@@ -183,6 +191,24 @@ class BookText(ScrollView, can_focus=True):
     # -- finding places ----------------------------------------------------
     def find_page(self, target: str) -> int | None:
         """The block for a page label, page number, line number or chapter."""
+        found = self.find_target(target)
+        return found[0] if found else None
+
+    def find_target(self, target: str) -> tuple[int, int] | None:
+        """(block, line within it) for a go-to target: a page label, page number,
+        line number or chapter (a locator's), else a heading line of the text
+        (``find_heading``), which is then the line on top."""
+        i = self._find_locator(target)
+        if i is not None:
+            return i, 0
+        found = self.find_heading(target)
+        if found is None:
+            return None
+        bi, offset = found
+        top = self._first_line[bi] + (1 if bi > 0 else 0) if bi < len(self._first_line) else 0
+        return bi, (self._line_of(bi, offset) - top if bi < len(self._first_line) else 0)
+
+    def _find_locator(self, target: str) -> int | None:
         target = target.strip().lower().removeprefix("p.").removeprefix("page").strip()
         if not target:
             return None
@@ -202,6 +228,30 @@ class BookText(ScrollView, can_focus=True):
             if b.locator.chapter and target in b.locator.chapter.lower():
                 return i
         return None
+
+    def find_heading(self, target: str) -> tuple[int, int] | None:
+        """(block, offset) of a heading-like line naming ``target`` -- how a plain
+        text file marks its chapters ("CHAPTER III.", "Genesis 22"): a short line
+        that reads as the target (case, white space and end punctuation aside),
+        or else one that starts with it as whole words."""
+        want = " ".join(target.lower().split()).rstrip(".:")
+        if not want:
+            return None
+        starts = None
+        for i, b in enumerate(self.blocks):
+            pos = 0
+            for line in b.text.split("\n"):
+                at = pos
+                pos += len(line) + 1
+                words = " ".join(line.lower().split()).rstrip(".:")
+                if not words or len(words) > 80:
+                    continue
+                lead = at + len(line) - len(line.lstrip())
+                if words == want:
+                    return i, lead
+                if starts is None and words.startswith(want) and not words[len(want)].isalnum():
+                    starts = (i, lead)
+        return starts
 
     def find_citation(self, citation: dict) -> int | None:
         """The block a citation (``Locator.to_dict()`` + score) points at."""

@@ -413,12 +413,14 @@ class ReaderScreen(Screen):
 
     def _goto(self, target: str) -> None:
         text = self.query_one(BookText)
-        i = text.find_page(target)
-        if i is None:
-            self.notify(f"no page “{target}”", severity="warning")
-            return
-        text.scroll_to_block(i)
         bar = self.query_one("#goto", Input)
+        found = text.find_target(target)
+        if found is None:
+            self.notify(f"no page, line or chapter “{target}”", severity="warning")
+            bar.select_all()  # typing again replaces the failed entry
+            return
+        text.quote_spans = []
+        text.scroll_to_block(*found)
         bar.display = False
         text.focus()
 
@@ -426,6 +428,8 @@ class ReaderScreen(Screen):
         other = "goto" if which == "search" else "search"
         self.query_one(f"#{other}").display = False
         bar = self.query_one(f"#{which}", Input)
+        if which == "goto":
+            bar.value = ""  # a new target each time (the last one was reached or given up)
         bar.display = True
         bar.focus()
 
