@@ -1239,6 +1239,47 @@ def test_encrypted_pdf_asks_for_the_password_and_browse_opens(tmp_path):
     run(go())
 
 
+def test_getting_to_a_file_parent_folder_pasted_quotes_home_and_variables(tmp_path, monkeypatch):
+    """Issue #22 item 7: the browser goes up to the parent folder (Backspace); the path
+    box takes a pasted quoted or shell-escaped path, ``~``, ``$VARS`` and file:// URLs."""
+    shelf = tmp_path / "shelf"
+    (shelf / "sub").mkdir(parents=True)
+    spaced = make_book_pdf(shelf / "My Book.pdf", pages=2)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("SHELF", str(shelf))
+    monkeypatch.chdir(shelf / "sub")
+
+    async def go():
+        app = BookpotApp(session_factory=fake_factory())
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await pilot.press("ctrl+b")
+            await pilot.pause()
+            browser = app.screen
+            assert isinstance(browser, FileBrowser) and browser.root == shelf / "sub"
+            await pilot.press("backspace")
+            await pilot.pause()
+            tree = browser.query_one("#browser-tree")
+            assert Path(tree.path) == shelf and str(shelf) in str(browser.query_one("#browser-title").render())
+            await wait_for(pilot, lambda: any(n.data and n.data.path == spaced for n in tree.root.children),
+                           5, "the parent folder's books in the tree")
+            await pilot.press("escape")
+            for typed in (f"'{spaced}'", f'"{spaced}"', str(spaced).replace(" ", "\\ "),
+                          "~/shelf/My Book.pdf", "$SHELF/My Book.pdf", "${SHELF}/My Book.pdf",
+                          "file://" + str(spaced).replace(" ", "%20")):
+                box = app.screen.query_one("#path")
+                box.focus()
+                box.value = typed
+                await pilot.press("enter")
+                await wait_for(pilot, lambda: isinstance(app.screen, ReaderScreen), 5, f"the book from {typed!r}")
+                assert app.screen.path == str(spaced), typed
+                await pilot.press("ctrl+l")
+                await pilot.pause()
+            assert not notifications(app, "error")
+
+    run(go())
+
+
 def test_settings_are_validated_and_persisted(tmp_path):
     async def go():
         app = BookpotApp(session_factory=fake_factory())

@@ -5,7 +5,10 @@ screens that open them stay free of dialog plumbing.
 """
 from __future__ import annotations
 
+import os
+import shlex
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 from typing import Iterable
 
 from textual.app import ComposeResult
@@ -33,19 +36,54 @@ class BookTree(DirectoryTree):
         return out
 
 
-class FileBrowser(ModalScreen[str | None]):
-    """Choose a book from the file system."""
+def typed_path(text: str) -> str:
+    """A path as people paste it, made usable: surrounding quotes or shell
+    escapes removed (``'/home/me/My Book.pdf'``, ``My\\ Book.pdf``), a
+    ``file://`` URL decoded, ``~`` and ``$VARS`` expanded. Text that already
+    names an existing file is taken as it is."""
+    text = text.strip()
+    if not text or os.path.exists(os.path.expanduser(text)):
+        return os.path.expanduser(text)
+    if text.startswith("file://"):
+        text = unquote(urlparse(text).path)
+    else:
+        try:
+            parts = shlex.split(text)
+        except ValueError:  # an unbalanced quote: "O'Brien.txt"
+            parts = [text]
+        if len(parts) == 1:
+            text = parts[0]
+    return os.path.expanduser(os.path.expandvars(text))
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+class FileBrowser(ModalScreen[str | None]):
+    """Choose a book from the file system; Backspace goes up to the parent folder."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel"),
+                Binding("backspace", "parent", "Parent folder")]
 
     def __init__(self, root: str | Path | None = None) -> None:
         super().__init__()
-        self.root = Path(root or Path.home())
+        self.root = Path(root or Path.home()).resolve()
 
     def compose(self) -> ComposeResult:
         with Vertical(id="browser-box", classes="dialog"):
-            yield Label(f"Choose a book under {self.root} (Enter opens, Esc cancels)")
+            yield Label(self._title(), id="browser-title")
             yield BookTree(self.root, id="browser-tree")
+            yield Label("Enter opens · Backspace: parent folder · Esc cancels", classes="hint")
+
+    def _title(self) -> str:
+        return f"Choose a book under {self.root}"
+
+    def action_parent(self) -> None:
+        """Show the folder above the one shown (stays at the file system's root)."""
+        parent = self.root.parent
+        if parent == self.root:
+            self.notify("this is the top folder", severity="warning")
+            return
+        self.root = parent
+        self.query_one("#browser-title", Label).update(self._title())
+        self.query_one(BookTree).path = parent
 
     def on_directory_tree_file_selected(self, event: DirectoryTree.FileSelected) -> None:
         event.stop()

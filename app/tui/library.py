@@ -23,7 +23,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label
 
-from .dialogs import ConfirmDialog, FileBrowser
+from .dialogs import ConfirmDialog, FileBrowser, typed_path
 
 
 class PathInput(Input):
@@ -118,7 +118,7 @@ class LibraryScreen(Screen):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        path = os.path.expanduser(event.value.strip())
+        path = typed_path(event.value)
         if not path:
             return
         if self.app.open_book(path):
