@@ -8,8 +8,8 @@ from __future__ import annotations
 import os
 import shlex
 from pathlib import Path
-from urllib.parse import unquote, urlparse
 from typing import Iterable
+from urllib.parse import unquote, urlparse
 
 from textual.app import ComposeResult
 from textual.binding import Binding
