@@ -54,6 +54,7 @@ class BookRecord:
     doc_hash: str = ""          # content hash (engine.store.document_hash), for clearing its cache
     cache_key: str = ""         # the book cache's state this reader uses (books/<key>/)
     read_s: float = 0.0         # seconds the reader spent reading it into the model (all runs)
+    position: list[int] = field(default_factory=list)  # where the text pane was: [segment, char offset]
 
     @property
     def key(self) -> str:

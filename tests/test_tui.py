@@ -1331,6 +1331,61 @@ def test_help_screen_and_palette_commands(tmp_path):
     run(go())
 
 
+def test_reopened_at_the_same_place_copy_an_answer_and_focus_shows(tmp_path):
+    """Issue #22 item 10: a book reopens where it was left (in this app and the next);
+    Ctrl+Y copies an answer with its quotes and pages; the focused pane stands out;
+    Help says Esc closes it and opens at the reader's keys."""
+    pdf = make_book_pdf(tmp_path / "book.pdf", pages=8)
+    factory = quoting_factory([quote_of(pdf, 1, SENTENCE), {"locator": "p. 4", "page": "4", "page_index": 3}])
+
+    async def go():
+        app = BookpotApp(str(pdf), session_factory=factory)
+        async with app.run_test(size=SIZE) as pilot:
+            text = app.screen.query_one(BookText)
+            await wait_for(pilot, lambda: len(text.blocks) == 8 and reader(app).state == "ready", 10, "the text")
+            await pilot.press("ctrl+g", "6", "enter")
+            await pilot.pause()
+            text.scroll_relative(y=3, animate=False, immediate=True)  # a few lines into page 6
+            await pilot.pause()
+            where = text.position()
+            assert where[0] == 5 and where[1] > 0
+            # The focused pane has the heavy border, the other one not.
+            text.focus()
+            await pilot.pause()
+            panes = {p: app.screen.query_one(f"#{p}-pane") for p in ("text", "chat")}
+            assert panes["text"].styles.border_top[0] == "heavy" and panes["chat"].styles.border_top[0] != "heavy"
+            ex = await ask(pilot, app, "Who keeps the lighthouse?")
+            await wait_for(pilot, lambda: ex.done, 10, "the answer")
+            assert panes["chat"].styles.border_top[0] == "heavy" and panes["text"].styles.border_top[0] != "heavy"
+            await pilot.press("ctrl+y")
+            await pilot.pause()
+            assert app.clipboard == ("Q: Who keeps the lighthouse?\nThe keeper is called Ilse Varga.\n"
+                                     f"> “{SENTENCE}” — p. 2\nSources: p. 4\n")
+            await pilot.press("f1")
+            await pilot.pause(0.3)
+            box = app.screen.query_one("#help-box")
+            assert isinstance(app.screen, HelpScreen) and box.scroll_y > 0  # at the reader's keys
+            assert "Esc" in str(app.screen.query_one("Markdown").source.split("## Library")[0])
+            await pilot.press("escape")
+            await pilot.press("ctrl+l")
+            await pilot.pause()
+            assert Library().get(str(pdf)).position == list(where)
+            app.open_book(str(pdf))
+            await wait_for(pilot, lambda: isinstance(app.screen, ReaderScreen) and app.screen.query(BookText),
+                           5, "the reader again")
+            text = app.screen.query_one(BookText)
+            await wait_for(pilot, lambda: text.position() == where, 10, f"the same place {where}, not {text.position()} {reader(app)._restore}")
+        app.close_engines(wait=10)
+        app = BookpotApp(str(pdf), session_factory=factory)  # the next time bookpot runs
+        async with app.run_test(size=(80, 24)) as pilot:  # another width: the same place still
+            text = app.screen.query_one(BookText)
+            await wait_for(pilot, lambda: text.top_block() == 5, 10, "the same page")
+            bi, off = text.position()
+            assert bi == 5 and off <= where[1] < off + text._wrap_width + 1
+
+    run(go())
+
+
 def test_usable_at_80x24_in_light_theme(tmp_path):
     pdf = make_book_pdf(tmp_path / "book.pdf", pages=3)
 

@@ -115,7 +115,9 @@ class BookpotApp(App):
     # -- app-wide actions ----------------------------------------------------
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            section = "reader" if isinstance(self.screen, ReaderScreen) else \
+                "library" if isinstance(self.screen, LibraryScreen) else None
+            self.push_screen(HelpScreen(section))
 
     def action_settings(self) -> None:
         if isinstance(self.screen, SettingsScreen):
@@ -150,6 +152,8 @@ class BookpotApp(App):
                                 screen.action_export)
             yield SystemCommand("Stop the answer or summary", "Stop what the model is writing",
                                 screen.action_escape)
+            yield SystemCommand("Copy the answer", "The answer with its quotes and pages, to the clipboard",
+                                screen.action_copy_answer)
         if isinstance(screen, LibraryScreen):
             yield SystemCommand("Remove the selected book", "Forget it and its history",
                                 screen.action_remove)

@@ -131,14 +131,14 @@ class BookText(ScrollView, can_focus=True):
         self._lines.extend((i, s, e) for s, e in wrap_offsets(self.blocks[i].text, self._wrap_width))
 
     def _rewrap(self) -> None:
-        top = self.top_block()
+        where = self.position()  # the same text stays on top at the new width
         self._lines.clear()
         self._first_line.clear()
         for i in range(len(self.blocks)):
             self._wrap_block(i)
         self._update_size()
-        if top is not None:
-            self.scroll_to(y=self._first_line[top], animate=False, immediate=True)
+        if where is not None:
+            self.restore(*where)
 
     def _update_size(self) -> None:
         self.virtual_size = Size(self._wrap_width, len(self._lines))
@@ -176,6 +176,25 @@ class BookText(ScrollView, can_focus=True):
     def watch_scroll_y(self, old: float, new: float) -> None:
         super().watch_scroll_y(old, new)
         self._report_top()
+
+    def position(self) -> tuple[int, int] | None:
+        """Where the reader is: (block on top, character offset of its top line)."""
+        if not self._lines:
+            return None
+        bi, s, _ = self._lines[min(int(self.scroll_offset.y), len(self._lines) - 1)]
+        return bi, max(0, s)
+
+    def restore(self, block: int, offset: int) -> bool:
+        """Put ``position()``'s place on top again (at any width); False while that
+        part is not loaded or laid out yet (the view could not scroll there)."""
+        if not (0 <= block < len(self.blocks)) or block >= len(self._first_line):
+            return False
+        top = self._first_line[block] + (1 if block > 0 else 0)
+        y = self._line_of(block, offset) if offset > 0 else top
+        self.scroll_to(y=y, animate=False, immediate=True)
+        self.refresh()
+        self._report_top()
+        return int(self.scroll_offset.y) == min(y, int(self.max_scroll_y)) and self.max_scroll_y > 0
 
     def scroll_to_block(self, i: int, line: int = 0, center: bool = False) -> None:
         if not (0 <= i < len(self.blocks)) or not self._first_line:

@@ -253,6 +253,20 @@ class Exchange(Vertical):
         self.note.set_class(kind == "pending", "-pending")
 
 
+def exchange_text(ex: Exchange) -> str:
+    """A finished question and answer as plain text for the clipboard: the question,
+    the answer, its quotes as ``> “…” — p. 12`` and its other sources."""
+    lines = [f"Q: {ex.question}", ex.text.strip() or "(no answer)"]
+    if ex.quoted:
+        if not ex.answered:
+            lines.append(NEAREST)
+        lines += [f"> “{' '.join(str(c.get('quote', '')).split())}” — {c.get('locator', '?')}" for c in ex.quoted]
+    others = [b.citation.get("locator", "?") for b in ex.query(CitationButton)]
+    if others:
+        lines.append("Sources: " + ", ".join(others))
+    return "\n".join(lines) + "\n"
+
+
 SUMMARY_QUESTION = "Summarize this book"
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~])")
 

@@ -27,7 +27,7 @@ from textual.widgets import Button, Footer, Header, Input
 from ...engine.readers import DocumentInfo, Reader, open_document
 from ..library import QA, Library, export_notes, default_notes_path
 from .booktext import Block, BookText
-from .chat import SUMMARY_QUESTION, ChatLog, CitationButton, Exchange, QuoteLink, SummaryExchange
+from .chat import SUMMARY_QUESTION, ChatLog, CitationButton, Exchange, QuoteLink, SummaryExchange, exchange_text
 from .dialogs import PromptDialog
 from .engine import (AnswerDone, AnswerPiece, AnswerStarted, BookEngine, BookOpened, BookRequest, EngineFailed,
                      EngineNote, IngestProgress, IngestState, ModelLoading, ModelReady, SummaryDone,
@@ -61,6 +61,7 @@ class ReaderScreen(Screen):
         Binding("ctrl+t", "toggle_pause", "Pause", priority=True),
         Binding("ctrl+s", "export", "Save notes", priority=True),
         Binding("ctrl+l", "library", "Library", priority=True),
+        Binding("ctrl+y", "copy_answer", "Copy answer", priority=True, show=False),
     ]
 
     def __init__(self, path: str, reader: Reader, info: DocumentInfo, *, model_name: str,
@@ -88,6 +89,10 @@ class ReaderScreen(Screen):
         self._saved_at = 0.0
         rec = library.get(path)
         self._read_s = rec.read_s if rec is not None else 0.0  # time spent reading it, all runs
+        # Where the text pane was when the book was last left: restored once its text is in.
+        pos = rec.position if rec is not None else []
+        self._restore: tuple[int, int] | None = (int(pos[0]), int(pos[1])) if len(pos) == 2 else None
+        self._text: BookText | None = None
         self._read_mark: float | None = None  # reading since (monotonic), while it reads
 
     # -- layout --------------------------------------------------------------
@@ -146,6 +151,7 @@ class ReaderScreen(Screen):
     def on_unmount(self) -> None:
         self._text_closing.set()
         self._count_reading(False)
+        self._remember_position()
         if self.engine is not None:
             self.engine.close()
             if self.state in ("reading", "loading", "waiting"):
@@ -171,15 +177,45 @@ class ReaderScreen(Screen):
         self.post_message(DocBlocks(batch, done=True))
 
     def on_doc_blocks(self, msg: DocBlocks) -> None:
-        text = self.query_one(BookText)
+        text = self._text = self.query_one(BookText)
         if msg.blocks:
             text.add_blocks(msg.blocks)
+        self._try_restore(msg.done)
         if msg.error:
             self.notify(msg.error, title="Reading the text failed", severity="error")
+
+    def _try_restore(self, done: bool, tries: int = 20) -> None:
+        """Back to where the book was left, once that part of the text is in."""
+        text, where = self._text, self._restore
+        if where is None or text is None:
+            return
+        if text.scroll_offset.y > 0 or text.target is not None:
+            self._restore = None  # the reader moved already: theirs wins
+        elif text.restore(*where):
+            self._restore = None
+        elif where[0] >= len(text.blocks):
+            if done:
+                self._restore = None  # the book is shorter than it was
+        elif tries > 0:  # loaded, not laid out yet
+            text.scroll_home(animate=False, immediate=True)  # not the reader's move: try again
+            self.set_timer(0.1, lambda: self._try_restore(done, tries - 1))
+        else:
+            self._restore = None
 
     def on_book_text_located(self, msg: BookText.Located) -> None:
         pages = f" / {self.info.pages} pages" if self.info.pages else ""
         self.query_one("#text-pane").border_title = f"{msg.label}{pages}" if msg.label else "text"
+        if self._restore is None and time.monotonic() - self._saved_at > LIBRARY_SAVE_EVERY_S:
+            self._remember_position()
+
+    def _remember_position(self) -> None:
+        """Keep where the text pane is in the library record (reopened there)."""
+        text = self._text
+        if text is None or self._restore is not None:
+            return  # never read, or not restored yet: the saved place stays
+        pos = text.position()
+        if pos is not None:
+            self._save_record(position=list(pos))
 
     # -- engine messages -----------------------------------------------------
     def on_model_loading(self, msg: ModelLoading) -> None:
@@ -403,6 +439,21 @@ class ReaderScreen(Screen):
             self.jump_to_citation(citation)  # its page at least (or "not loaded yet")
             return
         text.show_quote(spans)
+
+    def action_copy_answer(self) -> None:
+        """Copy an answer with its quotes and pages: the one holding the focus, else the
+        last finished one (the terminal's clipboard, OSC 52)."""
+        focused = self.focused
+        ex = next((w for w in (focused.ancestors_with_self if focused else []) if isinstance(w, Exchange)), None)
+        if ex is None:
+            done = [e for e in self.query(Exchange) if e.done]
+            ex = done[-1] if done else None
+        if ex is None:
+            self.notify("no answer to copy yet", severity="warning")
+            return
+        text = exchange_text(ex)
+        self.app.copy_to_clipboard(text)
+        self.notify(f"copied the answer to “{ex.question[:40]}” ({len(text.splitlines())} lines)")
 
     # -- search & go to ------------------------------------------------------
     def _search(self, query: str) -> None:
