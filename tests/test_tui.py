@@ -32,7 +32,7 @@ from bookpot.app import config, library as library_mod
 from bookpot.app.config import Settings
 from bookpot.app.library import QA, BookRecord, Library
 from bookpot.app.tui.app import BookpotApp
-from bookpot.app.tui.booktext import Block, BookText, wrap_offsets
+from bookpot.app.tui.booktext import Block, BookText, hard_breaks, wrap_offsets
 from bookpot.app.tui.chat import (NEAREST, NOT_SAID, ChatLog, CitationButton, Exchange, ListGuard, QuoteLink,
                                   SummaryExchange, quote_line)
 from bookpot.app.tui.dialogs import ConfirmDialog, FileBrowser, PromptDialog
@@ -195,6 +195,61 @@ def test_wrap_offsets_cover_the_text():
     assert all(e - s <= 10 for s, e in lines)
     joined = "".join(text[s:e] for s, e in lines)
     assert joined.replace(" ", "") == text.replace(" ", "").replace("\n", "")
+
+
+def test_reflow_joins_the_source_margin_and_keeps_what_means_something():
+    """Issue #22 item 1: lines broken only at the source's margin are joined; breaks
+    after a paragraph's short last line, around a heading, before list items and
+    indented lines, at blank lines, and in verse (all lines short) are kept."""
+    prose = ("The Keeper of Harrow Point\n"
+             "Harrow Point lighthouse stands on a black rock at the northern end of the bay. It was\n"
+             "built in 1871 from grey granite carried by boat from the quarry at Selby. For most of\n"
+             "its working life the light was tended by a single keeper.\n"
+             "Chapter Two\n"
+             "- the first item of a list that is long enough to fill the line to the margin here\n"
+             "- the second item\n"
+             "\n"
+             "    an indented line of code that is also quite long, long enough to reach the margin\n"
+             "    and its next line")
+    stretches = [" ".join(prose[a:b].split()) for a, b in hard_breaks(prose)]
+    assert stretches == [
+        "The Keeper of Harrow Point",
+        "Harrow Point lighthouse stands on a black rock at the northern end of the bay. It was built in 1871 "
+        "from grey granite carried by boat from the quarry at Selby. For most of its working life the light "
+        "was tended by a single keeper.",
+        "Chapter Two",
+        "- the first item of a list that is long enough to fill the line to the margin here",
+        "- the second item", "",
+        "an indented line of code that is also quite long, long enough to reach the margin",
+        "and its next line"]
+    verse = "In the beginning\nwas the word,\nand the word\nwas short."
+    assert [verse[a:b] for a, b in hard_breaks(verse)] == verse.split("\n")
+    lines = wrap_offsets(prose, 30)
+    assert all(e - s <= 30 for s, e in lines)
+    shown = [prose[s:e].replace("\n", " ") for s, e in lines]
+    assert "For most of its working life" in " ".join(shown)
+    assert all(x == x.rstrip() and (x == x.lstrip() or x.startswith("    ")) for x in shown)
+    assert " ".join(" ".join(shown).split()) == " ".join(prose.split())  # every word, in order
+
+
+def test_sample_pdf_reflows_at_80x24_without_orphan_words():
+    sample = Path(__file__).resolve().parents[1] / "app" / "sample" / "sample.pdf"
+
+    async def go():
+        app = BookpotApp(str(sample), session_factory=fake_factory())
+        async with app.run_test(size=(80, 24)) as pilot:
+            text = app.screen.query_one(BookText)
+            await wait_for(pilot, lambda: len(text.blocks) == 4 and text._lines, 10, "the text")
+            width = text._wrap_width
+            for bi, block in enumerate(text.blocks):
+                ends = {e for _, e in hard_breaks(block.text)}
+                for b, s, e in text._lines:
+                    if b == bi and s >= 0 and e not in ends:  # a line the wrap cut, not the book
+                        assert e - s > width // 2, (block.text[s:e], width)
+            shown = [str(text.render_line(y).text) for y in range(text.scrollable_content_region.height)]
+            assert "For most of its" in " ".join(" ".join(shown).split())
+
+    run(go())
 
 
 def test_quote_line_fits_the_width_and_keeps_the_page():
@@ -695,7 +750,7 @@ def quote_of(pdf: Path, page_index: int, sentence: str) -> dict:
 class QuotingSession(FakeSession):
     """Answers at once, with quotes first (or, ``answered=False``, "does not say")."""
 
-    citations: list = []
+    citations: tuple = ()
     answered = True
 
     def ask_stream(self, question, *, max_tokens=200, cancel=None):

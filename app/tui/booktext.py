@@ -42,13 +42,60 @@ class Block:
         return str(self.locator)
 
 
-def wrap_offsets(text: str, width: int) -> list[tuple[int, int]]:
-    """Greedy word wrap that returns ``(start, end)`` offsets into ``text``."""
+_MARKER = re.compile(r"\s|[-*•▪–—#>|]\s|\d+[.):]|\(\w{1,4}\)\s|[A-Za-z][.)]\s")  # a line that starts a list item, verse, heading…
+_END_PUNCT = tuple(".,;:!?\"'”’)]")
+MIN_REFLOW = 40  # lines shorter than this at their longest are verse or a table: never joined
+
+
+def hard_breaks(text: str) -> list[tuple[int, int]]:
+    """The text's lines as the book means them: ``(start, end)`` offsets of
+    stretches whose inner line breaks are only where the source's margin was.
+
+    A break is kept (hard) at a blank line, after a line well short of the
+    longest in ``text`` (a paragraph's or heading's end), before a short line
+    without end punctuation (a heading), before a line that starts with white
+    space or a list/verse/heading marker ("- ", "2.", "1:3", "# "), and
+    everywhere when the longest line is under ``MIN_REFLOW`` characters
+    (verse, tables). Other breaks are soft: the display joins them."""
+    lines, pos = [], 0
+    for line in text.split("\n"):
+        lines.append((pos, pos + len(line)))
+        pos += len(line) + 1
+    longest = max((len(text[a:b].rstrip()) for a, b in lines), default=0)
+    if longest < MIN_REFLOW or len(lines) < 2:
+        return lines
+    full = 0.7 * longest
+    out = [lines[0]]
+    for (a, b), (c, d) in zip(lines, lines[1:]):
+        this, nxt = text[a:b].rstrip(), text[c:d].rstrip()
+        soft = (this.strip() and nxt.strip() and len(this) >= full
+                and not _MARKER.match(text, c)
+                and not (len(nxt) < 0.6 * longest and not nxt.endswith(_END_PUNCT)))
+        if soft:
+            out[-1] = (out[-1][0], d)
+        else:
+            out.append((c, d))
+    return out
+
+
+def wrap_offsets(text: str, width: int, reflow: bool = True) -> list[tuple[int, int]]:
+    """Greedy word wrap that returns ``(start, end)`` offsets into ``text``.
+
+    ``reflow``: the source's own line breaks are kept only where they mean
+    something (``hard_breaks``); a displayed line may then hold a soft "\n",
+    which is drawn as a space."""
     width = max(8, width)
     out: list[tuple[int, int]] = []
-    pos = 0
-    for para in text.split("\n"):
-        start, end = pos, pos + len(para)
+    flat = text.replace("\n", " ") if reflow else text
+    stretches = hard_breaks(text) if reflow else None
+    if stretches is None:
+        stretches, pos = [], 0
+        for para in text.split("\n"):
+            stretches.append((pos, pos + len(para)))
+            pos += len(para) + 1
+    for start, end in stretches:
+        while end > start and flat[end - 1] == " " and text[end - 1] in " \n":
+            end -= 1
         s = start
         if s == end:
             out.append((s, s))
@@ -56,14 +103,15 @@ def wrap_offsets(text: str, width: int) -> list[tuple[int, int]]:
             if end - s <= width:
                 out.append((s, end))
                 break
-            cut = text.rfind(" ", s, s + width + 1)
+            cut = flat.rfind(" ", s, s + width + 1)
             if cut <= s:
                 out.append((s, s + width))
                 s += width
             else:
                 out.append((s, cut))
                 s = cut + 1
-        pos = end + 1
+                while s < end and flat[s] == " " and text[s] == "\n":
+                    s += 1  # a soft break right after the cut: no line starts with it
     return out
 
 
@@ -409,7 +457,7 @@ class BookText(ScrollView, can_focus=True):
             label = f"── {self.blocks[bi].label} "
             label += "─" * max(0, width - len(label) - 1)
             return Strip([RichSegment(label, style)]).crop_extend(0, width, base)
-        text = self.blocks[bi].text[s:e]
+        text = self.blocks[bi].text[s:e].replace("\n", " ")  # a soft break (reflowed) is a space
         segments = self._highlight(bi, s, text, base)
         return Strip(segments).crop_extend(0, width, base)
 
