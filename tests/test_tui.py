@@ -44,6 +44,7 @@ from bookpot.app.tui.help import HelpScreen
 from bookpot.app.tui.library import LibraryScreen
 from bookpot.app.tui.reader import ReaderScreen
 from bookpot.app.tui.settings import SettingsScreen
+from bookpot.app.tui.status import Eta, StatusBar
 from bookpot.engine.errors import BookpotError
 from bookpot.engine.readers.base import Locator
 from bookpot.engine.session import Answer, Stats
@@ -250,6 +251,25 @@ def test_sample_pdf_reflows_at_80x24_without_orphan_words():
             assert "For most of its" in " ".join(" ".join(shown).split())
 
     run(go())
+
+
+def test_eta_is_a_moving_average_over_work_and_ignores_pauses():
+    eta = Eta(horizon=1000)
+    assert eta.eta(500) is None
+    t = 0.0
+    for tokens in range(0, 5001, 500):  # 500 tokens every 5 s: 100 tok/s
+        eta.add(tokens, t)
+        t += 5.0
+    assert eta.eta(1000) == pytest.approx(10.0) and eta.per_second == pytest.approx(100.0)
+    eta.pause()  # an answer: 60 s of no reading
+    t += 60.0
+    eta.add(5000, t)  # the first chunk's news after it starts a new interval
+    eta.add(5500, t + 5.0)
+    assert eta.eta(1000) == pytest.approx(10.0)  # the pause did not count
+    eta.add(6000, t + 15.0)  # one slow chunk (50 tok/s) moves it part of the way only
+    assert 10.0 < eta.eta(1000) < 20.0
+    eta.add(100, t + 20.0)  # read again from the start: no old average
+    assert eta.eta(1000) is None
 
 
 def test_quote_line_fits_the_width_and_keeps_the_page():
@@ -886,6 +906,81 @@ def test_answer_stopped_before_its_first_word_cites_nothing(tmp_path):
     run(go())
 
 
+def test_status_says_what_happens_while_a_question_is_answered(tmp_path, monkeypatch):
+    """Issue #22 item 5: asked while reading, the status line says the question waits for
+    the chunk, that passages are looked up with reading paused, the answer's tokens
+    while it is written, and that reading resumes; a summary's status has an ETA."""
+    pdf = make_book_pdf(tmp_path / "book.pdf", pages=40)
+    factory = fake_factory(segment_delay=0.1, token_delay=0.05, answer_words=8)
+    states: list[str] = []
+    orig = StatusBar.set_state
+
+    def spy(self, text, progress=None):
+        states.append(text)
+        orig(self, text, progress)
+
+    monkeypatch.setattr(StatusBar, "set_state", spy)
+
+    async def go():
+        app = BookpotApp(str(pdf), session_factory=factory)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: reader(app).state == "reading" and reader(app).engine.progress > 0.1,
+                           20, "reading")
+            await wait_for(pilot, lambda: "ETA" in states[-1] and "ETA –" not in states[-1], 10, "an ETA")
+            assert "tok/s" in states[-1]
+            states.clear()
+            ex = await ask(pilot, app, "Who keeps the lighthouse?")
+            await wait_for(pilot, lambda: ex.done, 20, "the answer")
+            await wait_for(pilot, lambda: states and states[-1].startswith("reading "), 10, "reading again")
+            await pilot.press("ctrl+t")  # paused: the rest of the summary test needs a quiet engine
+
+            def first(prefix, after=-1):
+                return next(i for i, x in enumerate(states) if x.startswith(prefix) and i > after)
+
+            order = [first("question asked: reading pauses"), first("looking up passages"), first("answering · ")]
+            order.append(first("reading ", after=order[-1]))
+            assert order == sorted(order), states
+            assert not any(x.startswith("reading ") for x in states[order[0]:order[2]]), states
+            assert "reading paused at" in states[order[1]] and "reading paused at" in states[order[2]]
+            assert any(x.startswith("answering · 8 tok") for x in states)
+            assert "Stop" not in footer_text(app)  # nothing to stop any more
+
+    run(go())
+
+
+def footer_text(app) -> str:
+    from textual.widgets import Footer
+
+    return " ".join(str(k.render()) for k in app.screen.query_one(Footer).query("FooterKey"))
+
+
+def test_a_long_read_says_what_it_keeps_on_disk(tmp_path):
+    """Issue #22 item 9: at the start of a read, the memory units' expected total
+    (the book's tokens as its first pages predict, times the bytes per token the
+    first units took) and the free space."""
+    from types import SimpleNamespace
+
+    pdf = make_book_pdf(tmp_path / "book.pdf", pages=30)
+
+    class WithUnits(FakeSession):
+        def __post_init__(self):
+            super().__post_init__()
+            self.units = SimpleNamespace(units=SimpleNamespace(kv_tokens=lambda: 1000), kv_bytes=23_040_000,
+                                         cfg=SimpleNamespace(disk_cap=None))
+
+    async def go():
+        app = BookpotApp(str(pdf), session_factory=lambda request: Built(WithUnits(segment_delay=0.02)))
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: reader(app).state == "ready", 20, "fake ingestion")
+            (note,) = [n for n in app._notifications if n.title == "Disk"]
+            first = reader(app).engine.session.ingested[0]
+            expected = len(first.split()) * 30 * 23_040  # tokens of page 1 x 30 pages x bytes per token
+            assert f"about {expected / 2**20:,.0f} MiB of memory units on disk" in note.message, note.message
+            assert "free" in note.message
+
+    run(go())
+
+
 def test_pause_and_resume_lose_no_segment(tmp_path):
     pdf = make_book_pdf(tmp_path / "book.pdf", pages=30)
     factory = fake_factory(segment_delay=0.05)
@@ -950,6 +1045,8 @@ class FakeSummaries:
                     raise Cancelled()
                 time.sleep(0.01)
             hooks.section(self.section(i))
+            from bookpot.engine.session import Progress
+            hooks.update(Progress(100 * (i + 1), (i + 1) / self.n, 300.0, None))
         return self.summary(False)
 
 
@@ -972,7 +1069,7 @@ def test_summary_streams_in_stops_with_escape_and_frees_the_reader(tmp_path):
             ex = app.screen.query_one(SummaryExchange)
             await wait_for(pilot, lambda: ex.sections >= 2, 10, "two sections")
             assert factory.sessions[0].closed  # the reader's context was freed first
-            assert "summarizing" in status_text(app)
+            assert "summarizing" in status_text(app) and "ETA" in status_text(app)  # from the 2nd section on
             box = app.screen.query_one("#question")
             box.focus()
             await pilot.press("escape")
@@ -1196,8 +1293,11 @@ def test_library_state_comes_from_the_cache_and_remove_clears_it(tmp_path, monke
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
             table = app.screen.query_one("#books")
-            rows = {table.get_row(str(p))[0]: table.get_row(str(p))[1:3] for p in (a, b, c)}
-            assert rows == {"A": ["ready", "2,345"], "B": ["ingesting 42%", "777"], "C": ["new", "–"]}
+            rows = {str(table.get_row(str(p))[0]): table.get_row(str(p))[1:4] for p in (a, b, c)}
+            size_a = sum(f.stat().st_size for d in (a_state, a_other) for f in d.rglob("*") if f.is_file())
+            assert rows == {"A": ["ready", "2,345", f"{size_a // 1024} KiB"],  # disk: both of A's states
+                            "B": ["ingesting 42%", "777", "–"],  # no hash recorded: not guessed
+                            "C": ["new", "–", "–"]}
             table.move_cursor(row=table.get_row_index(str(a)))
             await pilot.press("delete")
             await pilot.pause()

@@ -166,7 +166,7 @@ class Exchange(Vertical):
         self.citations.display = False
 
     def start_stream(self) -> None:
-        self.set_note("…thinking", "pending")
+        self.set_note("…looking up passages", "pending")
 
     def _streaming(self) -> MarkdownStream:
         # Made with the first piece, never before: a stream stopped before its

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import os
 
+from rich.text import Text
+
 from ...engine import bookcache, store
 from ..library import BookRecord
 
@@ -57,16 +59,17 @@ class LibraryScreen(Screen):
             with Horizontal(id="open-row"):
                 yield PathInput(placeholder="Path to a PDF, EPUB, .txt, .md or .html; Enter opens", id="path")
                 yield Button("Browse…", id="browse", compact=True)
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)  # Ctrl+P still opens it (Help says so)
 
     def on_mount(self) -> None:
         self.sub_title = "library"
         table = self.query_one("#books", DataTable)
-        table.add_column("Book", key="title", width=24)
+        # 77 columns in all: the library fits 80 (issue #22 item 2); the format rides in the book's cell.
+        table.add_column("Book", key="title", width=26)
         table.add_column("State", key="state", width=13)
-        table.add_column("Tokens", key="tokens", width=9)
+        table.add_column("Tokens", key="tokens", width=8)
+        table.add_column("Disk", key="disk", width=8)
         table.add_column("Model", key="model", width=12)
-        table.add_column("Format", key="format", width=8)
         self.refresh_books()
         self._busy = self._engines_busy()
         self.set_interval(1.0, self._poll)
@@ -90,13 +93,20 @@ class LibraryScreen(Screen):
         row = table.cursor_row
         table.clear()
         books = self.app.library.books()
+        try:
+            cached = bookcache.list_books(store.cache_root()) if books else []
+        except OSError:
+            cached = []
         for rec in books:
             pages = f"{rec.format} {rec.pages}p" if rec.pages else rec.format
             missing = "" if os.path.exists(rec.path) else " (missing)"
             state, tokens = book_state(rec)
-            table.add_row(rec.display_title + missing, state,
-                          f"{tokens:,}" if tokens else "–", rec.model or "–", pages,
-                          key=rec.path)
+            size, states = disk_use(rec.path, rec, books=cached)
+            title = Text(rec.display_title + missing, overflow="ellipsis", no_wrap=True)
+            if pages:
+                title.append(f" {pages}", style="dim")
+            table.add_row(title, state, f"{tokens:,}" if tokens else "–",
+                          fmt_bytes(size) if states else "–", rec.model or "–", key=rec.path)
         table.display = bool(books)
         self.query_one("#empty").display = not books
         if books:
@@ -189,11 +199,11 @@ class LibraryScreen(Screen):
 
 
 def fmt_bytes(n: int) -> str:
-    """``"460.0 MiB"``, ``"4.5 GiB"``, ``"12 KiB"`` (binary units)."""
+    """``"460 MiB"``, ``"4.5 GiB"``, ``"12 KiB"`` (binary units, at most 8 characters)."""
     if n >= 2**30:
         return f"{n / 2**30:,.1f} GiB"
     if n >= 2**20:
-        return f"{n / 2**20:,.1f} MiB"
+        return f"{n / 2**20:,.0f} MiB" if n >= 100 * 2**20 else f"{n / 2**20:,.1f} MiB"
     return f"{max(0, n) // 1024:,} KiB"
 
 

@@ -13,8 +13,10 @@ notes) as an entry of its own.
 """
 from __future__ import annotations
 
+import shutil
 import threading
 import time
+from pathlib import Path
 
 from textual import work
 from textual.app import ComposeResult
@@ -24,17 +26,26 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input
 
+from ...engine import store
 from ...engine.readers import DocumentInfo, Reader, open_document
 from ..library import QA, Library, export_notes, default_notes_path
 from .booktext import Block, BookText
 from .chat import SUMMARY_QUESTION, ChatLog, CitationButton, Exchange, QuoteLink, SummaryExchange, exchange_text
 from .dialogs import PromptDialog
+from .library import fmt_bytes
 from .engine import (AnswerDone, AnswerPiece, AnswerStarted, BookEngine, BookOpened, BookRequest, EngineFailed,
                      EngineNote, IngestProgress, IngestState, ModelLoading, ModelReady, SummaryDone,
                      SummarySection, SummaryStarted, SummaryStatus, default_summary_runner, one_line)
-from .status import StatusBar, fmt_progress
+from .status import Eta, StatusBar, fmt_eta, fmt_progress
 
 LIBRARY_SAVE_EVERY_S = 3.0
+DISK_NOTE_BYTES = 100 * 2**20  # a read that keeps this much on disk is announced
+
+
+def existing_parent(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
 MB = 1024 * 1024
 
 
@@ -54,12 +65,14 @@ class ReaderScreen(Screen):
     AUTO_FOCUS = "#question"
 
     BINDINGS = [
+        # Short labels: the whole footer fits 80 columns (issue #22 item 2); Help has the long ones.
         Binding("escape", "escape", "Stop"),
-        Binding("ctrl+r", "summarize", "Summarize", priority=True),
-        Binding("ctrl+f", "search", "Search", priority=True),
-        Binding("ctrl+g", "goto", "Go to page", priority=True),
+        Binding("escape", "close_bar", "Close"),
+        Binding("ctrl+r", "summarize", "Summary", priority=True),
+        Binding("ctrl+f", "search", "Find", priority=True),
+        Binding("ctrl+g", "goto", "Go to", priority=True),
         Binding("ctrl+t", "toggle_pause", "Pause", priority=True),
-        Binding("ctrl+s", "export", "Save notes", priority=True),
+        Binding("ctrl+s", "export", "Notes", priority=True),
         Binding("ctrl+l", "library", "Library", priority=True),
         Binding("ctrl+y", "copy_answer", "Copy answer", priority=True, show=False),
     ]
@@ -93,6 +106,12 @@ class ReaderScreen(Screen):
         pos = rec.position if rec is not None else []
         self._restore: tuple[int, int] | None = (int(pos[0]), int(pos[1])) if len(pos) == 2 else None
         self._text: BookText | None = None
+        self._eta = Eta(horizon=2048.0)  # reading: seconds per token, averaged over tokens
+        self._summary_eta = Eta(horizon=0.02)  # a summary: seconds per fraction of the job
+        self._answer: tuple[int, float, int] | None = None  # (qid, first token's time, tokens) while answering
+        self._status_before_answer: tuple[str, float | None] | None = None
+        self._waiting: set[int] = set()  # questions asked and not started
+        self._disk_told = False  # the expected disk use was said (once per reading)
         self._read_mark: float | None = None  # reading since (monotonic), while it reads
 
     # -- layout --------------------------------------------------------------
@@ -108,7 +127,7 @@ class ReaderScreen(Screen):
                 yield ChatLog(id="chat")
                 yield Input(placeholder="Ask about the book… (Enter)", id="question")
         yield StatusBar(self.rss, self.ram_cap_mb, id="status")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)  # Ctrl+P still opens it (Help says so)
 
     async def on_mount(self) -> None:
         self.sub_title = self.book_title
@@ -254,14 +273,55 @@ class ReaderScreen(Screen):
 
     def on_ingest_progress(self, msg: IngestProgress) -> None:
         self._count_reading(True)
-        self.query_one(StatusBar).set_state(
-            f"reading {msg.progress:.0%} · " + fmt_progress(msg.tokens, msg.tokens_per_s, msg.eta_s),
-            msg.progress)
+        if not self._disk_told:
+            self._disk_told = True
+            self._tell_disk_use(msg.tokens, msg.progress)
+        p = msg.progress
+        self._eta.add(msg.tokens, time.monotonic())
+        remaining = msg.tokens * (1 - p) / p if p > 0 else None  # tokens left, by the pages/bytes read
+        tps = self._eta.per_second or msg.tokens_per_s
+        if self._waiting:  # the chunk a question waits for
+            self.query_one(StatusBar).set_state(f"question asked: reading pauses after this chunk ({p:.0%})…", p)
+        else:
+            self.query_one(StatusBar).set_state(
+                f"reading {p:.0%} · " + fmt_progress(msg.tokens, tps, self._eta.eta(remaining)), p)
         if time.monotonic() - self._saved_at > LIBRARY_SAVE_EVERY_S:
             self._save_record(state="ingesting", progress=msg.progress, tokens=msg.tokens)
 
+    def _tell_disk_use(self, tokens: int, progress: float) -> None:
+        """Before a long read goes far: the memory units it will keep on disk, and the free space.
+
+        Per token as the first chunk's units were written (else f16 K and V of
+        every layer), times the book's tokens as its first pages predict,
+        within the units' disk cap. Said when it is ``DISK_NOTE_BYTES`` or more."""
+        session = getattr(self.engine, "session", None)
+        units = getattr(session, "units", None)
+        if units is None or progress <= 0 or progress >= 1:
+            return
+        try:
+            kv_tokens = units.units.kv_tokens()
+            if kv_tokens:
+                per_token = units.kv_bytes / kv_tokens
+            else:
+                model = session.model
+                per_token = 4 * model.n_layer * model.n_head_kv * model.head_dim
+            expected = int(tokens / progress * per_token)
+            cap = units.cfg.disk_cap
+            capped = bool(cap) and expected > cap
+            expected = min(expected, cap) if cap else expected
+            free = shutil.disk_usage(existing_parent(store.cache_root())).free
+        except (AttributeError, OSError, TypeError, ZeroDivisionError):
+            return
+        if expected < DISK_NOTE_BYTES:
+            return
+        self.notify(f"Reading it keeps about {fmt_bytes(expected)} of memory units on disk"
+                    + (" (the cap: half the free space)" if capped else "")
+                    + f"; {fmt_bytes(free)} free. The library shows each book's share; "
+                    "removing a book there frees it.", title="Disk", timeout=12)
+
     def on_ingest_state(self, msg: IngestState) -> None:
         self.state = msg.state
+        self._eta.pause()  # the time until the next chunk's news is not reading time
         if msg.state == "reading":
             self._read_mark = time.monotonic()  # an answer in between is not reading time
         else:
@@ -286,12 +346,54 @@ class ReaderScreen(Screen):
             self.notify(msg.error, title="Reading stopped", severity="error", timeout=10)
             self._save_record(state="failed", progress=msg.progress, tokens=msg.tokens, error=msg.error)
 
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        """The footer shows Stop only while something can be stopped, in Summary's
+        place (so the footer keeps to 80 columns); both keys work whenever they mean something."""
+        running = self._busy_writing()
+        if action == "escape":
+            return running
+        if action == "close_bar":
+            return not running and self._bar_open()
+        if action == "summarize" and running:
+            return False
+        return True
+
+    def _busy_writing(self) -> bool:
+        engine = self.engine
+        return engine is not None and (engine.answering or engine.summarizing or bool(self._waiting))
+
+    def _bar_open(self) -> bool:
+        return any(bar.display for bar in self.query(".bar"))
+
+    def _paused_for_answer(self) -> str:
+        engine = self.engine
+        if engine is None or engine.exhausted or self.state in ("failed", "loading"):
+            return ""
+        return f" · reading paused at {engine.progress:.0%}"
+
     async def on_answer_started(self, msg: AnswerStarted) -> None:
+        """The status says what happens now: passages looked up (and the question's
+        prefill), then the answer's tokens; reading is paused meanwhile."""
+        self.refresh_bindings()
+        bar = self.query_one(StatusBar)
+        if self._status_before_answer is None:
+            self._status_before_answer = bar.state
+        self._answer = (msg.qid, 0.0, 0)
+        self._waiting.discard(msg.qid)
+        bar.set_state("looking up passages for the question…" + self._paused_for_answer())
         ex = self.query_one(ChatLog).exchange(msg.qid)
         if ex is not None:
             ex.start_stream()
 
     async def on_answer_piece(self, msg: AnswerPiece) -> None:
+        if self._answer is not None and self._answer[0] == msg.qid:
+            qid, t0, n = self._answer
+            now = time.monotonic()
+            t0 = t0 or now
+            n += 1
+            self._answer = (qid, t0, n)
+            rate = f" · {(n - 1) / (now - t0):,.1f} tok/s" if n > 2 and now > t0 else ""
+            self.query_one(StatusBar).set_state(f"answering · {n} tok{rate}" + self._paused_for_answer())
         chat = self.query_one(ChatLog)
         ex = chat.exchange(msg.qid)
         if ex is not None:
@@ -299,6 +401,18 @@ class ReaderScreen(Screen):
             chat.scroll_end(animate=False)
 
     async def on_answer_done(self, msg: AnswerDone) -> None:
+        self.call_after_refresh(self.refresh_bindings)
+        self._answer = None
+        engine, bar = self.engine, self.query_one(StatusBar)
+        self._waiting.discard(msg.qid)
+        if self._waiting:
+            pass  # the next question's news comes next
+        elif engine is not None and not engine.exhausted and not engine.paused and self.state == "reading":
+            bar.set_state(f"reading resumes at {engine.progress:.0%}…")
+            self._status_before_answer = None
+        elif self._status_before_answer is not None:
+            bar.set_state(*self._status_before_answer)
+            self._status_before_answer = None
         chat = self.query_one(ChatLog)
         ex = chat.exchange(msg.qid)
         if ex is not None:
@@ -337,6 +451,8 @@ class ReaderScreen(Screen):
         ex.qid = engine.summarize()
 
     def on_summary_started(self, msg: SummaryStarted) -> None:
+        self.refresh_bindings()
+        self._summary_eta = Eta(horizon=0.02)
         ex = self.query_one(ChatLog).exchange(msg.qid)
         if isinstance(ex, SummaryExchange):
             ex.set_note("…reading the book for its summary (Esc stops)", "pending")
@@ -352,9 +468,16 @@ class ReaderScreen(Screen):
             chat.scroll_end(animate=False)
 
     def on_summary_status(self, msg: SummaryStatus) -> None:
-        self.query_one(StatusBar).set_state(msg.text, msg.progress)
+        text = msg.text
+        if msg.progress is not None:
+            self._summary_eta.add(msg.progress, time.monotonic())
+            eta = self._summary_eta.eta(1.0 - msg.progress)
+            if eta is not None:
+                text += f" · ETA {fmt_eta(eta)}"
+        self.query_one(StatusBar).set_state(text, msg.progress)
 
     async def on_summary_done(self, msg: SummaryDone) -> None:
+        self.call_after_refresh(self.refresh_bindings)
         chat = self.query_one(ChatLog)
         ex = chat.exchange(msg.qid)
         if isinstance(ex, SummaryExchange):
@@ -406,6 +529,12 @@ class ReaderScreen(Screen):
             return
         self.query_one("#question", Input).value = ""
         qid = self.engine.ask(question)
+        self._waiting.add(qid)
+        self.refresh_bindings()
+        if self.state == "reading" and not self.engine.answering:
+            bar = self.query_one(StatusBar)
+            self._status_before_answer = self._status_before_answer or bar.state
+            bar.set_state(f"question asked: reading pauses after this chunk ({self.engine.progress:.0%})…")
         ex = Exchange(question, qid=qid)
         chat = self.query_one(ChatLog)
         await chat.mount(ex)
@@ -474,6 +603,7 @@ class ReaderScreen(Screen):
         text.scroll_to_block(*found)
         bar.display = False
         text.focus()
+        self.refresh_bindings()
 
     def _open_bar(self, which: str) -> None:
         other = "goto" if which == "search" else "search"
@@ -483,6 +613,7 @@ class ReaderScreen(Screen):
             bar.value = ""  # a new target each time (the last one was reached or given up)
         bar.display = True
         bar.focus()
+        self.refresh_bindings()
 
     def action_search(self) -> None:
         self._open_bar("search")
@@ -493,6 +624,9 @@ class ReaderScreen(Screen):
     def action_escape(self) -> None:
         if self.engine is not None and (self.engine.cancel_answer() or self.engine.cancel_summary()):
             return
+        self.action_close_bar()
+
+    def action_close_bar(self) -> None:
         for bar_id in ("search", "goto"):
             bar = self.query_one(f"#{bar_id}", Input)
             if bar.display:
@@ -500,6 +634,7 @@ class ReaderScreen(Screen):
                 if bar_id == "search":
                     self.query_one(BookText).clear_search()
                 self.query_one("#question").focus()
+                self.refresh_bindings()
                 return
 
     def action_next_match(self, forward: bool = True) -> None:
