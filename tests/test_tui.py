@@ -215,9 +215,9 @@ def test_reflow_joins_the_source_margin_and_keeps_what_means_something():
     stretches = [" ".join(prose[a:b].split()) for a, b in hard_breaks(prose)]
     assert stretches == [
         "The Keeper of Harrow Point",
-        "Harrow Point lighthouse stands on a black rock at the northern end of the bay. It was built in 1871 "
-        "from grey granite carried by boat from the quarry at Selby. For most of its working life the light "
-        "was tended by a single keeper.",
+        ("Harrow Point lighthouse stands on a black rock at the northern end of the bay. It was built in 1871 "
+         "from grey granite carried by boat from the quarry at Selby. For most of its working life the light "
+         "was tended by a single keeper."),
         "Chapter Two",
         "- the first item of a list that is long enough to fill the line to the margin here",
         "- the second item", "",

@@ -10,6 +10,7 @@ is still being loaded or ingested.
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -66,7 +67,7 @@ def hard_breaks(text: str) -> list[tuple[int, int]]:
         return lines
     full = 0.7 * longest
     out = [lines[0]]
-    for (a, b), (c, d) in zip(lines, lines[1:]):
+    for (a, b), (c, d) in itertools.pairwise(lines):
         this, nxt = text[a:b].rstrip(), text[c:d].rstrip()
         soft = (this.strip() and nxt.strip() and len(this) >= full
                 and not _MARKER.match(text, c)

@@ -354,9 +354,7 @@ class ReaderScreen(Screen):
             return running
         if action == "close_bar":
             return not running and self._bar_open()
-        if action == "summarize" and running:
-            return False
-        return True
+        return not (action == "summarize" and running)
 
     def _busy_writing(self) -> bool:
         engine = self.engine
