@@ -36,7 +36,7 @@ from bookpot.app.tui.booktext import Block, BookText, hard_breaks, wrap_offsets
 from bookpot.app.tui.chat import (NEAREST, NOT_SAID, ChatLog, CitationButton, Exchange, ListGuard, QuoteLink,
                                   SummaryExchange, quote_line)
 from bookpot.app.tui.dialogs import ConfirmDialog, FileBrowser, PromptDialog
-from bookpot.app.tui.engine import BookEngine, default_session_factory
+from bookpot.app.tui.engine import BookEngine, IngestProgress, default_session_factory
 from bookpot.app.tui.library import book_state
 from bookpot.engine import store
 from bookpot.app.build import Built
@@ -1593,15 +1593,20 @@ def _snapshot_book(tmp_path) -> Path:
     ])
 
 
+THEMES = ["textual-dark", "textual-light"]
+
+
 @needs_snapshots
-def test_snapshot_library(snap_compare, tmp_path):
+@pytest.mark.parametrize("theme", THEMES)
+def test_snapshot_library(snap_compare, tmp_path, theme):
     _fixed_library(tmp_path)
-    assert snap_compare(BookpotApp(), terminal_size=(80, 24))
+    assert snap_compare(BookpotApp(settings=Settings(theme=theme)), terminal_size=(80, 24))
 
 
 @needs_snapshots
-def test_snapshot_settings(snap_compare, tmp_path):
-    app = BookpotApp(settings=Settings(ram_cap_mb=1024, threads=2))
+@pytest.mark.parametrize("theme", THEMES)
+def test_snapshot_settings(snap_compare, tmp_path, theme):
+    app = BookpotApp(settings=Settings(ram_cap_mb=1024, threads=2, theme=theme))
 
     async def before(pilot):
         await pilot.press("f2")
@@ -1614,9 +1619,11 @@ def test_snapshot_settings(snap_compare, tmp_path):
 @needs_snapshots
 @pytest.mark.parametrize("theme,size", [("textual-dark", (100, 30)), ("textual-light", (80, 24))])
 def test_snapshot_reader(snap_compare, tmp_path, theme, size):
+    """An answer with its quote and a locator-only source under it."""
     pdf = _snapshot_book(tmp_path)
+    quote = quote_of(pdf, 1, "The lighthouse keeper is called Ilse Varga.")
     app = BookpotApp(str(pdf), Settings(theme=theme, ram_cap_mb=1024),
-                     session_factory=fake_factory(token_delay=0.0, answer_words=6),
+                     session_factory=quoting_factory([quote, {"locator": "p. 3", "page": "3", "page_index": 2}]),
                      rss=lambda: 300 * 1024 * 1024)
 
     async def before(pilot):
@@ -1628,3 +1635,76 @@ def test_snapshot_reader(snap_compare, tmp_path, theme, size):
         await pilot.pause(0.2)
 
     assert snap_compare(app, terminal_size=size, run_before=before)
+
+
+class HeldSession(FakeSession):
+    """Reads ``read`` segments, then holds (a snapshot's steady state) until interrupted;
+    an answer gives ``words`` pieces, then holds until stopped. Deterministic status lines:
+    one progress message (no ETA yet, the message's tok/s), two answer tokens (no rate yet)."""
+
+    read = 1
+    words = 2
+
+    def ingest(self, segments, *, progress=None, cancel=None, after_chunk=None):
+        if len(self.ingested) < self.read:
+            n = self.read - len(self.ingested)
+            it = iter(segments)
+            super().ingest((next(it) for _ in range(n)), progress=progress)
+            self.finished = False
+        while not cancel():
+            time.sleep(0.01)
+        return self.stats
+
+    def ask_stream(self, question, *, max_tokens=200, cancel=None):
+        yield "The keeper is"
+        yield " called"
+        while not cancel():
+            time.sleep(0.01)
+        self.last_answer = Answer("The keeper is called", [], self.stats, partial=True)
+
+
+def _held_app(pdf, theme):
+    return BookpotApp(str(pdf), Settings(theme=theme, ram_cap_mb=1024),
+                      session_factory=lambda request: Built(HeldSession()), rss=lambda: 300 * 1024 * 1024)
+
+
+@needs_snapshots
+@pytest.mark.parametrize("theme", THEMES)
+def test_snapshot_reader_reading_80x24(snap_compare, tmp_path, theme):
+    """While reading: the footer whole, the status with tokens, tok/s and ETA."""
+    pdf = make_book_pdf(tmp_path / "book.pdf", pages=5)
+    app = _held_app(pdf, theme)
+
+    async def before(pilot):
+        await wait_for(pilot, lambda: "tok/s" in status_text(app), 10, "the first progress")
+        await wait_for(pilot, lambda: len(app.screen.query_one(BookText).blocks) == 5, 10, "the text")
+        # Numbers that do not depend on this machine's speed: 150 tok/s on average so far.
+        screen = reader(app)
+        screen._eta.seconds_per_unit, screen._eta._last = 1 / 150, None
+        screen.on_ingest_progress(IngestProgress(48_000, 0.4, 0.0, None, "p. 2"))
+        assert "reading 40% · 48,000 tok · 150 tok/s · ETA 8:00" in status_text(app)
+        app.clear_notifications()
+        steady_cursors(app)
+        await pilot.pause(0.2)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=before)
+
+
+@needs_snapshots
+@pytest.mark.parametrize("theme", THEMES)
+def test_snapshot_reader_answering_80x24(snap_compare, tmp_path, theme):
+    """While answering: the status says reading is paused, Stop is in the footer."""
+    pdf = make_book_pdf(tmp_path / "book.pdf", pages=5)
+    app = _held_app(pdf, theme)
+
+    async def before(pilot):
+        await wait_for(pilot, lambda: "tok/s" in status_text(app), 10, "the first progress")
+        ex = await ask(pilot, app, "Who keeps the lighthouse?")
+        await wait_for(pilot, lambda: "answering · 2 tok" in status_text(app), 10, "the answer's tokens")
+        await wait_for(pilot, lambda: len(app.screen.query_one(BookText).blocks) == 5, 10, "the text")
+        assert ex.text == "The keeper is called"
+        app.clear_notifications()
+        steady_cursors(app)
+        await pilot.pause(0.3)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=before)
