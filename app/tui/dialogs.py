@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import threading
 from pathlib import Path
 from typing import Iterable
 from urllib.parse import unquote, urlparse
@@ -15,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, DirectoryTree, Input, Label
+from textual.widgets import Button, DirectoryTree, Input, Label, ProgressBar
 
 BOOK_SUFFIXES = frozenset((".pdf", ".epub", ".txt", ".text", ".md", ".markdown", ".html", ".htm", ".xhtml"))
 
@@ -150,3 +151,77 @@ class ConfirmDialog(ModalScreen[bool]):
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
+
+
+class DownloadCancelled(Exception):
+    """Raised from the fetch's progress callback: the user cancelled."""
+
+
+class ModelDownload(ModalScreen[bool]):
+    """Fetch a registry model (``bookpot.models.fetch``: pip, then checked and
+    unpacked) with its progress shown; Esc or the button cancels (pip is stopped,
+    nothing is installed). Dismisses with True once the model is installed."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, model: str) -> None:
+        super().__init__()
+        self.model = model
+        self._cancel = threading.Event()
+        self.steps: list[str] = []  # what the fetch said, in order (tests look)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog confirm-box"):
+            yield Label(f"Downloading {self.model}", classes="confirm-title")
+            yield Label("starting pip…", id="download-step")
+            yield ProgressBar(total=100, show_eta=True, id="download-bar")
+            with Horizontal(classes="confirm-buttons"):
+                yield Button("Cancel (Esc)", id="cancel-download", compact=True)
+
+    def on_mount(self) -> None:
+        self.run_worker(self._run, thread=True, exit_on_error=False, name="model-download")
+
+    def _run(self) -> None:
+        from ... import models
+        from .engine import one_line
+
+        def progress(message: str, fraction: float | None) -> None:
+            if self._cancel.is_set():
+                raise DownloadCancelled()
+            self._later(self._show, message, fraction)
+
+        try:
+            models.fetch(self.model, progress=progress)
+        except DownloadCancelled:
+            self._later(self._end, False, "download cancelled; nothing was installed")
+        except Exception as e:  # noqa: BLE001 - a failed download is a notification
+            self._later(self._end, False, one_line(e))
+        else:
+            self._later(self._end, True, "")
+
+    def _later(self, fn, *args) -> None:
+        try:
+            self.app.call_from_thread(fn, *args)
+        except RuntimeError:  # the app is closing
+            pass
+
+    def _show(self, message: str, fraction: float | None) -> None:
+        self.steps.append(message)
+        self.query_one("#download-step", Label).update(message[:200])
+        if fraction is not None:
+            self.query_one("#download-bar", ProgressBar).update(progress=round(fraction * 100, 1))
+
+    def _end(self, ok: bool, error: str) -> None:
+        if error:
+            self.notify(error, title=f"{self.model} was not downloaded", severity="warning", timeout=10)
+        else:
+            self.notify(f"{self.model} is downloaded and checked", title="Model ready")
+        self.dismiss(ok)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_cancel()
+
+    def action_cancel(self) -> None:
+        self._cancel.set()
+        self.query_one("#download-step", Label).update("cancelling…")

@@ -13,6 +13,7 @@ notes) as an entry of its own.
 """
 from __future__ import annotations
 
+import re
 import shutil
 import threading
 import time
@@ -40,6 +41,28 @@ from .status import Eta, StatusBar, fmt_eta, fmt_progress
 
 LIBRARY_SAVE_EVERY_S = 3.0
 DISK_NOTE_BYTES = 100 * 2**20  # a read that keeps this much on disk is announced
+
+
+# The engine's errors name the CLI's options; the reader has Settings (F2) instead.
+_READER_TERMS = [
+    (re.compile(r"use a larger --ram-cap"), "raise the RAM cap in Settings (F2)"),
+    (re.compile(r"\(?use --mode [\w ,]+\)?"), "(for whole books choose a model without them, such as "
+                                                "smollm2-135m, in Settings, F2)"),
+    (re.compile(r"use --mode auto"), "choose another model in Settings (F2)"),
+    (re.compile(r"use a (smaller|larger) --pot-tokens( or fewer --units)?"),
+     "change the RAM cap in Settings (F2)"),
+    (re.compile(r"use fewer --units or a smaller pot"), "lower the RAM cap or choose another model in Settings (F2)"),
+    (re.compile(r"use --prompt-style completion"), "choose another model in Settings (F2)"),
+    (re.compile(r"--ram-cap"), "the RAM cap (Settings, F2)"),
+    (re.compile(r"(run )?`?bookpot models fetch [\w.-]+`?"), "choose it in Settings (F2) and say yes to the download"),
+]
+
+
+def reader_terms(error: str) -> str:
+    """An engine error in the reader's words: which setting to change, not which flag."""
+    for pattern, words in _READER_TERMS:
+        error = pattern.sub(words, error)
+    return error
 
 
 def existing_parent(path: Path) -> Path:
@@ -252,12 +275,13 @@ class ReaderScreen(Screen):
             self._save_record(cache_key=msg.cache_key, doc_hash=msg.doc_hash or "")
 
     def on_engine_note(self, msg: EngineNote) -> None:
-        self.notify(msg.text, severity=msg.severity, timeout=8 if msg.severity == "error" else 5)
+        self.notify(reader_terms(msg.text), severity=msg.severity, timeout=8 if msg.severity == "error" else 5)
 
     def on_engine_failed(self, msg: EngineFailed) -> None:
         self._engine_failed(msg.error)
 
     def _engine_failed(self, error: str) -> None:
+        error = reader_terms(error)
         self.state = "failed"
         self.engine_error = error
         self.query_one(StatusBar).set_state(f"failed: {error}")
@@ -342,8 +366,9 @@ class ReaderScreen(Screen):
             if not msg.quiet:
                 self.notify(f"{self.book_title}: ready for questions ({how}{msg.tokens:,} tokens)")
         elif msg.state == "failed":
-            bar.set_state(f"stopped at {msg.progress:.0%}: {msg.error}", msg.progress)
-            self.notify(msg.error, title="Reading stopped", severity="error", timeout=10)
+            error = reader_terms(msg.error)
+            bar.set_state(f"stopped at {msg.progress:.0%}: {error}", msg.progress)
+            self.notify(error, title="Reading stopped", severity="error", timeout=10)
             self._save_record(state="failed", progress=msg.progress, tokens=msg.tokens, error=msg.error)
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
