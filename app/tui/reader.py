@@ -46,8 +46,8 @@ DISK_NOTE_BYTES = 100 * 2**20  # a read that keeps this much on disk is announce
 # The engine's errors name the CLI's options; the reader has Settings (F2) instead.
 _READER_TERMS = [
     (re.compile(r"use a larger --ram-cap"), "raise the RAM cap in Settings (F2)"),
-    (re.compile(r"\(?use --mode [\w ,]+\)?"), "(for whole books choose a model without them, such as "
-                                                "smollm2-135m, in Settings, F2)"),
+    (re.compile(r"\(?use --mode [\w ,]+\)?"),
+     "(for whole books choose a model without them, such as smollm2-135m, in Settings, F2)"),
     (re.compile(r"use --mode auto"), "choose another model in Settings (F2)"),
     (re.compile(r"use a (smaller|larger) --pot-tokens( or fewer --units)?"),
      "change the RAM cap in Settings (F2)"),
