@@ -16,9 +16,9 @@ Everything runs on this machine. **Esc** (or F1, or q) closes this help.
 ## Library
 | Key | Action |
 |---|---|
-| Enter | open the selected book, or the path typed below |
-| Ctrl+B | browse for a file |
-| Delete | forget the selected book (the file stays) |
+| Enter | open the selected book, or the path typed below (quotes, `~` and `$VARS` are fine) |
+| Ctrl+B | browse for a file (Backspace: the parent folder) |
+| Delete | forget the selected book and its saved reading (asks first; the file stays) |
 
 ## Reader
 | Key | Action |
@@ -27,7 +27,7 @@ Everything runs on this machine. **Esc** (or F1, or q) closes this help.
 | Esc | stop the answer or summary being written / close search |
 | Ctrl+R | summarize the book: a summary per chapter, then the overview |
 | Ctrl+F | search the text (Enter: next match, Shift+Enter: previous) |
-| Ctrl+G | go to a page (or line number, or chapter name) |
+| Ctrl+G | go to a page (or line number, or chapter name or heading) |
 | Ctrl+T | pause / resume reading the book into the model |
 | Ctrl+S | export the questions and answers (and summaries) to Markdown |
 | Ctrl+L | back to the library |
