@@ -831,6 +831,8 @@ def test_quotes_under_the_answer_jump_to_the_highlighted_sentence(tmp_path):
             assert text.target == 3 and text.quote_spans == []
         hist = Library().history(str(pdf))
         assert hist[0].answered and hist[0].citations[0]["quote"] == SENTENCE
+        md = library_mod.notes_markdown("Book", str(pdf), hist)  # the exported notes keep the quotes
+        assert f'> "{SENTENCE}" — p. 2' in md and "Sources: p. 4" in md
 
     run(go())
 
