@@ -1201,6 +1201,7 @@ def test_goto_bar_resets_titles_follow_and_text_chapters_are_targets(tmp_path):
             assert title_is_top()
             await pilot.press("ctrl+g")
             assert bar.value == ""  # a new target, not the last one
+            assert "Close" not in footer_text(app)  # a bar open: Esc closes it, the footer keeps its keys
             await pilot.press(*"99999", "enter")
             await pilot.pause()
             assert any("no page, line or chapter" in m for m in notifications(app, "warning"))

@@ -14,6 +14,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import textwrap
 import time
 
 import pytest
@@ -125,8 +126,8 @@ def test_80x24_ask_while_reading_then_reopen_at_the_same_place(tmp_path):
     """Issue #22: at 80x24, a question asked while the book is read: the status line says
     what happens (reading paused; looking up passages / answering) and the footer keeps
     Library, Help and Settings; after quitting, the book reopens at the same place."""
-    book = tmp_path / "long.txt"
-    book.write_text(passkey_text(900, 0.5, KEY))
+    book = tmp_path / "long.txt"  # ~6,000 tokens in ~370 lines: a minute or so of reading here
+    book.write_text(textwrap.fill(passkey_text(6000, 0.5, KEY), 72) + "\n")
     command = _command(tmp_path, book)
     tmux = Tmux(f"bookpot-test80-{os.getpid()}")
     tmux.start(command, width=80, height=24)

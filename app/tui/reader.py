@@ -90,7 +90,7 @@ class ReaderScreen(Screen):
     BINDINGS = [
         # Short labels: the whole footer fits 80 columns (issue #22 item 2); Help has the long ones.
         Binding("escape", "escape", "Stop"),
-        Binding("escape", "close_bar", "Close"),
+        Binding("escape", "close_bar", "Close", show=False),  # the bars' placeholders say Esc closes
         Binding("ctrl+r", "summarize", "Summary", priority=True),
         Binding("ctrl+f", "search", "Find", priority=True),
         Binding("ctrl+g", "goto", "Go to", priority=True),
@@ -144,7 +144,7 @@ class ReaderScreen(Screen):
             with Vertical(id="text-pane"):
                 yield Input(placeholder="search… (Enter: next match, Esc: close)", id="search",
                             classes="bar")
-                yield Input(placeholder="go to page, line or chapter… (Enter)", id="goto", classes="bar")
+                yield Input(placeholder="go to page, line or chapter… (Enter; Esc: close)", id="goto", classes="bar")
                 yield BookText(id="text")
             with Vertical(id="chat-pane"):
                 yield ChatLog(id="chat")
