@@ -983,6 +983,24 @@ def test_a_long_read_says_what_it_keeps_on_disk(tmp_path):
     run(go())
 
 
+def test_leaving_a_book_while_it_is_read_shows_it_paused_at_once(tmp_path):
+    """Issue #22 item 10: the library said "ingesting n%" until the engine had closed."""
+    pdf = make_book_pdf(tmp_path / "book.pdf", pages=40)
+
+    async def go():
+        app = BookpotApp(str(pdf), session_factory=fake_factory(segment_delay=0.1))
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: reader(app).state == "reading" and reader(app).engine.progress > 0.05,
+                           10, "reading")
+            await pilot.press("ctrl+l")
+            await pilot.pause()
+            assert isinstance(app.screen, LibraryScreen)
+            state = app.screen.query_one("#books").get_row(str(pdf))[1]
+            assert state.startswith("paused "), state
+
+    run(go())
+
+
 def test_pause_and_resume_lose_no_segment(tmp_path):
     pdf = make_book_pdf(tmp_path / "book.pdf", pages=30)
     factory = fake_factory(segment_delay=0.05)

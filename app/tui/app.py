@@ -151,6 +151,9 @@ class BookpotApp(App):
 
     def show_library(self) -> None:
         """Pop everything above the library screen (closing any reader)."""
+        for screen in self.screen_stack:
+            if isinstance(screen, ReaderScreen):
+                screen.leaving()  # its record first: the library reads it as soon as it shows
         while len(self.screen_stack) > 1 and not isinstance(self.screen, LibraryScreen):
             self.pop_screen()
 

@@ -135,6 +135,7 @@ class ReaderScreen(Screen):
         self._status_before_answer: tuple[str, float | None] | None = None
         self._waiting: set[int] = set()  # questions asked and not started
         self._disk_told = False  # the expected disk use was said (once per reading)
+        self._left = False  # leaving() ran
         self._read_mark: float | None = None  # reading since (monotonic), while it reads
 
     # -- layout --------------------------------------------------------------
@@ -191,6 +192,15 @@ class ReaderScreen(Screen):
         self.run_worker(self.engine.run, thread=True, exit_on_error=False, name="engine", group="engine")
 
     def on_unmount(self) -> None:
+        self.leaving()
+
+    def leaving(self) -> None:
+        """The book is being left: stop the engine (it checkpoints in the background) and
+        record it as paused, with its reading time and place, before the library shows it
+        (otherwise the library said "ingesting" until the engine had finished closing)."""
+        if self._left:
+            return
+        self._left = True
         self._text_closing.set()
         self._count_reading(False)
         self._remember_position()
@@ -635,7 +645,7 @@ class ReaderScreen(Screen):
         if which == "goto":
             bar.value = ""  # a new target each time (the last one was reached or given up)
         bar.display = True
-        bar.focus()
+        self.set_focus(bar)  # now, not after this key: keys typed right after Ctrl+G go into the bar
         self.refresh_bindings()
 
     def action_search(self) -> None:
