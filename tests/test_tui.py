@@ -660,7 +660,9 @@ def test_summarize_streams_a_section_per_chapter_then_the_overview(tmp_path, mon
             await wait_for(pilot, lambda: stopped.done, 30, "the stop")
             assert "stopped" in str(stopped.note.render()) and stopped.sections < 3
             # The reader reopens from its checkpoint and reads on.
-            await wait_for(pilot, lambda: engine.session is not None, 60, "the reader again")
+            # (the session is set a moment before its checkpoint is restored into it)
+            await wait_for(pilot, lambda: engine.session is not None and engine.session.stats.resumed_from_tokens,
+                           60, "the reader again, from its checkpoint")
             assert engine.session.stats.resumed_from_tokens == held[0] < 1200
             await pilot.press("ctrl+r")
             await wait_for(pilot, lambda: len(app.screen.query(SummaryExchange)) == 2, 10, "the summary entry")
