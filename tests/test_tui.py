@@ -1539,6 +1539,10 @@ def test_reopened_at_the_same_place_copy_an_answer_and_focus_shows(tmp_path):
             await pilot.pause()
             assert app.clipboard == ("Q: Who keeps the lighthouse?\nThe keeper is called Ilse Varga.\n"
                                      f"> “{SENTENCE}” — p. 2\nSources: p. 4\n")
+            text.focus()  # from the text pane, Ctrl+Y copies the page on top with its place
+            await pilot.press("ctrl+y")
+            await pilot.pause()
+            assert app.clipboard.startswith("p. 6\nThis is page 6 of the test book.")
             await pilot.press("f1")
             await pilot.pause(0.3)
             box = app.screen.query_one("#help-box")

@@ -31,7 +31,7 @@ Everything runs on this machine. **Esc** (or F1, or q) closes this help.
 | Ctrl+T | pause / resume reading the book into the model |
 | Ctrl+S | export the questions and answers (and summaries) to Markdown |
 | Ctrl+L | back to the library |
-| Ctrl+Y | copy the answer (the one with the focus, else the last) with its quotes and pages |
+| Ctrl+Y | copy the answer (the one with the focus, else the last) with its quotes and pages; in the text, the page on top |
 | Tab | move between the text, the chat and the question box |
 
 Questions can be asked while the book is still being read: reading pauses,

@@ -97,7 +97,7 @@ class ReaderScreen(Screen):
         Binding("ctrl+t", "toggle_pause", "Pause", priority=True),
         Binding("ctrl+s", "export", "Notes", priority=True),
         Binding("ctrl+l", "library", "Library", priority=True),
-        Binding("ctrl+y", "copy_answer", "Copy answer", priority=True, show=False),
+        Binding("ctrl+y", "copy_answer", "Copy", priority=True, show=False),
     ]
 
     def __init__(self, path: str, reader: Reader, info: DocumentInfo, *, model_name: str,
@@ -604,8 +604,18 @@ class ReaderScreen(Screen):
 
     def action_copy_answer(self) -> None:
         """Copy an answer with its quotes and pages: the one holding the focus, else the
-        last finished one (the terminal's clipboard, OSC 52)."""
+        last finished one; from the text pane, the page (or part) on top with its
+        locator (the terminal's clipboard, OSC 52)."""
         focused = self.focused
+        if isinstance(focused, BookText):  # the text pane: the page (or part) on top, with its place
+            i = focused.top_block()
+            if i is None:
+                self.notify("no text to copy yet", severity="warning")
+                return
+            block = focused.blocks[i]
+            self.app.copy_to_clipboard(f"{block.label}\n{block.text.strip()}\n")
+            self.notify(f"copied {block.label} ({len(block.text.split()):,} words)")
+            return
         ex = next((w for w in (focused.ancestors_with_self if focused else []) if isinstance(w, Exchange)), None)
         if ex is None:
             done = [e for e in self.query(Exchange) if e.done]
