@@ -54,6 +54,8 @@ class BookRecord:
     opened_at: float = 0.0
     doc_hash: str = ""          # content hash (engine.store.document_hash), for clearing its cache
     cache_key: str = ""         # the book cache's state this reader uses (books/<key>/)
+    read_s: float = 0.0         # seconds the reader spent reading it into the model (all runs)
+    position: list[int] = field(default_factory=list)  # where the text pane was: [segment, char offset]
 
     @property
     def key(self) -> str:
@@ -93,6 +95,7 @@ class QA:
     model: str = ""
     asked_at: float = 0.0
     units: int = 0  # memory units brought back for this answer
+    answered: bool = True  # False: the model said nothing usable; ``citations`` starts with the nearest passages
 
     @classmethod
     def from_dict(cls, d: dict) -> "QA":
@@ -203,8 +206,14 @@ def notes_markdown(title: str, path: str, items: list[QA]) -> str:
             lines += ["> Answered before the whole book was read.", ""]
         if qa.cancelled:
             lines += ["> Answer stopped early.", ""]
-        if qa.citations:
-            cites = ", ".join(c.get("locator", "?") for c in qa.citations)
+        quotes = [c for c in qa.citations if c.get("quote")]
+        if quotes:
+            if not qa.answered:
+                lines += ["The passages nearest your question:", ""]
+            lines += [f"> \"{' '.join(c['quote'].split())}\" — {c.get('locator', '?')}  " for c in quotes] + [""]
+        others = [c for c in qa.citations if not c.get("quote")]
+        if others:
+            cites = ", ".join(c.get("locator", "?") for c in others)
             lines += [f"Sources: {cites}", ""]
     return "\n".join(lines)
 

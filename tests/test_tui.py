@@ -32,9 +32,11 @@ from bookpot.app import config, library as library_mod
 from bookpot.app.config import Settings
 from bookpot.app.library import QA, BookRecord, Library
 from bookpot.app.tui.app import BookpotApp
-from bookpot.app.tui.booktext import BookText, wrap_offsets
-from bookpot.app.tui.chat import ChatLog, CitationButton, Exchange, ListGuard, SummaryExchange
-from bookpot.app.tui.dialogs import FileBrowser, PromptDialog
+from bookpot.app.tui.booktext import Block, BookText, hard_breaks, wrap_offsets
+from bookpot.app.tui.chat import (NEAREST, NOT_SAID, ChatLog, CitationButton, Exchange, ListGuard, QuoteLink,
+                                  SummaryExchange, quote_line)
+from bookpot.app.tui.dialogs import ConfirmDialog, FileBrowser, PromptDialog
+from bookpot.app.tui.messages import IngestProgress
 from bookpot.app.tui.worker import BookEngine, default_session_factory
 from bookpot.app.tui.library import book_state
 from bookpot.engine import store
@@ -43,6 +45,7 @@ from bookpot.app.tui.help import HelpScreen
 from bookpot.app.tui.library import LibraryScreen
 from bookpot.app.tui.reader import ReaderScreen
 from bookpot.app.tui.settings import SettingsScreen
+from bookpot.app.tui.status import Eta, StatusBar
 from bookpot.engine.errors import BookpotError
 from bookpot.engine.readers.base import Locator
 from bookpot.engine.session import Answer, Stats
@@ -194,6 +197,108 @@ def test_wrap_offsets_cover_the_text():
     assert all(e - s <= 10 for s, e in lines)
     joined = "".join(text[s:e] for s, e in lines)
     assert joined.replace(" ", "") == text.replace(" ", "").replace("\n", "")
+
+
+def test_reflow_joins_the_source_margin_and_keeps_what_means_something():
+    """Issue #22 item 1: lines broken only at the source's margin are joined; breaks
+    after a paragraph's short last line, around a heading, before list items and
+    indented lines, at blank lines, and in verse (all lines short) are kept."""
+    prose = ("The Keeper of Harrow Point\n"
+             "Harrow Point lighthouse stands on a black rock at the northern end of the bay. It was\n"
+             "built in 1871 from grey granite carried by boat from the quarry at Selby. For most of\n"
+             "its working life the light was tended by a single keeper.\n"
+             "Chapter Two\n"
+             "- the first item of a list that is long enough to fill the line to the margin here\n"
+             "- the second item\n"
+             "\n"
+             "    an indented line of code that is also quite long, long enough to reach the margin\n"
+             "    and its next line")
+    stretches = [" ".join(prose[a:b].split()) for a, b in hard_breaks(prose)]
+    assert stretches == [
+        "The Keeper of Harrow Point",
+        ("Harrow Point lighthouse stands on a black rock at the northern end of the bay. It was built in 1871 "
+         "from grey granite carried by boat from the quarry at Selby. For most of its working life the light "
+         "was tended by a single keeper."),
+        "Chapter Two",
+        "- the first item of a list that is long enough to fill the line to the margin here",
+        "- the second item", "",
+        "an indented line of code that is also quite long, long enough to reach the margin",
+        "and its next line"]
+    verse = "In the beginning\nwas the word,\nand the word\nwas short."
+    assert [verse[a:b] for a, b in hard_breaks(verse)] == verse.split("\n")
+    lines = wrap_offsets(prose, 30)
+    assert all(e - s <= 30 for s, e in lines)
+    shown = [prose[s:e].replace("\n", " ") for s, e in lines]
+    assert "For most of its working life" in " ".join(shown)
+    assert all(x == x.rstrip() and (x == x.lstrip() or x.startswith("    ")) for x in shown)
+    assert " ".join(" ".join(shown).split()) == " ".join(prose.split())  # every word, in order
+
+
+def test_sample_pdf_reflows_at_80x24_without_orphan_words():
+    sample = Path(__file__).resolve().parents[1] / "app" / "sample" / "sample.pdf"
+
+    async def go():
+        app = BookpotApp(str(sample), session_factory=fake_factory())
+        async with app.run_test(size=(80, 24)) as pilot:
+            text = app.screen.query_one(BookText)
+            await wait_for(pilot, lambda: len(text.blocks) == 4 and text._lines, 10, "the text")
+            width = text._wrap_width
+            for bi, block in enumerate(text.blocks):
+                ends = {e for _, e in hard_breaks(block.text)}
+                for b, s, e in text._lines:
+                    if b == bi and s >= 0 and e not in ends:  # a line the wrap cut, not the book
+                        assert e - s > width // 2, (block.text[s:e], width)
+            shown = [str(text.render_line(y).text) for y in range(text.scrollable_content_region.height)]
+            assert "For most of its" in " ".join(" ".join(shown).split())
+
+    run(go())
+
+
+def test_eta_is_a_moving_average_over_work_and_ignores_pauses():
+    eta = Eta(horizon=1000)
+    assert eta.eta(500) is None
+    t = 0.0
+    for tokens in range(0, 5001, 500):  # 500 tokens every 5 s: 100 tok/s
+        eta.add(tokens, t)
+        t += 5.0
+    assert eta.eta(1000) == pytest.approx(10.0) and eta.per_second == pytest.approx(100.0)
+    eta.pause()  # an answer: 60 s of no reading
+    t += 60.0
+    eta.add(5000, t)  # the first chunk's news after it starts a new interval
+    eta.add(5500, t + 5.0)
+    assert eta.eta(1000) == pytest.approx(10.0)  # the pause did not count
+    eta.add(6000, t + 15.0)  # one slow chunk (50 tok/s) moves it part of the way only
+    assert 10.0 < eta.eta(1000) < 20.0
+    eta.add(100, t + 20.0)  # read again from the start: no old average
+    assert eta.eta(1000) is None
+
+
+def test_quote_line_fits_the_width_and_keeps_the_page():
+    c = {"quote": "The lighthouse   keeper\nis called Ilse Varga.", "locator": "p. 12"}
+    assert quote_line(c, 80) == "“The lighthouse keeper is called Ilse Varga.” — p. 12"
+    short = quote_line(c, 30)
+    assert len(short) == 30 and short.endswith("…” — p. 12") and short.startswith("“The lighthouse")
+
+
+def test_find_quote_walks_a_page_made_of_several_segments():
+    """A page's text is its segments joined by "\n" (blank segments left out): the
+    offsets land in the right block, and a span that does not read as the quote
+    falls back to the quote's words."""
+    text = BookText()
+    loc = Locator(chapter="One")
+    parts = ["First part of the chapter.  \n", "   ", "Second part. The key is here.\n"]
+    text.add_blocks([Block(p, loc) for p in parts])
+    page = parts[0] + "\n" + parts[2]
+    start = page.index("The key")
+    cite = {"locator": str(loc), "chapter": "One", "quote": "The key is here.", "start": start,
+            "end": start + len("The key is here.")}
+    spans = text.find_quote(cite)
+    assert len(spans) == 1 and spans[0][0] == 2
+    bi, a, z = spans[0]
+    assert text.blocks[bi].text[a:z] == "The key is here."
+    cite["start"] -= 3  # offsets from a page read differently: the words still find it
+    assert text.find_quote(cite) == spans
+    assert text.find_quote(dict(cite, quote="Not in the book.")) == []
 
 
 def test_list_guard_keeps_numbers_out_of_markdown_lists():
@@ -398,23 +503,23 @@ def test_closed_half_way_resumes_and_units_cite_what_the_pot_dropped(tmp_path, m
             units = session.stats.units_loaded
             n = len(units)  # up to --units (4); the engine may load fewer when the rest score low
             assert 1 <= n <= 4 and f"{n} unit{'s' if n > 1 else ''} loaded" in str(ex.note.render())
-            buttons = list(ex.query(CitationButton))
-            sources = [b.citation.get("source") for b in buttons]
-            assert sources[0] == "unit" and buttons[0].has_class("-unit"), sources
+            shown = list(ex.query(QuoteLink)) + list(ex.query(CitationButton))  # quotes, then the rest
+            sources = [w.citation.get("source") for w in shown]
+            assert sources[0] == "unit" and shown[0].has_class("-unit"), sources
             app.screen.query_one(ChatLog).scroll_to_widget(ex.citations, animate=False, immediate=True)
             await pilot.pause()
             pane = app.screen.query_one(ChatLog).region
-            for b in buttons:  # every citation on screen, none cut off at the pane's edge
-                assert b.region.width > 0 and pane.contains_region(b.region), (b.label, b.region, pane)
+            for w in shown:  # every quote and citation on screen, none cut off at the pane's edge
+                assert w.region.width > 0 and pane.contains_region(w.region), (w.citation, w.region, pane)
             text = app.screen.query_one(BookText)
             text.scroll_home(animate=False, immediate=True)
             await pilot.pause()
-            await pilot.click(buttons[0])
+            await pilot.click(shown[0])
             await pilot.pause()
-            page = buttons[0].citation["page"]
+            page = shown[0].citation["page"]
             assert text.target == int(page) - 1 and text.top_block() == int(page) - 1
             assert app.screen.query_one("#text-pane").border_title.startswith(f"p. {page}")
-            answer = (ex.text, [b.citation["locator"] for b in buttons], [u["unit"] for u in units],
+            answer = (ex.text, [w.citation["locator"] for w in shown], [u["unit"] for u in units],
                       session.stats.doc_tokens)
         app.close_engines(wait=60)
         hist = Library().history(str(pdf))
@@ -422,7 +527,7 @@ def test_closed_half_way_resumes_and_units_cite_what_the_pot_dropped(tmp_path, m
         return answer
 
     text, locators, unit_ids, doc_tokens = run(go())
-    assert str(KEY) in text and locators[0] == "p. 2"  # the key's page, from a unit
+    assert locators[0] == "p. 2"  # the key's page, from a unit
     ref = run_cli("ask", pdf, QUESTION, "--json", "--threads", "1", "--pot-tokens", str(pot), timeout=900,
                   env={"BOOKPOT_CACHE_DIR": str(tmp_path / "reference-cache")})
     assert ref.returncode == 0, ref.stderr
@@ -431,10 +536,13 @@ def test_closed_half_way_resumes_and_units_cite_what_the_pot_dropped(tmp_path, m
     assert out["answer"] == text
     assert [u["unit"] for u in out["stats"]["units_loaded"]] == unit_ids
     assert [c["locator"] for c in out["citations"]] == locators
+    assert str(KEY) in text  # last: the TUI and the CLI agree, whatever the model answered
 
 
 @pytest.mark.model
-def test_citation_jumps_the_text_to_the_page(tmp_path):
+def test_plain_question_quotes_the_page_and_the_quote_jumps_there(tmp_path):
+    """Asked as a person types it, the real model's answer comes with a quote from the
+    book under it; choosing the quote shows its page with the sentence highlighted."""
     filler = "The grass is green. The sky is blue. The sun is yellow. " * 40
     pdf = docgen.make_pdf(tmp_path / "three.pdf", [
         filler, filler, f"The pass key is {KEY}. Remember it. {KEY} is the pass key. " + filler,
@@ -444,19 +552,26 @@ def test_citation_jumps_the_text_to_the_page(tmp_path):
         app = BookpotApp(str(pdf), real_settings())
         async with app.run_test(size=SIZE) as pilot:
             await wait_for(pilot, lambda: reader(app).state == "ready", MODEL_TIMEOUT, "ingestion")
-            ex = await ask(pilot, app, QUESTION)
+            ex = await ask(pilot, app, "What is the pass key?")
             await wait_for(pilot, lambda: ex.done, MODEL_TIMEOUT, "the answer")
-            assert str(KEY) in ex.text
-            buttons = list(ex.query(CitationButton))
-            assert buttons and buttons[0].citation["locator"] == "p. 3"
+            await pilot.pause()
+            links = list(ex.query(QuoteLink))
+            assert links, (ex.text, str(ex.note.render()))
+            first = links[0].citation
+            assert str(KEY) in first["quote"] and first["locator"] == "p. 3", first
+            assert links[0].line.endswith("” — p. 3")
             text = app.screen.query_one(BookText)
             text.scroll_home(animate=False, immediate=True)
             await pilot.pause()
             assert text.top_block() == 0
-            await pilot.click(buttons[0])
+            await pilot.click(links[0])
             await pilot.pause()
             assert text.top_block() == 2 and text.target == 2
             assert app.screen.query_one("#text-pane").border_title.startswith("p. 3")
+            (bi, a, z), = text.quote_spans
+            assert bi == 2 and " ".join(text.blocks[2].text[a:z].split()) == " ".join(first["quote"].split())
+            # The quotes are the answer's evidence, or the nearest passages when it has none.
+            assert bool(ex.query(".nearest")) == (not ex.answered) and (ex.answered or ex.text == NOT_SAID)
 
     run(go())
 
@@ -546,7 +661,9 @@ def test_summarize_streams_a_section_per_chapter_then_the_overview(tmp_path, mon
             await wait_for(pilot, lambda: stopped.done, 30, "the stop")
             assert "stopped" in str(stopped.note.render()) and stopped.sections < 3
             # The reader reopens from its checkpoint and reads on.
-            await wait_for(pilot, lambda: engine.session is not None, 60, "the reader again")
+            # (the session is set a moment before its checkpoint is restored into it)
+            await wait_for(pilot, lambda: engine.session is not None and engine.session.stats.resumed_from_tokens,
+                           60, "the reader again, from its checkpoint")
             assert engine.session.stats.resumed_from_tokens == held[0] < 1200
             await pilot.press("ctrl+r")
             await wait_for(pilot, lambda: len(app.screen.query(SummaryExchange)) == 2, 10, "the summary entry")
@@ -641,6 +758,252 @@ def test_an_answer_failing_before_its_first_token_does_not_stall_the_chat(tmp_pa
     run(go())
 
 
+SENTENCE = "The lighthouse keeper is called Ilse Varga."
+
+
+def quote_of(pdf: Path, page_index: int, sentence: str) -> dict:
+    """A quote as Session.quotes gives it: offsets in the reader's text of that page."""
+    from bookpot.engine.readers import open_document
+
+    (seg,) = [s for s in open_document(str(pdf)).segments() if s.locator.page_index == page_index]
+    a = seg.text.index(sentence)
+    return dict(seg.locator.to_dict(), source="unit", quote=sentence, start=a, end=a + len(sentence), score=2.0)
+
+
+class QuotingSession(FakeSession):
+    """Answers at once, with quotes first (or, ``answered=False``, "does not say")."""
+
+    citations: tuple = ()
+    answered = True
+
+    def ask_stream(self, question, *, max_tokens=200, cancel=None):
+        text = "The keeper is called Ilse Varga." if self.answered else NOT_SAID
+        yield "The keeper is called" if self.answered else "The keeper"
+        if self.answered:
+            yield " Ilse Varga."
+        self.last_answer = Answer(text, list(self.citations), self.stats, partial=False, answered=self.answered)
+
+
+def quoting_factory(citations, answered=True):
+    def factory(request):
+        s = QuotingSession()
+        s.citations, s.answered = citations, answered
+        return Built(s)
+    return factory
+
+
+def test_quotes_under_the_answer_jump_to_the_highlighted_sentence(tmp_path):
+    pdf = make_book_pdf(tmp_path / "book.pdf", pages=5)
+    quote = quote_of(pdf, 1, SENTENCE)
+    other = {"locator": "p. 4", "page": "4", "page_index": 3, "source": "pot", "score": 1.0}
+    factory = quoting_factory([quote, other])
+
+    async def go():
+        app = BookpotApp(str(pdf), session_factory=factory)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: reader(app).state == "ready", 10, "fake ingestion")
+            text = app.screen.query_one(BookText)
+            await wait_for(pilot, lambda: len(text.blocks) == 5, 10, "the text")
+            ex = await ask(pilot, app, "Who keeps the lighthouse?")
+            await wait_for(pilot, lambda: ex.done, 10, "the answer")
+            await pilot.pause()
+            links = list(ex.query(QuoteLink))
+            assert [link.citation["quote"] for link in links] == [SENTENCE]
+            line = links[0].line
+            assert line.startswith("“The lighthouse") and line.endswith("” — p. 2")
+            assert len(line) <= links[0].content_region.width  # cut to the pane, never wrapped
+            assert [b.citation["locator"] for b in ex.query(CitationButton)] == ["p. 4"]  # locator-only after
+            assert not ex.query(".nearest")
+            text.scroll_home(animate=False, immediate=True)
+            await pilot.pause()
+            links[0].focus()  # reachable from the keyboard
+            await pilot.press("enter")
+            await pilot.pause()
+            assert text.target == 1 and text.quote_spans
+            (bi, a, z), = text.quote_spans
+            assert bi == 1 and text.blocks[1].text[a:z] == SENTENCE
+            # On screen, drawn in the quote's style, exactly the quoted words.
+            style = text.rich_style + text.get_component_rich_style("booktext--quote")
+            shown = []
+            for y in range(text.scrollable_content_region.height):
+                shown += [seg.text for seg in text.render_line(y) if seg.style == style]
+            assert " ".join(" ".join(shown).split()) == SENTENCE
+            assert app.screen.query_one("#text-pane").border_title.startswith("p. 2")
+            await pilot.click(ex.query(CitationButton).first())  # a locator-only source: no highlight
+            await pilot.pause()
+            assert text.target == 3 and text.quote_spans == []
+        hist = Library().history(str(pdf))
+        assert hist[0].answered and hist[0].citations[0]["quote"] == SENTENCE
+        md = library_mod.notes_markdown("Book", str(pdf), hist)  # the exported notes keep the quotes
+        assert f'> "{SENTENCE}" — p. 2' in md and "Sources: p. 4" in md
+
+    run(go())
+
+
+def test_not_answered_says_so_with_the_nearest_passages(tmp_path):
+    pdf = make_book_pdf(tmp_path / "book.pdf", pages=3)
+    quote = quote_of(pdf, 1, SENTENCE)
+    factory = quoting_factory([quote], answered=False)
+
+    def check(ex):
+        assert ex.text == NOT_SAID and NOT_SAID in ex.answer.source and "The keeper" not in ex.answer.source
+        labels = [str(w.render()) for w in ex.query(".nearest")]
+        assert labels == [NEAREST]
+        assert [link.citation["quote"] for link in ex.query(QuoteLink)] == [SENTENCE]
+        assert "(no answer)" not in str(ex.note.render())
+
+    async def go():
+        app = BookpotApp(str(pdf), session_factory=factory)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: reader(app).state == "ready", 10, "fake ingestion")
+            ex = await ask(pilot, app, "How many sheep did Marta Quill count?")
+            await wait_for(pilot, lambda: ex.done, 10, "the answer")
+            await pilot.pause()
+            check(ex)
+        hist = Library().history(str(pdf))
+        assert not hist[0].answered and hist[0].answer == NOT_SAID
+        app = BookpotApp(str(pdf), session_factory=factory)  # the same from the saved history
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            (ex,) = app.screen.query(Exchange)
+            check(ex)
+
+    run(go())
+
+
+def test_old_history_without_answered_still_loads(tmp_path):
+    lib = Library()
+    book = tmp_path / "b.txt"
+    book.write_text("hello")
+    lib.history_path(library_mod.book_key(str(book))).parent.mkdir(parents=True)
+    lib.history_path(library_mod.book_key(str(book))).write_text(
+        json.dumps([{"question": "Who?", "answer": "Ilse.", "citations": [], "units": 1}]))
+    (qa,) = lib.history(str(book))
+    assert qa.answered and qa.units == 1
+
+
+def test_answer_stopped_before_its_first_word_cites_nothing(tmp_path):
+    pdf = make_book_pdf(tmp_path / "book.pdf", pages=2)
+
+    class Slow(FakeSession):
+        def ask_stream(self, question, *, max_tokens=200, cancel=None):
+            while not cancel():
+                time.sleep(0.02)
+            self.last_answer = Answer(NOT_SAID, [quote_of(pdf, 1, SENTENCE), {"locator": "p. 1"}], self.stats,
+                                      answered=False)
+            return
+            yield
+
+    async def go():
+        app = BookpotApp(str(pdf), session_factory=lambda request: Built(Slow()))
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: reader(app).state == "ready", 10, "fake ingestion")
+            ex = await ask(pilot, app, "Who?")
+            await wait_for(pilot, lambda: reader(app).engine.answering, 10, "the answer to start")
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: ex.done, 10, "the stop")
+            note = str(ex.note.render())
+            assert "stopped" in note and "(no answer)" not in note
+            assert not ex.query(QuoteLink) and not ex.query(CitationButton) and NOT_SAID not in ex.answer.source
+        hist = Library().history(str(pdf))
+        assert hist[0].cancelled and hist[0].answer == "" and hist[0].citations == []
+
+    run(go())
+
+
+def test_status_says_what_happens_while_a_question_is_answered(tmp_path, monkeypatch):
+    """Issue #22 item 5: asked while reading, the status line says the question waits for
+    the chunk, that passages are looked up with reading paused, the answer's tokens
+    while it is written, and that reading resumes; a summary's status has an ETA."""
+    pdf = make_book_pdf(tmp_path / "book.pdf", pages=40)
+    factory = fake_factory(segment_delay=0.1, token_delay=0.05, answer_words=8)
+    states: list[str] = []
+    orig = StatusBar.set_state
+
+    def spy(self, text, progress=None):
+        states.append(text)
+        orig(self, text, progress)
+
+    monkeypatch.setattr(StatusBar, "set_state", spy)
+
+    async def go():
+        app = BookpotApp(str(pdf), session_factory=factory)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: reader(app).state == "reading" and reader(app).engine.progress > 0.1,
+                           20, "reading")
+            await wait_for(pilot, lambda: "ETA" in states[-1] and "ETA –" not in states[-1], 10, "an ETA")
+            assert "tok/s" in states[-1]
+            states.clear()
+            ex = await ask(pilot, app, "Who keeps the lighthouse?")
+            await wait_for(pilot, lambda: ex.done, 20, "the answer")
+            await wait_for(pilot, lambda: states and states[-1].startswith("reading "), 10, "reading again")
+            await pilot.press("ctrl+t")  # paused: the rest of the summary test needs a quiet engine
+
+            def first(prefix, after=-1):
+                return next(i for i, x in enumerate(states) if x.startswith(prefix) and i > after)
+
+            order = [first("question asked: reading pauses"), first("looking up passages"), first("answering · ")]
+            order.append(first("reading ", after=order[-1]))
+            assert order == sorted(order), states
+            assert not any(x.startswith("reading ") for x in states[order[0]:order[2]]), states
+            assert "reading paused at" in states[order[1]] and "reading paused at" in states[order[2]]
+            assert any(x.startswith("answering · 8 tok") for x in states)
+            assert "Stop" not in footer_text(app)  # nothing to stop any more
+
+    run(go())
+
+
+def footer_text(app) -> str:
+    from textual.widgets import Footer
+
+    return " ".join(str(k.render()) for k in app.screen.query_one(Footer).query("FooterKey"))
+
+
+def test_a_long_read_says_what_it_keeps_on_disk(tmp_path):
+    """Issue #22 item 9: at the start of a read, the memory units' expected total
+    (the book's tokens as its first pages predict, times the bytes per token the
+    first units took) and the free space."""
+    from types import SimpleNamespace
+
+    pdf = make_book_pdf(tmp_path / "book.pdf", pages=30)
+
+    class WithUnits(FakeSession):
+        def __post_init__(self):
+            super().__post_init__()
+            self.units = SimpleNamespace(units=SimpleNamespace(kv_tokens=lambda: 1000), kv_bytes=23_040_000,
+                                         cfg=SimpleNamespace(disk_cap=None))
+
+    async def go():
+        app = BookpotApp(str(pdf), session_factory=lambda request: Built(WithUnits(segment_delay=0.02)))
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: reader(app).state == "ready", 20, "fake ingestion")
+            (note,) = [n for n in app._notifications if n.title == "Disk"]
+            first = reader(app).engine.session.ingested[0]
+            expected = len(first.split()) * 30 * 23_040  # tokens of page 1 x 30 pages x bytes per token
+            assert f"about {expected / 2**20:,.0f} MiB of memory units on disk" in note.message, note.message
+            assert "free" in note.message
+
+    run(go())
+
+
+def test_leaving_a_book_while_it_is_read_shows_it_paused_at_once(tmp_path):
+    """Issue #22 item 10: the library said "ingesting n%" until the engine had closed."""
+    pdf = make_book_pdf(tmp_path / "book.pdf", pages=40)
+
+    async def go():
+        app = BookpotApp(str(pdf), session_factory=fake_factory(segment_delay=0.1))
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: reader(app).state == "reading" and reader(app).engine.progress > 0.05,
+                           10, "reading")
+            await pilot.press("ctrl+l")
+            await pilot.pause()
+            assert isinstance(app.screen, LibraryScreen)
+            state = app.screen.query_one("#books").get_row(str(pdf))[1]
+            assert state.startswith("paused "), state
+
+    run(go())
+
+
 def test_pause_and_resume_lose_no_segment(tmp_path):
     pdf = make_book_pdf(tmp_path / "book.pdf", pages=30)
     factory = fake_factory(segment_delay=0.05)
@@ -653,12 +1016,16 @@ def test_pause_and_resume_lose_no_segment(tmp_path):
             await pilot.press("ctrl+t")
             await wait_for(pilot, lambda: reader(app).state == "paused", 5, "pause")
             n = len(factory.sessions[0].ingested)
+            read_s = reader(app)._read_s
             await pilot.pause(0.4)
             assert len(factory.sessions[0].ingested) == n and n < 30
+            assert reader(app)._read_s == read_s  # a paused book is not being read
             assert "paused" in str(app.screen.query_one("#ingest-stats").render())
-            assert Library().get(str(pdf)).state == "paused"
+            paused = Library().get(str(pdf))
+            assert paused.state == "paused" and paused.read_s > 0  # reading time, kept for the library
             await pilot.press("ctrl+t")
             await wait_for(pilot, lambda: reader(app).state == "ready", 20, "the rest")
+            assert Library().get(str(pdf)).read_s > paused.read_s
         got = " ".join(" ".join(factory.sessions[0].ingested).split())
         at = [got.find(f"This is page {i + 1} of") for i in range(30)]
         assert all(a >= 0 for a in at) and at == sorted(at)
@@ -701,6 +1068,8 @@ class FakeSummaries:
                     raise Cancelled()
                 time.sleep(0.01)
             hooks.section(self.section(i))
+            from bookpot.engine.session import Progress
+            hooks.update(Progress(100 * (i + 1), (i + 1) / self.n, 300.0, None))
         return self.summary(False)
 
 
@@ -723,7 +1092,7 @@ def test_summary_streams_in_stops_with_escape_and_frees_the_reader(tmp_path):
             ex = app.screen.query_one(SummaryExchange)
             await wait_for(pilot, lambda: ex.sections >= 2, 10, "two sections")
             assert factory.sessions[0].closed  # the reader's context was freed first
-            assert "summarizing" in status_text(app)
+            assert "summarizing" in status_text(app) and "ETA" in status_text(app)  # from the 2nd section on
             box = app.screen.query_one("#question")
             box.focus()
             await pilot.press("escape")
@@ -825,6 +1194,52 @@ def test_search_goto_export_and_back_to_library(tmp_path):
     run(go())
 
 
+def test_goto_bar_resets_titles_follow_and_text_chapters_are_targets(tmp_path):
+    """Go to: a failed entry is replaced by the next one typed (not appended to), the bar
+    opens empty, the pane title names the range on top after every jump, and a plain
+    text file's chapter headings are targets (the heading's line on top)."""
+    book = tmp_path / "chapters.txt"
+    roman = ["I", "II", "III", "IV", "V", "VI"]
+    book.write_text("".join(f"CHAPTER {r}.\n\n" + "".join(
+        f"Line {k} of chapter {r} tells of the lighthouse and the sea.\n\n" for k in range(40)) for r in roman))
+
+    async def go():
+        app = BookpotApp(str(book), session_factory=fake_factory())
+        async with app.run_test(size=SIZE) as pilot:
+            text = app.screen.query_one(BookText)
+            await wait_for(pilot, lambda: text.blocks and reader(app).state == "ready", 10, "the text")
+            pane = app.screen.query_one("#text-pane")
+            bar = app.screen.query_one("#goto")
+
+            def title_is_top():  # the place jumped to, even at the end where it cannot be on top
+                return pane.border_title.startswith(text.blocks[text.target].label)
+
+            await pilot.press("ctrl+g", *"chapter iii", "enter")
+            await pilot.pause()
+            i = text.top_block()
+            y = int(text.scroll_offset.y)
+            bi, s, e = text._lines[y]
+            assert bi == i and text.blocks[bi].text[s:e] == "CHAPTER III."  # the heading's line on top
+            assert title_is_top()
+            await pilot.press("ctrl+g")
+            assert bar.value == ""  # a new target, not the last one
+            assert "Close" not in footer_text(app)  # a bar open: Esc closes it, the footer keeps its keys
+            await pilot.press(*"99999", "enter")
+            await pilot.pause()
+            assert any("no page, line or chapter" in m for m in notifications(app, "warning"))
+            await pilot.press("2", "0", "0", "enter")  # replaces "99999"
+            await pilot.pause()
+            assert not bar.display
+            loc = text.blocks[text.top_block()].locator
+            assert loc.line_start <= 200 <= loc.line_end and title_is_top()
+            for target in ("1", "chapter vi", "3", "490", "400"):
+                await pilot.press("ctrl+g", *target, "enter")
+                await pilot.pause()
+                assert title_is_top(), (target, pane.border_title)
+
+    run(go())
+
+
 def test_library_lists_opens_and_removes_books(tmp_path):
     a = make_book_pdf(tmp_path / "a.pdf", pages=2)
     b = make_book_pdf(tmp_path / "b.pdf", pages=2)
@@ -841,9 +1256,27 @@ def test_library_lists_opens_and_removes_books(tmp_path):
             table = app.screen.query_one("#books")
             assert table.row_count == 2
             assert app.screen.selected_path() == str(b)  # most recent first
+            await pilot.press("delete")  # asks first; "n" (or Esc) keeps the book
+            await pilot.pause()
+            assert isinstance(app.screen, ConfirmDialog)
+            await pilot.press("n")
+            await pilot.pause()
+            assert table.row_count == 2 and Library().get(str(b)) is not None
             await pilot.press("delete")
             await pilot.pause()
+            await pilot.press("y")
+            await pilot.pause()
             assert table.row_count == 1 and Library().get(str(b)) is None
+            # Delete in the path box deletes a character, and where there is none it says so.
+            box = app.screen.query_one("#path")
+            box.focus()
+            box.value = "ab"
+            await pilot.press("home", "delete")
+            assert box.value == "b"
+            await pilot.press("end", "delete")
+            await pilot.pause()
+            assert box.value == "b" and table.row_count == 1
+            assert any("to remove a book" in m for m in notifications(app, "warning"))
             table.focus()
             await pilot.press("enter")
             await wait_for(pilot, lambda: isinstance(app.screen, ReaderScreen), 5, "the reader")
@@ -875,7 +1308,8 @@ def test_library_state_comes_from_the_cache_and_remove_clears_it(tmp_path, monke
     lib = Library()
     # what the reader screens recorded; the cache knows better
     lib.touch(str(a), title="A", state="paused", progress=0.5, tokens=10, cache_key="aaaa",
-              doc_hash=store.document_hash(a))
+              doc_hash=store.document_hash(a), read_s=19 * 60 + 10)
+    lib.add_qa(str(a), QA("Who?", "Ilse."))
     lib.touch(str(b), title="B", state="ready", tokens=10, cache_key="bbbb")
     lib.touch(str(c), title="C", state="ready", tokens=10, cache_key="cccc")  # its state was cleared
 
@@ -884,10 +1318,21 @@ def test_library_state_comes_from_the_cache_and_remove_clears_it(tmp_path, monke
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
             table = app.screen.query_one("#books")
-            rows = {table.get_row(str(p))[0]: table.get_row(str(p))[1:3] for p in (a, b, c)}
-            assert rows == {"A": ["ready", "2,345"], "B": ["ingesting 42%", "777"], "C": ["new", "–"]}
+            rows = {str(table.get_row(str(p))[0]): table.get_row(str(p))[1:4] for p in (a, b, c)}
+            size_a = sum(f.stat().st_size for d in (a_state, a_other) for f in d.rglob("*") if f.is_file())
+            assert rows == {"A": ["ready", "2,345", f"{size_a // 1024} KiB"],  # disk: both of A's states
+                            "B": ["ingesting 42%", "777", "–"],  # no hash recorded: not guessed
+                            "C": ["new", "–", "–"]}
             table.move_cursor(row=table.get_row_index(str(a)))
             await pilot.press("delete")
+            await pilot.pause()
+            dialog = app.screen
+            assert isinstance(dialog, ConfirmDialog) and Library().get(str(a)) is not None
+            body = str(dialog.query_one(".confirm-body").render())
+            size = sum(f.stat().st_size for d in (a_state, a_other) for f in d.rglob("*") if f.is_file())
+            assert f"{size // 1024:,} KiB on disk" in body and "about 19 min of reading" in body, body
+            assert "2,345 tokens" in body and "1 question" in body
+            await pilot.click("#confirm")
             await pilot.pause()
             assert Library().get(str(a)) is None
             assert not a_state.exists() and not a_other.exists() and b_state.exists()
@@ -899,6 +1344,8 @@ def test_library_state_comes_from_the_cache_and_remove_clears_it(tmp_path, monke
             try:
                 table.move_cursor(row=table.get_row_index(str(b)))
                 await pilot.press("delete")
+                await pilot.pause()
+                await pilot.press("y")
                 await pilot.pause()
             finally:
                 os.close(fd)
@@ -972,6 +1419,47 @@ def test_encrypted_pdf_asks_for_the_password_and_browse_opens(tmp_path):
     run(go())
 
 
+def test_getting_to_a_file_parent_folder_pasted_quotes_home_and_variables(tmp_path, monkeypatch):
+    """Issue #22 item 7: the browser goes up to the parent folder (Backspace); the path
+    box takes a pasted quoted or shell-escaped path, ``~``, ``$VARS`` and file:// URLs."""
+    shelf = tmp_path / "shelf"
+    (shelf / "sub").mkdir(parents=True)
+    spaced = make_book_pdf(shelf / "My Book.pdf", pages=2)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("SHELF", str(shelf))
+    monkeypatch.chdir(shelf / "sub")
+
+    async def go():
+        app = BookpotApp(session_factory=fake_factory())
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await pilot.press("ctrl+b")
+            await pilot.pause()
+            browser = app.screen
+            assert isinstance(browser, FileBrowser) and browser.root == shelf / "sub"
+            await pilot.press("backspace")
+            await pilot.pause()
+            tree = browser.query_one("#browser-tree")
+            assert Path(tree.path) == shelf and str(shelf) in str(browser.query_one("#browser-title").render())
+            await wait_for(pilot, lambda: any(n.data and n.data.path == spaced for n in tree.root.children),
+                           5, "the parent folder's books in the tree")
+            await pilot.press("escape")
+            for typed in (f"'{spaced}'", f'"{spaced}"', str(spaced).replace(" ", "\\ "),
+                          "~/shelf/My Book.pdf", "$SHELF/My Book.pdf", "${SHELF}/My Book.pdf",
+                          "file://" + str(spaced).replace(" ", "%20")):
+                box = app.screen.query_one("#path")
+                box.focus()
+                box.value = typed
+                await pilot.press("enter")
+                await wait_for(pilot, lambda: isinstance(app.screen, ReaderScreen), 5, f"the book from {typed!r}")
+                assert app.screen.path == str(spaced), typed
+                await pilot.press("ctrl+l")
+                await pilot.pause()
+            assert not notifications(app, "error")
+
+    run(go())
+
+
 def test_settings_are_validated_and_persisted(tmp_path):
     async def go():
         app = BookpotApp(session_factory=fake_factory())
@@ -1021,6 +1509,140 @@ def test_help_screen_and_palette_commands(tmp_path):
             assert app.screen.query_one("#goto").display
 
     run(go())
+
+
+def test_reopened_at_the_same_place_copy_an_answer_and_focus_shows(tmp_path):
+    """Issue #22 item 10: a book reopens where it was left (in this app and the next);
+    Ctrl+Y copies an answer with its quotes and pages; the focused pane stands out;
+    Help says Esc closes it and opens at the reader's keys."""
+    pdf = make_book_pdf(tmp_path / "book.pdf", pages=8)
+    factory = quoting_factory([quote_of(pdf, 1, SENTENCE), {"locator": "p. 4", "page": "4", "page_index": 3}])
+
+    async def go():
+        app = BookpotApp(str(pdf), session_factory=factory)
+        async with app.run_test(size=SIZE) as pilot:
+            text = app.screen.query_one(BookText)
+            await wait_for(pilot, lambda: len(text.blocks) == 8 and reader(app).state == "ready", 10, "the text")
+            await pilot.press("ctrl+g", "6", "enter")
+            await pilot.pause()
+            text.scroll_relative(y=3, animate=False, immediate=True)  # a few lines into page 6
+            await pilot.pause()
+            where = text.position()
+            assert where[0] == 5 and where[1] > 0
+            # The focused pane has the heavy border, the other one not.
+            text.focus()
+            await pilot.pause()
+            panes = {p: app.screen.query_one(f"#{p}-pane") for p in ("text", "chat")}
+            assert panes["text"].styles.border_top[0] == "heavy" and panes["chat"].styles.border_top[0] != "heavy"
+            ex = await ask(pilot, app, "Who keeps the lighthouse?")
+            await wait_for(pilot, lambda: ex.done, 10, "the answer")
+            assert panes["chat"].styles.border_top[0] == "heavy" and panes["text"].styles.border_top[0] != "heavy"
+            await pilot.press("ctrl+y")
+            await pilot.pause()
+            assert app.clipboard == ("Q: Who keeps the lighthouse?\nThe keeper is called Ilse Varga.\n"
+                                     f"> “{SENTENCE}” — p. 2\nSources: p. 4\n")
+            text.focus()  # from the text pane, Ctrl+Y copies the page on top with its place
+            await pilot.press("ctrl+y")
+            await pilot.pause()
+            assert app.clipboard.startswith("p. 6\nThis is page 6 of the test book.")
+            await pilot.press("f1")
+            await pilot.pause(0.3)
+            box = app.screen.query_one("#help-box")
+            assert isinstance(app.screen, HelpScreen) and box.scroll_y > 0  # at the reader's keys
+            assert "Esc" in str(app.screen.query_one("Markdown").source.split("## Library")[0])
+            await pilot.press("escape")
+            await pilot.press("ctrl+l")
+            await pilot.pause()
+            assert Library().get(str(pdf)).position == list(where)
+            app.open_book(str(pdf))
+            await wait_for(pilot, lambda: isinstance(app.screen, ReaderScreen) and app.screen.query(BookText),
+                           5, "the reader again")
+            text = app.screen.query_one(BookText)
+            await wait_for(pilot, lambda: text.position() == where, 10, f"the same place {where}, not {text.position()} {reader(app)._restore}")
+        app.close_engines(wait=10)
+        app = BookpotApp(str(pdf), session_factory=factory)  # the next time bookpot runs
+        async with app.run_test(size=(80, 24)) as pilot:  # another width: the same place still
+            text = app.screen.query_one(BookText)
+            await wait_for(pilot, lambda: text.top_block() == 5, 10, "the same page")
+            bi, off = text.position()
+            assert bi == 5 and off <= where[1] < off + text._wrap_width + 1
+
+    run(go())
+
+
+def test_changing_the_model_asks_before_downloading_shows_progress_and_cancels(tmp_path, monkeypatch):
+    """Issue #22 item 4: a model that is not on this machine is never fetched silently:
+    Settings asks (size, where, free space), the download shows its progress and
+    Esc cancels it; opening a book with it asks too, and "no" leaves the book closed."""
+    from bookpot import models
+    from bookpot.app.tui.dialogs import ModelDownload
+
+    monkeypatch.setenv("BOOKPOT_MODELS_DIR", str(tmp_path / "models"))  # nothing fetched here
+    book = make_book_pdf(tmp_path / "book.pdf", pages=2)
+    calls, release = [], threading.Event()
+
+    def fake_fetch(name, progress=None):
+        calls.append(name)
+        for i in range(1, 1000):
+            progress(f"downloading {name} (241 MB)", i / 1000)  # raises once cancelled
+            if i == 300 and not release.wait(10):
+                raise AssertionError("the test never let the download go on")
+            time.sleep(0.002)
+        return tmp_path / "models" / "x.gguf"
+
+    monkeypatch.setattr(models, "fetch", fake_fetch)
+    size = f"{models.REGISTRY['gemma3-270m'].size / 2**20:,.0f} MB"
+
+    async def go():
+        app = BookpotApp()  # the real session factory: it would fetch models
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("f2")
+            await pilot.pause()
+            app.screen.query_one("#model").value = "gemma3-270m"
+            await pilot.click("#save")
+            await pilot.pause()
+            assert isinstance(app.screen, ConfirmDialog) and calls == []  # asked, nothing fetched
+            body = str(app.screen.query_one(".confirm-body").render())
+            assert size in body and "PyPI" in body and "free" in body, body
+            await pilot.press("y")
+            await wait_for(pilot, lambda: isinstance(app.screen, ModelDownload)
+                           and app.screen.query_one("#download-bar").progress >= 29, 10, "the progress")
+            dialog = app.screen
+            assert calls == ["gemma3-270m"] and dialog.steps[-1].startswith("downloading gemma3-270m")
+            await pilot.press("escape")
+            release.set()
+            await wait_for(pilot, lambda: not isinstance(app.screen, ModelDownload), 10, "the cancel")
+            assert any("download cancelled" in m for m in notifications(app, "warning"))
+            assert app.settings.model == "gemma3-270m"  # the choice is saved; the download was not made
+            # Opening a book with it asks again; "n" leaves the book unopened.
+            assert app.open_book(str(book)) is False
+            await pilot.pause()
+            assert isinstance(app.screen, ConfirmDialog)
+            await pilot.press("n")
+            await pilot.pause()
+            assert isinstance(app.screen, LibraryScreen) and calls == ["gemma3-270m"]
+            assert any("choose a downloaded model in Settings" in m for m in notifications(app, "warning"))
+            # And once said yes to, a download that finishes says so.
+            release.set()
+            app.ask_download("gemma3-270m")
+            await pilot.pause()
+            await pilot.press("y")
+            await wait_for(pilot, lambda: isinstance(app.screen, LibraryScreen) and len(calls) == 2, 20,
+                           "the download to finish")
+            assert any("downloaded and checked" in m for m in notifications(app))
+
+    run(go())
+
+
+def test_engine_errors_name_the_setting_not_the_flag():
+    from bookpot.app.tui.reader import reader_terms
+
+    assert reader_terms("the window is too small to summarize in; use a larger --ram-cap") == \
+        "the window is too small to summarize in; raise the RAM cap in Settings (F2)"
+    swa = reader_terms("memory units are off: this model has sliding-window attention layers "
+                       "(use --mode truncate, streaming or full)")
+    assert "--" not in swa and "Settings, F2" in swa
+    assert "--" not in reader_terms("exceed the model's trained window (8192); use fewer --units or a smaller pot")
 
 
 def test_usable_at_80x24_in_light_theme(tmp_path):
@@ -1075,15 +1697,20 @@ def _snapshot_book(tmp_path) -> Path:
     ])
 
 
+THEMES = ["textual-dark", "textual-light"]
+
+
 @needs_snapshots
-def test_snapshot_library(snap_compare, tmp_path):
+@pytest.mark.parametrize("theme", THEMES)
+def test_snapshot_library(snap_compare, tmp_path, theme):
     _fixed_library(tmp_path)
-    assert snap_compare(BookpotApp(), terminal_size=(80, 24))
+    assert snap_compare(BookpotApp(settings=Settings(theme=theme)), terminal_size=(80, 24))
 
 
 @needs_snapshots
-def test_snapshot_settings(snap_compare, tmp_path):
-    app = BookpotApp(settings=Settings(ram_cap_mb=1024, threads=2))
+@pytest.mark.parametrize("theme", THEMES)
+def test_snapshot_settings(snap_compare, tmp_path, theme):
+    app = BookpotApp(settings=Settings(ram_cap_mb=1024, threads=2, theme=theme))
 
     async def before(pilot):
         await pilot.press("f2")
@@ -1096,9 +1723,11 @@ def test_snapshot_settings(snap_compare, tmp_path):
 @needs_snapshots
 @pytest.mark.parametrize("theme,size", [("textual-dark", (100, 30)), ("textual-light", (80, 24))])
 def test_snapshot_reader(snap_compare, tmp_path, theme, size):
+    """An answer with its quote and a locator-only source under it."""
     pdf = _snapshot_book(tmp_path)
+    quote = quote_of(pdf, 1, "The lighthouse keeper is called Ilse Varga.")
     app = BookpotApp(str(pdf), Settings(theme=theme, ram_cap_mb=1024),
-                     session_factory=fake_factory(token_delay=0.0, answer_words=6),
+                     session_factory=quoting_factory([quote, {"locator": "p. 3", "page": "3", "page_index": 2}]),
                      rss=lambda: 300 * 1024 * 1024)
 
     async def before(pilot):
@@ -1110,3 +1739,76 @@ def test_snapshot_reader(snap_compare, tmp_path, theme, size):
         await pilot.pause(0.2)
 
     assert snap_compare(app, terminal_size=size, run_before=before)
+
+
+class HeldSession(FakeSession):
+    """Reads ``read`` segments, then holds (a snapshot's steady state) until interrupted;
+    an answer gives ``words`` pieces, then holds until stopped. Deterministic status lines:
+    one progress message (no ETA yet, the message's tok/s), two answer tokens (no rate yet)."""
+
+    read = 1
+    words = 2
+
+    def ingest(self, segments, *, progress=None, cancel=None, after_chunk=None):
+        if len(self.ingested) < self.read:
+            n = self.read - len(self.ingested)
+            it = iter(segments)
+            super().ingest((next(it) for _ in range(n)), progress=progress)
+            self.finished = False
+        while not cancel():
+            time.sleep(0.01)
+        return self.stats
+
+    def ask_stream(self, question, *, max_tokens=200, cancel=None):
+        yield "The keeper is"
+        yield " called"
+        while not cancel():
+            time.sleep(0.01)
+        self.last_answer = Answer("The keeper is called", [], self.stats, partial=True)
+
+
+def _held_app(pdf, theme):
+    return BookpotApp(str(pdf), Settings(theme=theme, ram_cap_mb=1024),
+                      session_factory=lambda request: Built(HeldSession()), rss=lambda: 300 * 1024 * 1024)
+
+
+@needs_snapshots
+@pytest.mark.parametrize("theme", THEMES)
+def test_snapshot_reader_reading_80x24(snap_compare, tmp_path, theme):
+    """While reading: the footer whole, the status with tokens, tok/s and ETA."""
+    pdf = make_book_pdf(tmp_path / "book.pdf", pages=5)
+    app = _held_app(pdf, theme)
+
+    async def before(pilot):
+        await wait_for(pilot, lambda: "tok/s" in status_text(app), 10, "the first progress")
+        await wait_for(pilot, lambda: len(app.screen.query_one(BookText).blocks) == 5, 10, "the text")
+        # Numbers that do not depend on this machine's speed: 150 tok/s on average so far.
+        screen = reader(app)
+        screen._eta.seconds_per_unit, screen._eta._last = 1 / 150, None
+        screen.on_ingest_progress(IngestProgress(48_000, 0.4, 0.0, None, "p. 2"))
+        assert "reading 40% · 48,000 tok · 150 tok/s · ETA 8:00" in status_text(app)
+        app.clear_notifications()
+        steady_cursors(app)
+        await pilot.pause(0.2)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=before)
+
+
+@needs_snapshots
+@pytest.mark.parametrize("theme", THEMES)
+def test_snapshot_reader_answering_80x24(snap_compare, tmp_path, theme):
+    """While answering: the status says reading is paused, Stop is in the footer."""
+    pdf = make_book_pdf(tmp_path / "book.pdf", pages=5)
+    app = _held_app(pdf, theme)
+
+    async def before(pilot):
+        await wait_for(pilot, lambda: "tok/s" in status_text(app), 10, "the first progress")
+        ex = await ask(pilot, app, "Who keeps the lighthouse?")
+        await wait_for(pilot, lambda: "answering · 2 tok" in status_text(app), 10, "the answer's tokens")
+        await wait_for(pilot, lambda: len(app.screen.query_one(BookText).blocks) == 5, 10, "the text")
+        assert ex.text == "The keeper is called"
+        app.clear_notifications()
+        steady_cursors(app)
+        await pilot.pause(0.3)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=before)

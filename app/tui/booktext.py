@@ -10,6 +10,8 @@ is still being loaded or ingested.
 from __future__ import annotations
 
 import bisect
+import itertools
+import re
 from dataclasses import dataclass
 
 from rich.segment import Segment as RichSegment
@@ -29,21 +31,72 @@ _CONTROL[127] = " "
 
 @dataclass
 class Block:
+    """One reader segment. ``length``: the segment text's length as read (before
+    trailing white space was cut for display): quote offsets count it."""
+
     text: str
     locator: Locator
+    length: int = -1
 
     @property
     def label(self) -> str:
         return str(self.locator)
 
 
-def wrap_offsets(text: str, width: int) -> list[tuple[int, int]]:
-    """Greedy word wrap that returns ``(start, end)`` offsets into ``text``."""
+_MARKER = re.compile(r"\s|[-*•▪–—#>|]\s|\d+[.):]|\(\w{1,4}\)\s|[A-Za-z][.)]\s")  # a line that starts a list item, verse, heading…
+_END_PUNCT = tuple(".,;:!?\"'”’)]")
+MIN_REFLOW = 40  # lines shorter than this at their longest are verse or a table: never joined
+
+
+def hard_breaks(text: str) -> list[tuple[int, int]]:
+    """The text's lines as the book means them: ``(start, end)`` offsets of
+    stretches whose inner line breaks are only where the source's margin was.
+
+    A break is kept (hard) at a blank line, after a line well short of the
+    longest in ``text`` (a paragraph's or heading's end), before a short line
+    without end punctuation (a heading), before a line that starts with white
+    space or a list/verse/heading marker ("- ", "2.", "1:3", "# "), and
+    everywhere when the longest line is under ``MIN_REFLOW`` characters
+    (verse, tables). Other breaks are soft: the display joins them."""
+    lines, pos = [], 0
+    for line in text.split("\n"):
+        lines.append((pos, pos + len(line)))
+        pos += len(line) + 1
+    longest = max((len(text[a:b].rstrip()) for a, b in lines), default=0)
+    if longest < MIN_REFLOW or len(lines) < 2:
+        return lines
+    full = 0.7 * longest
+    out = [lines[0]]
+    for (a, b), (c, d) in itertools.pairwise(lines):
+        this, nxt = text[a:b].rstrip(), text[c:d].rstrip()
+        soft = (this.strip() and nxt.strip() and len(this) >= full
+                and not _MARKER.match(text, c)
+                and not (len(nxt) < 0.6 * longest and not nxt.endswith(_END_PUNCT)))
+        if soft:
+            out[-1] = (out[-1][0], d)
+        else:
+            out.append((c, d))
+    return out
+
+
+def wrap_offsets(text: str, width: int, reflow: bool = True) -> list[tuple[int, int]]:
+    """Greedy word wrap that returns ``(start, end)`` offsets into ``text``.
+
+    ``reflow``: the source's own line breaks are kept only where they mean
+    something (``hard_breaks``); a displayed line may then hold a soft "\n",
+    which is drawn as a space."""
     width = max(8, width)
     out: list[tuple[int, int]] = []
-    pos = 0
-    for para in text.split("\n"):
-        start, end = pos, pos + len(para)
+    flat = text.replace("\n", " ") if reflow else text
+    stretches = hard_breaks(text) if reflow else None
+    if stretches is None:
+        stretches, pos = [], 0
+        for para in text.split("\n"):
+            stretches.append((pos, pos + len(para)))
+            pos += len(para) + 1
+    for start, end in stretches:
+        while end > start and flat[end - 1] == " " and text[end - 1] in " \n":
+            end -= 1
         s = start
         if s == end:
             out.append((s, s))
@@ -51,21 +104,22 @@ def wrap_offsets(text: str, width: int) -> list[tuple[int, int]]:
             if end - s <= width:
                 out.append((s, end))
                 break
-            cut = text.rfind(" ", s, s + width + 1)
+            cut = flat.rfind(" ", s, s + width + 1)
             if cut <= s:
                 out.append((s, s + width))
                 s += width
             else:
                 out.append((s, cut))
                 s = cut + 1
-        pos = end + 1
+                while s < end and flat[s] == " " and text[s] == "\n":
+                    s += 1  # a soft break right after the cut: no line starts with it
     return out
 
 
 class BookText(ScrollView, can_focus=True):
     """Scrollable text of a whole document, rendered lazily line by line."""
 
-    COMPONENT_CLASSES = {"booktext--header", "booktext--match", "booktext--current"}
+    COMPONENT_CLASSES = {"booktext--header", "booktext--match", "booktext--current", "booktext--quote"}
 
     BINDINGS = [
         ("n", "screen.next_match(True)", "Next match"),
@@ -82,6 +136,7 @@ class BookText(ScrollView, can_focus=True):
     BookText > .booktext--header { color: $text-accent; text-style: bold; }
     BookText > .booktext--match { background: $warning 40%; }
     BookText > .booktext--current { background: $accent; color: $text; text-style: bold; }
+    BookText > .booktext--quote { background: $success 35%; text-style: underline; }
     """
 
     class Located(Message):
@@ -100,11 +155,14 @@ class BookText(ScrollView, can_focus=True):
         self.query_text = ""
         self.match: tuple[int, int, int] | None = None  # (block, start, end)
         self.target: int | None = None  # block last jumped to: its header is highlighted
+        self.quote_spans: list[tuple[int, int, int]] = []  # the quote jumped to: (block, start, end)
         self._top_label = ""
 
     # -- content -----------------------------------------------------------
     def add_blocks(self, blocks: list[Block]) -> None:
         for b in blocks:
+            if b.length < 0:
+                b.length = len(b.text)
             b.text = b.text.translate(_CONTROL).rstrip()
             self.blocks.append(b)
             if self._wrap_width:
@@ -122,14 +180,14 @@ class BookText(ScrollView, can_focus=True):
         self._lines.extend((i, s, e) for s, e in wrap_offsets(self.blocks[i].text, self._wrap_width))
 
     def _rewrap(self) -> None:
-        top = self.top_block()
+        where = self.position()  # the same text stays on top at the new width
         self._lines.clear()
         self._first_line.clear()
         for i in range(len(self.blocks)):
             self._wrap_block(i)
         self._update_size()
-        if top is not None:
-            self.scroll_to(y=self._first_line[top], animate=False, immediate=True)
+        if where is not None:
+            self.restore(*where)
 
     def _update_size(self) -> None:
         self.virtual_size = Size(self._wrap_width, len(self._lines))
@@ -150,7 +208,15 @@ class BookText(ScrollView, can_focus=True):
         return self._lines[y][0]
 
     def _report_top(self) -> None:
+        """Post ``Located`` for the block being read: the one jumped to while its
+        header is on screen (near the end it cannot be on top), else the top one."""
         i = self.top_block()
+        t = self.target
+        if t is not None and t < len(self._first_line) and i is not None and t != i:
+            header = self._first_line[t] + (1 if t > 0 else 0)
+            y = int(self.scroll_offset.y)
+            if y <= header < y + max(1, self.scrollable_content_region.height):
+                i = t
         label = self.blocks[i].label if i is not None else ""
         if label != self._top_label:
             self._top_label = label
@@ -159,6 +225,25 @@ class BookText(ScrollView, can_focus=True):
     def watch_scroll_y(self, old: float, new: float) -> None:
         super().watch_scroll_y(old, new)
         self._report_top()
+
+    def position(self) -> tuple[int, int] | None:
+        """Where the reader is: (block on top, character offset of its top line)."""
+        if not self._lines:
+            return None
+        bi, s, _ = self._lines[min(int(self.scroll_offset.y), len(self._lines) - 1)]
+        return bi, max(0, s)
+
+    def restore(self, block: int, offset: int) -> bool:
+        """Put ``position()``'s place on top again (at any width); False while that
+        part is not loaded or laid out yet (the view could not scroll there)."""
+        if not (0 <= block < len(self.blocks)) or block >= len(self._first_line):
+            return False
+        top = self._first_line[block] + (1 if block > 0 else 0)
+        y = self._line_of(block, offset) if offset > 0 else top
+        self.scroll_to(y=y, animate=False, immediate=True)
+        self.refresh()
+        self._report_top()
+        return int(self.scroll_offset.y) == min(y, int(self.max_scroll_y)) and self.max_scroll_y > 0
 
     def scroll_to_block(self, i: int, line: int = 0, center: bool = False) -> None:
         if not (0 <= i < len(self.blocks)) or not self._first_line:
@@ -174,6 +259,24 @@ class BookText(ScrollView, can_focus=True):
     # -- finding places ----------------------------------------------------
     def find_page(self, target: str) -> int | None:
         """The block for a page label, page number, line number or chapter."""
+        found = self.find_target(target)
+        return found[0] if found else None
+
+    def find_target(self, target: str) -> tuple[int, int] | None:
+        """(block, line within it) for a go-to target: a page label, page number,
+        line number or chapter (a locator's), else a heading line of the text
+        (``find_heading``), which is then the line on top."""
+        i = self._find_locator(target)
+        if i is not None:
+            return i, 0
+        found = self.find_heading(target)
+        if found is None:
+            return None
+        bi, offset = found
+        top = self._first_line[bi] + (1 if bi > 0 else 0) if bi < len(self._first_line) else 0
+        return bi, (self._line_of(bi, offset) - top if bi < len(self._first_line) else 0)
+
+    def _find_locator(self, target: str) -> int | None:
         target = target.strip().lower().removeprefix("p.").removeprefix("page").strip()
         if not target:
             return None
@@ -194,6 +297,30 @@ class BookText(ScrollView, can_focus=True):
                 return i
         return None
 
+    def find_heading(self, target: str) -> tuple[int, int] | None:
+        """(block, offset) of a heading-like line naming ``target`` -- how a plain
+        text file marks its chapters ("CHAPTER III.", "Genesis 22"): a short line
+        that reads as the target (case, white space and end punctuation aside),
+        or else one that starts with it as whole words."""
+        want = " ".join(target.lower().split()).rstrip(".:")
+        if not want:
+            return None
+        starts = None
+        for i, b in enumerate(self.blocks):
+            pos = 0
+            for line in b.text.split("\n"):
+                at = pos
+                pos += len(line) + 1
+                words = " ".join(line.lower().split()).rstrip(".:")
+                if not words or len(words) > 80:
+                    continue
+                lead = at + len(line) - len(line.lstrip())
+                if words == want:
+                    return i, lead
+                if starts is None and words.startswith(want) and not words[len(want)].isalnum():
+                    starts = (i, lead)
+        return starts
+
     def find_citation(self, citation: dict) -> int | None:
         """The block a citation (``Locator.to_dict()`` + score) points at."""
         label = citation.get("locator")
@@ -207,6 +334,68 @@ class BookText(ScrollView, can_focus=True):
         if citation.get("page") is not None:
             return self.find_page(str(citation["page"]))
         return None
+
+    def find_quote(self, citation: dict) -> list[tuple[int, int, int]]:
+        """Where a quote (``citation["quote"]``, ``start``/``end`` in its page's text)
+        is in the blocks: ``[(block, start, end)]``, or ``[]`` when it is not loaded.
+
+        A page's text is its segments joined by "\n" (``engine.lexicon``;
+        white-space-only segments are left out), so the offsets are walked
+        over the page's blocks. The span found must read as the quote (white
+        space folded); otherwise the quote's words are searched for in the
+        page's blocks (a page read differently, or an older cache)."""
+        quote = citation.get("quote") or ""
+        want = " ".join(quote.translate(_CONTROL).split())
+        if not want:
+            return []
+        label = citation.get("locator")
+        page = [i for i, b in enumerate(self.blocks) if b.label == label]
+        if not page:
+            i = self.find_citation(citation)
+            page = [] if i is None else [i]
+        start, end = citation.get("start"), citation.get("end")
+        if isinstance(start, int) and isinstance(end, int) and start < end:
+            spans, off = [], 0
+            for i in page:
+                b = self.blocks[i]
+                if not b.text.strip():
+                    continue
+                a, z = max(start, off) - off, min(end, off + b.length) - off
+                if a < z and a < len(b.text):
+                    spans.append((i, a, min(z, len(b.text))))
+                off += b.length + 1
+            got = " ".join(" ".join(self.blocks[i].text[a:z].split()) for i, a, z in spans)
+            if spans and " ".join(got.split()) == want:
+                return spans
+        pattern = re.compile(r"\s+".join(re.escape(w) for w in want.split()))
+        for i in page:
+            m = pattern.search(self.blocks[i].text)
+            if m:
+                return [(i, m.start(), m.end())]
+        return []
+
+    def show_quote(self, spans: list[tuple[int, int, int]]) -> None:
+        """Highlight ``spans`` (from ``find_quote``) and scroll their first line into view."""
+        self.quote_spans = list(spans)
+        if not spans:
+            self.refresh()
+            return
+        bi, start, _ = spans[0]
+        self.target = bi
+        y = self._line_of(bi, start)
+        height = self.scrollable_content_region.height
+        first = self._first_line[bi] + (1 if bi > 0 else 0) if bi < len(self._first_line) else y
+        # The page's header on top when the quote fits below it; else the quote a third down.
+        top = first if y - first < max(1, height - 2) else max(0, y - height // 3)
+        self.scroll_to(y=top, animate=False, immediate=True)
+        self.refresh()
+        self._report_top()
+
+    def _line_of(self, bi: int, start: int) -> int:
+        first = self._first_line[bi] if bi < len(self._first_line) else 0
+        last = self._first_line[bi + 1] if bi + 1 < len(self._first_line) else len(self._lines)
+        starts = [s for (_, s, _) in self._lines[first:last]]
+        return first + max(0, bisect.bisect_right(starts, start) - 1)
 
     def search(self, query: str, forward: bool = True) -> bool:
         """Select the next (or previous) match of ``query``; wraps around."""
@@ -246,11 +435,7 @@ class BookText(ScrollView, can_focus=True):
 
     def _show_match(self) -> None:
         bi, start, _ = self.match
-        first = self._first_line[bi] if bi < len(self._first_line) else 0
-        last = self._first_line[bi + 1] if bi + 1 < len(self._first_line) else len(self._lines)
-        starts = [s for (_, s, _) in self._lines[first:last]]
-        k = max(0, bisect.bisect_right(starts, start) - 1)
-        y = first + k
+        y = self._line_of(bi, start)
         height = self.scrollable_content_region.height
         if not (self.scroll_offset.y <= y < self.scroll_offset.y + height):
             self.scroll_to(y=max(0, y - height // 3), animate=False, immediate=True)
@@ -273,26 +458,40 @@ class BookText(ScrollView, can_focus=True):
             label = f"── {self.blocks[bi].label} "
             label += "─" * max(0, width - len(label) - 1)
             return Strip([RichSegment(label, style)]).crop_extend(0, width, base)
-        text = self.blocks[bi].text[s:e]
+        text = self.blocks[bi].text[s:e].replace("\n", " ")  # a soft break (reflowed) is a space
         segments = self._highlight(bi, s, text, base)
         return Strip(segments).crop_extend(0, width, base)
 
     def _highlight(self, bi: int, s: int, text: str, base: Style) -> list[RichSegment]:
+        """The line ``text`` (at offset ``s`` of block ``bi``) with the quote jumped to
+        and the search matches styled (the current match over all)."""
+        ranges: list[tuple[int, int, Style]] = []  # (start, end, style) in the line; later wins
+        if self.quote_spans:
+            quote_style = base + self.get_component_rich_style("booktext--quote")
+            for qb, qa, qz in self.quote_spans:
+                if qb == bi and qa < s + len(text) and qz > s:
+                    ranges.append((max(qa, s) - s, min(qz, s + len(text)) - s, quote_style))
         q = self.query_text.lower()
-        if not q:
+        if q:
+            match_style = base + self.get_component_rich_style("booktext--match")
+            current_style = base + self.get_component_rich_style("booktext--current")
+            low = text.lower()
+            at = low.find(q)
+            while at >= 0:
+                is_current = self.match is not None and self.match[0] == bi and self.match[1] == s + at
+                ranges.append((at, at + len(q), current_style if is_current else match_style))
+                at = low.find(q, at + len(q))
+        if not ranges:
             return [RichSegment(" " + text, base)]
-        match_style = base + self.get_component_rich_style("booktext--match")
-        current_style = base + self.get_component_rich_style("booktext--current")
+        styles: list[Style] = [base] * len(text)
+        for a, z, style in ranges:
+            styles[a:z] = [style] * (z - a)
         out = [RichSegment(" ", base)]
-        low = text.lower()
-        pos = 0
-        while True:
-            at = low.find(q, pos)
-            if at < 0:
-                break
-            out.append(RichSegment(text[pos:at], base))
-            is_current = self.match is not None and self.match[0] == bi and self.match[1] == s + at
-            out.append(RichSegment(text[at:at + len(q)], current_style if is_current else match_style))
-            pos = at + len(q)
-        out.append(RichSegment(text[pos:], base))
+        k = 0
+        while k < len(text):
+            j = k
+            while j < len(text) and styles[j] is styles[k]:
+                j += 1
+            out.append(RichSegment(text[k:j], styles[k]))
+            k = j
         return out

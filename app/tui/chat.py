@@ -3,17 +3,26 @@
 An answer is a Textual ``Markdown`` fed through ``MarkdownStream``, which
 *appends* fragments (and batches them when tokens arrive faster than the
 screen refreshes) instead of re-parsing the whole answer for every token.
-Citations sit under the answer as compact buttons (in as many rows as the
-pane needs; memory-unit sources first, marked ``-unit``); pressing one posts
-``CitationButton.Pressed`` with the citation, and the reader screen jumps
-the text pane there.
+Under the answer come its quotes (issue #18), one per line, ``“…” — p. 12``
+cut to the pane's width: each is focusable (Tab) and chosen with Enter or a
+click (``QuoteLink.Chosen``), and the reader screen jumps the text pane to
+the quoted sentence, highlighted. When the model said nothing usable the
+answer reads "The book does not seem to say." and the quotes are the
+passages nearest the question. The other citations sit under them as
+compact buttons (in as many rows as the pane needs; memory-unit sources
+first, marked ``-unit``); pressing one posts ``CitationButton.Pressed``
+with the citation, and the reader screen jumps the text pane there.
 """
 from __future__ import annotations
 
 import re
 
 from rich.markup import escape
+from rich.text import Text
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import Button, Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
@@ -74,6 +83,57 @@ class CitationButton(Button):
             self.tooltip = "from a memory unit brought back for this question"
 
 
+NOT_SAID = "The book does not seem to say."
+NEAREST = "The passages nearest your question:"
+
+
+def quote_line(citation: dict, width: int) -> str:
+    """``“quote” — p. 12`` in at most ``width`` cells: white space folded, the
+    quote cut with "…" so its page always shows."""
+    quote = " ".join(str(citation.get("quote", "")).split())
+    tail = f"” — {citation.get('locator', '?')}"
+    room = width - 1 - len(tail)
+    if len(quote) > room:
+        quote = quote[:max(0, room - 1)].rstrip() + "…"
+    return f"“{quote}{tail}"[:max(1, width)] if width > 0 else f"“{quote}{tail}"
+
+
+class QuoteLink(Widget, can_focus=True):
+    """One quote under an answer, on one line; Enter or a click chooses it."""
+
+    BINDINGS = [Binding("enter,space", "choose", "Show in the text", show=False)]
+    DEFAULT_CSS = """
+    QuoteLink { height: 1; width: 1fr; color: $text; }
+    QuoteLink:hover { background: $boost; }
+    QuoteLink:focus { background: $accent 40%; text-style: bold; }
+    QuoteLink.-unit { color: $text-accent; }
+    """
+
+    class Chosen(Message):
+        def __init__(self, link: QuoteLink) -> None:
+            super().__init__()
+            self.link = link
+            self.citation = link.citation
+
+    def __init__(self, citation: dict, **kw) -> None:
+        super().__init__(classes="quote -unit" if citation.get("source") == "unit" else "quote", **kw)
+        self.citation = citation
+        self.tooltip = " ".join(str(citation.get("quote", "")).split()) + f" — {citation.get('locator', '?')}"
+
+    @property
+    def line(self) -> str:
+        return quote_line(self.citation, self.content_region.width or 200)
+
+    def render(self) -> Text:
+        return Text(self.line, no_wrap=True, overflow="crop")
+
+    def action_choose(self) -> None:
+        self.post_message(self.Chosen(self))
+
+    def on_click(self) -> None:
+        self.action_choose()
+
+
 class Exchange(Vertical):
     """A question and its (possibly still streaming) answer."""
 
@@ -85,7 +145,10 @@ class Exchange(Vertical):
         self.answer = Markdown(markdown_safe(answer), classes="answer")
         self._guard = ListGuard()
         self.note = Static("", classes="note")
+        self.quotes = Vertical(classes="quotes")
         self.citations = Vertical(classes="citations")
+        self.answered = True
+        self.quoted: list[dict] = []  # the quotes shown under the answer
         self._stream: MarkdownStream | None = None
         self.text = answer
         self.done = bool(answer) or qid is None  # history entries arrive finished
@@ -94,14 +157,16 @@ class Exchange(Vertical):
         yield Static(f"[b]Q:[/b] {escape(self.question)}", classes="question")
         yield self.answer
         yield self.note
+        yield self.quotes
         yield self.citations
 
     def on_mount(self) -> None:
         self.note.display = False
+        self.quotes.display = False
         self.citations.display = False
 
     def start_stream(self) -> None:
-        self.set_note("…thinking", "pending")
+        self.set_note("…looking up passages", "pending")
 
     def _streaming(self) -> MarkdownStream:
         # Made with the first piece, never before: a stream stopped before its
@@ -121,24 +186,34 @@ class Exchange(Vertical):
         await self._streaming().write(self._guard.feed(piece))
 
     async def finish(self, citations: list[dict], partial: bool, cancelled: bool, error: str = "",
-                     units: int = 0, text: str = "") -> None:
+                     units: int = 0, text: str = "", answered: bool = True) -> None:
         """End the stream; ``text`` is the engine's final answer, which drops
-        a repeat the stream already showed (see ``engine/loops.py``)."""
+        a repeat the stream already showed (see ``engine/loops.py``), or says
+        the book does not seem to say (``answered`` False). A stopped answer
+        keeps what was streamed."""
         if self._stream is not None:
             await self._stream.write(self._guard.flush())
             await self._stream.stop()
             self._stream = None
-        if text.strip() and text.strip() != self.text.strip():
+        if cancelled:
+            answered = True  # stopped by the user, not judged: what came is what it is
+        elif text.strip() and text.strip() != self.text.strip():
             self.text = text.strip()
             await self.answer.update(markdown_safe(self.text))
-        self.show_meta(citations, partial, cancelled, error, units=units)
+        self.show_meta(citations, partial, cancelled, error, units=units, answered=answered)
         self.done = True
 
     def show_meta(self, citations: list[dict], partial: bool, cancelled: bool, error: str = "",
-                  units: int = 0) -> None:
+                  units: int = 0, answered: bool = True) -> None:
+        """The note, quotes and source buttons under a finished answer."""
+        self.answered = answered
         notes = []
         if error:
             notes.append(f"[b]error:[/b] {escape(error)}")
+        if cancelled and not self.text.strip() and not error:
+            # Stopped before its first word: nothing was answered, so nothing is cited.
+            self.set_note("stopped (Esc) before anything was written", None)
+            return
         if not self.text and not error:
             notes.append("(no answer)")
         if cancelled:
@@ -148,6 +223,13 @@ class Exchange(Vertical):
         if units:
             notes.append(f"{units} unit{'s' if units != 1 else ''} loaded")
         self.set_note(" · ".join(notes), "error" if error else None)
+        self.quoted = [c for c in citations if c.get("quote")]
+        citations = [c for c in citations if not c.get("quote")]
+        if self.quoted:
+            self.quotes.display = True
+            lines: list[Widget] = [] if answered else [Static(NEAREST, classes="nearest")]
+            lines += [QuoteLink(c) for c in self.quoted]
+            self.quotes.mount(*lines)
         if citations:
             self.citations.display = True
             # A row of buttons does not wrap: lay them out in rows that fit the pane.
@@ -169,6 +251,20 @@ class Exchange(Vertical):
         self.note.display = bool(text)
         self.note.set_class(kind == "error", "-error")
         self.note.set_class(kind == "pending", "-pending")
+
+
+def exchange_text(ex: Exchange) -> str:
+    """A finished question and answer as plain text for the clipboard: the question,
+    the answer, its quotes as ``> “…” — p. 12`` and its other sources."""
+    lines = [f"Q: {ex.question}", ex.text.strip() or "(no answer)"]
+    if ex.quoted:
+        if not ex.answered:
+            lines.append(NEAREST)
+        lines += [f"> “{' '.join(str(c.get('quote', '')).split())}” — {c.get('locator', '?')}" for c in ex.quoted]
+    others = [b.citation.get("locator", "?") for b in ex.query(CitationButton)]
+    if others:
+        lines.append("Sources: " + ", ".join(others))
+    return "\n".join(lines) + "\n"
 
 
 SUMMARY_QUESTION = "Summarize this book"

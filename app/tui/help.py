@@ -11,14 +11,14 @@ HELP = """\
 # bookpot
 
 Read a book in the terminal and ask a small local model about it.
-Everything runs on this machine.
+Everything runs on this machine. **Esc** (or F1, or q) closes this help.
 
 ## Library
 | Key | Action |
 |---|---|
-| Enter | open the selected book, or the path typed below |
-| Ctrl+B | browse for a file |
-| Delete | forget the selected book (the file stays) |
+| Enter | open the selected book, or the path typed below (quotes, `~` and `$VARS` are fine) |
+| Ctrl+B | browse for a file (Backspace: the parent folder) |
+| Delete | forget the selected book and its saved reading (asks first; the file stays) |
 
 ## Reader
 | Key | Action |
@@ -27,15 +27,18 @@ Everything runs on this machine.
 | Esc | stop the answer or summary being written / close search |
 | Ctrl+R | summarize the book: a summary per chapter, then the overview |
 | Ctrl+F | search the text (Enter: next match, Shift+Enter: previous) |
-| Ctrl+G | go to a page (or line number, or chapter name) |
+| Ctrl+G | go to a page (or line number, or chapter name or heading) |
 | Ctrl+T | pause / resume reading the book into the model |
 | Ctrl+S | export the questions and answers (and summaries) to Markdown |
 | Ctrl+L | back to the library |
+| Ctrl+Y | copy the answer (the one with the focus, else the last) with its quotes and pages; in the text, the page on top |
 | Tab | move between the text, the chat and the question box |
 
 Questions can be asked while the book is still being read: reading pauses,
 the answer uses what was read so far (the chat says so), then reading
-resumes. Press a source under an answer to jump to that page.
+resumes. Under an answer come its quotes from the book: choose one (Tab,
+then Enter, or click) to see it highlighted on its page. Press a source
+to jump to that page. The focused pane has the heavy border.
 
 A summary is written chapter by chapter into the chat. Reading the book
 for questions waits meanwhile (the summary uses the same memory), and
@@ -53,13 +56,26 @@ summarize`, same settings) gets its summary back at once.
 
 
 class HelpScreen(ModalScreen[None]):
+    """The keys; ``section`` ("library", "reader") is the heading shown first."""
+
     BINDINGS = [
         Binding("escape,f1,q", "dismiss", "Close"),
     ]
 
+    def __init__(self, section: str | None = None) -> None:
+        super().__init__()
+        self.section = section
+
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-box"):
             yield Markdown(HELP)
+
+    def on_mount(self) -> None:
+        if self.section:
+            self.call_after_refresh(self._show_section)
+
+    def _show_section(self) -> None:
+        self.query_one(Markdown).goto_anchor(self.section)
 
     def action_dismiss(self) -> None:
         self.dismiss(None)

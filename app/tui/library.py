@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import os
 
+from rich.text import Text
+
 from ...engine import bookcache, store
 from ..library import BookRecord
 
@@ -23,7 +25,18 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label
 
-from .dialogs import FileBrowser
+from .dialogs import ConfirmDialog, FileBrowser, typed_path
+
+
+class PathInput(Input):
+    """The path box: Delete at its end says what Delete does instead of nothing."""
+
+    def action_delete_right(self) -> None:
+        if self.selection.is_empty and self.cursor_position >= len(self.value):
+            self.notify("Delete removes the character after the cursor here; to remove a book, "
+                        "choose it in the list (Tab) and press Delete", severity="warning", timeout=6)
+            return
+        super().action_delete_right()
 
 
 class LibraryScreen(Screen):
@@ -44,18 +57,19 @@ class LibraryScreen(Screen):
             yield DataTable(id="books", cursor_type="row", zebra_stripes=True)
             yield Label("No books yet: type a path below, or press Ctrl+B to browse.", id="empty")
             with Horizontal(id="open-row"):
-                yield Input(placeholder="Path to a PDF, EPUB, .txt, .md or .html; Enter opens", id="path")
+                yield PathInput(placeholder="Path to a PDF, EPUB, .txt, .md or .html; Enter opens", id="path")
                 yield Button("Browse…", id="browse", compact=True)
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)  # Ctrl+P still opens it (Help says so)
 
     def on_mount(self) -> None:
         self.sub_title = "library"
         table = self.query_one("#books", DataTable)
-        table.add_column("Book", key="title", width=24)
+        # 77 columns in all: the library fits 80 (issue #22 item 2); the format rides in the book's cell.
+        table.add_column("Book", key="title", width=26)
         table.add_column("State", key="state", width=13)
-        table.add_column("Tokens", key="tokens", width=9)
+        table.add_column("Tokens", key="tokens", width=8)
+        table.add_column("Disk", key="disk", width=8)
         table.add_column("Model", key="model", width=12)
-        table.add_column("Format", key="format", width=8)
         self.refresh_books()
         self._busy = self._engines_busy()
         self.set_interval(1.0, self._poll)
@@ -79,13 +93,20 @@ class LibraryScreen(Screen):
         row = table.cursor_row
         table.clear()
         books = self.app.library.books()
+        try:
+            cached = bookcache.list_books(store.cache_root()) if books else []
+        except OSError:
+            cached = []
         for rec in books:
             pages = f"{rec.format} {rec.pages}p" if rec.pages else rec.format
             missing = "" if os.path.exists(rec.path) else " (missing)"
             state, tokens = book_state(rec)
-            table.add_row(rec.display_title + missing, state,
-                          f"{tokens:,}" if tokens else "–", rec.model or "–", pages,
-                          key=rec.path)
+            size, states = disk_use(rec.path, rec, books=cached)
+            title = Text(rec.display_title + missing, overflow="ellipsis", no_wrap=True)
+            if pages:
+                title.append(f" {pages}", style="dim")
+            table.add_row(title, state, f"{tokens:,}" if tokens else "–",
+                          fmt_bytes(size) if states else "–", rec.model or "–", key=rec.path)
         table.display = bool(books)
         self.query_one("#empty").display = not books
         if books:
@@ -107,7 +128,7 @@ class LibraryScreen(Screen):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        path = os.path.expanduser(event.value.strip())
+        path = typed_path(event.value)
         if not path:
             return
         if self.app.open_book(path):
@@ -129,9 +150,37 @@ class LibraryScreen(Screen):
         self.app.push_screen(FileBrowser(os.getcwd()), chosen)
 
     def action_remove(self) -> None:
+        """Ask first, saying what goes (its saved reading: size, reading time), then remove."""
         path = self.selected_path()
         if path is None:
+            if isinstance(self.focused, Input):
+                return
+            self.notify("no book is selected", severity="warning")
             return
+        rec = self.app.library.get(path)
+        name = rec.display_title if rec else os.path.basename(path)
+        size, states = disk_use(path, rec, current=True)
+        lost = []
+        if states:
+            lost.append(f"{fmt_bytes(size)} on disk")
+        if rec is not None and rec.read_s >= 1:
+            lost.append(f"about {fmt_duration(rec.read_s)} of reading")
+        tokens = book_state(rec)[1] if rec is not None else 0
+        if tokens:
+            lost.append(f"{tokens:,} tokens read")
+        history = len(self.app.library.history(path))
+        if history:
+            lost.append(f"{history} question{'s' if history != 1 else ''} and answer{'s' if history != 1 else ''}")
+        body = (f"Its saved reading goes with it: {', '.join(lost)}. " if lost else "Nothing of it is saved yet. ") + \
+            "Reading it again takes as long. The file itself is not touched."
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.remove_book(path)
+
+        self.app.push_screen(ConfirmDialog(f"Remove “{name}” from the library?", body), answer)
+
+    def remove_book(self, path: str) -> None:
         rec = self.app.library.get(path)
         try:
             self.app.library.remove(path)
@@ -147,6 +196,51 @@ class LibraryScreen(Screen):
             self.notify(f"{name} is open in another reader: its saved state was kept "
                         "(`bookpot cache clear` removes it later)", severity="warning")
         self.refresh_books()
+
+
+def fmt_bytes(n: int) -> str:
+    """``"460 MiB"``, ``"4.5 GiB"``, ``"12 KiB"`` (binary units, at most 8 characters)."""
+    if n >= 2**30:
+        return f"{n / 2**30:,.1f} GiB"
+    if n >= 2**20:
+        return f"{n / 2**20:,.0f} MiB" if n >= 100 * 2**20 else f"{n / 2**20:,.1f} MiB"
+    return f"{max(0, n) // 1024:,} KiB"
+
+
+def fmt_duration(seconds: float) -> str:
+    """``"19 min"``, ``"1 h 05 min"``, ``"40 s"``."""
+    s = round(seconds)
+    if s < 60:
+        return f"{s} s"
+    m = s // 60
+    return f"{m // 60} h {m % 60:02d} min" if m >= 60 else f"{m} min"
+
+
+def _hashes(path: str, rec: BookRecord | None, current: bool) -> set[str]:
+    hashes = {rec.doc_hash} if rec is not None and rec.doc_hash else set()
+    if current and os.path.isfile(path):
+        try:
+            hashes.add(store.document_hash(path))
+        except OSError:
+            pass
+    return {h for h in hashes if h}
+
+
+def disk_use(path: str, rec: BookRecord | None, current: bool = False,
+             books: list[dict] | None = None) -> tuple[int, int]:
+    """(bytes, saved states) the book takes in the cache, all models and settings.
+
+    By content hash: the one recorded when it was read, and with
+    ``current`` the file's hash now (hashing reads the whole file).
+    ``books``: ``bookcache.list_books`` already taken (one listing for a
+    whole library)."""
+    hashes = _hashes(path, rec, current)
+    if not hashes:
+        return 0, 0
+    if books is None:
+        books = bookcache.list_books(store.cache_root())
+    mine = [m for m in books if (m.get("document") or {}).get("hash") in hashes]
+    return sum(int(m.get("disk_bytes") or 0) for m in mine), len(mine)
 
 
 def book_state(rec: BookRecord) -> tuple[str, int]:
@@ -171,16 +265,11 @@ def clear_cache(path: str, rec: BookRecord | None) -> tuple[int, int, list[str]]
     By content hash: the one recorded when it was read, and the file's
     current one (it may have changed since).
     """
-    hashes = {rec.doc_hash} if rec is not None and rec.doc_hash else set()
-    if os.path.isfile(path):
-        try:
-            hashes.add(store.document_hash(path))
-        except OSError:
-            pass
+    hashes = _hashes(path, rec, current=True)
     removed = freed = 0
     busy: list[str] = []
     root = store.cache_root()
-    for h in sorted(h for h in hashes if h):  # never clear(root, None): that clears every book
+    for h in sorted(hashes):  # never clear(root, None): that clears every book
         try:
             n, f, b = bookcache.clear(root, h)
         except OSError:

@@ -118,7 +118,10 @@ class AnswerPiece(EngineMessage):
 
 class AnswerDone(EngineMessage):
     def __init__(self, qid: int, question: str, text: str, citations: list[dict], partial: bool,
-                 cancelled: bool, error: str = "", units: int = 0) -> None:
+                 cancelled: bool, error: str = "", units: int = 0, answered: bool = True) -> None:
+        """``citations``: the answer's quotes first (dicts with ``quote``, ``start``,
+        ``end``: offsets in the cited page's text), then locator-only ones;
+        ``answered`` False: the model said nothing usable (``text`` says so)."""
         super().__init__()
         self.qid = qid
         self.question = question
@@ -128,6 +131,7 @@ class AnswerDone(EngineMessage):
         self.cancelled = cancelled
         self.error = error
         self.units = units  # memory units loaded for this answer
+        self.answered = answered
 
 
 class SummaryStarted(EngineMessage):

@@ -8,6 +8,7 @@ once the engine has made its plan: the settings' cap, or the default one).
 """
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 from textual.app import ComposeResult
@@ -34,6 +35,50 @@ def fmt_progress(tokens: int, tokens_per_s: float | None, eta_s: float | None) -
     return " · ".join(parts)
 
 
+class Eta:
+    """Time left, from a moving average of seconds per unit of work (issue #22 item 6).
+
+    Units are tokens (reading) or fractions of the job (summaries). The
+    average is over *work done*, each interval weighing by the work in it
+    (``1 - exp(-work / horizon)``), not over wall-clock ticks, and the clock
+    only runs between samples of one stretch of work: ``pause()`` (a
+    question, a pause) makes the next sample start a new interval, so time
+    spent answering never counts as time spent reading.
+    """
+
+    def __init__(self, horizon: float) -> None:
+        self.horizon = horizon
+        self.seconds_per_unit: float | None = None
+        self._last: tuple[float, float] | None = None  # (work done, time) of the last sample
+
+    def pause(self) -> None:
+        self._last = None
+
+    def add(self, done: float, now: float) -> None:
+        """A sample: ``done`` units so far (cumulative) at time ``now`` (seconds)."""
+        if self._last is not None:
+            work, dt = done - self._last[0], now - self._last[1]
+            if work > 0 and dt >= 0:
+                rate = dt / work
+                a = 1.0 - math.exp(-work / self.horizon)
+                old = self.seconds_per_unit
+                self.seconds_per_unit = rate if old is None else old + a * (rate - old)
+            elif work < 0:  # started over
+                self.seconds_per_unit = None
+        self._last = (done, now)
+
+    def eta(self, remaining: float | None) -> float | None:
+        """Seconds for ``remaining`` units; None before two samples."""
+        if remaining is None or self.seconds_per_unit is None:
+            return None
+        return max(0.0, remaining) * self.seconds_per_unit
+
+    @property
+    def per_second(self) -> float | None:
+        s = self.seconds_per_unit
+        return 1.0 / s if s else None
+
+
 def fmt_ram(rss_bytes: int, cap_mb: int | None) -> str:
     used = rss_bytes / MB
     return f"RAM {used:,.0f}/{cap_mb:,} MB" if cap_mb else f"RAM {used:,.0f} MB"
@@ -50,15 +95,23 @@ class StatusBar(Horizontal):
         self.state: tuple[str, float | None] = ("", None)  # the last set_state
 
     def compose(self) -> ComposeResult:
-        yield ProgressBar(total=100, show_eta=False, id="ingest-bar")
+        yield ProgressBar(total=100, show_eta=False, show_percentage=False, id="ingest-bar")
         yield Label("", id="ingest-stats")
         yield ProgressBar(total=100, show_eta=False, show_percentage=False, id="ram-bar")
         yield Label("", id="ram")
 
     def on_mount(self) -> None:
-        self.query_one("#ram-bar").display = bool(self.cap_mb)
+        self._show_gauge()
         self.update_ram()
         self.set_interval(1.0, self.update_ram)
+
+    def on_resize(self) -> None:
+        self._show_gauge()
+
+    def _show_gauge(self) -> None:
+        """The RAM bar beside its numbers from 100 columns; narrower, the numbers alone
+        (the state text gets the room: at 80x24 it must say tok/s and ETA)."""
+        self.query_one("#ram-bar").display = bool(self.cap_mb) and self.outer_size.width >= 100
 
     def set_cap(self, cap_mb: int | None) -> None:
         """The cap the session's RAM plan was made for."""
@@ -66,7 +119,7 @@ class StatusBar(Horizontal):
             return
         self.cap_mb = cap_mb
         self._warned = False
-        self.query_one("#ram-bar").display = bool(cap_mb)
+        self._show_gauge()
         self.update_ram()
 
     def set_state(self, text: str, progress: float | None = None) -> None:

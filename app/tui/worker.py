@@ -435,7 +435,8 @@ class BookEngine:
         else:
             units = len(getattr(ans.stats, "units_loaded", None) or [])
             self._post(AnswerDone(q.qid, q.text, ans.text, list(ans.citations), ans.partial,
-                                  cancelled, error, units=units))
+                                  cancelled, error, units=units,
+                                  answered=getattr(ans, "answered", True)))
 
     # -- summaries -----------------------------------------------------------
     def _summarize(self, qid: int) -> bool:
