@@ -498,19 +498,23 @@ def generate(ctx: Context, pos: int, *, max_tokens: int, sampler: Sampler,
     Yields decoded text pieces; multi-byte UTF-8 characters split across
     tokens are held back until complete. Stops at end-of-generation, at
     ``max_tokens``, at any ``stop`` string, or when ``cancel()`` is true.
-    ``must_start``: the first token may be neither end-of-generation nor
-    white space only (its logits are set to -inf before sampling), so an
-    answer cannot end before it begins.
+    ``must_start``: the first token may not end generation or lack a letter
+    or digit (a lone space may: numbers begin with one; then the second
+    token is held to the same rule), so an answer cannot end before it
+    begins (their logits are set to -inf before sampling).
     """
     model = ctx.model
     dec = codecs.getincrementaldecoder("utf-8")("replace")
     text_so_far = ""
+    first = b""  # the first token's bytes
     for i in range(max_tokens):
         if cancel is not None and cancel():
             break
-        if must_start and i == 0:
-            _ban_first(ctx, model)
+        if must_start and (i == 0 or (i == 1 and first == b" ")):
+            _ban_first(ctx, model)  # after a lone space, still no line break or stop
         tok = sampler.sample(ctx)
+        if i == 0:
+            first = model.piece(tok)
         if model.is_eog(tok):
             break
         piece = dec.decode(model.piece(tok))

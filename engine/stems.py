@@ -85,7 +85,8 @@ def _split_subject(words: list[str]) -> tuple[list[str], str, list[str]] | None:
 
     The verb is the first word, after at least one subject word, that can
     be a verb's base form and does not follow a determiner ("did the ship
-    sink": "ship" follows "the", so "sink" is the verb).
+    sink": "ship" follows "the", so "sink" is the verb), nor is a noun
+    followed by another verb ("did the town clock stop": "stop").
     """
     for i in range(1, len(words)):
         w = words[i]
@@ -93,6 +94,9 @@ def _split_subject(words: list[str]) -> tuple[list[str], str, list[str]] | None:
             continue
         lemma = _verb_lemma(w)
         if lemma and lemma == w:
+            nxt = words[i + 1] if i + 1 < len(words) else ""
+            if _verb_lemma(nxt) == nxt and _lemmas().getAllLemmas(w).get("NOUN"):
+                continue  # "the town clock stop": a noun before the verb
             return words[:i], w, words[i + 1:]
     return None
 

@@ -29,6 +29,8 @@ from bookpot.engine.stems import answer_stem
     ("Where does the captain keep the map?", "The captain keeps"),
     ("Why did the ship sink?", "The ship sank because"),
     ("How old was Marta?", "Marta was"),
+    ("When did the Pellworth town clock stop?", "The Pellworth town clock stopped"),
+    ("When did the storm damage the roof?", "The storm damaged"),
 ])
 def test_stems_of_plain_questions(question, stem):
     assert answer_stem(question) == stem
