@@ -99,8 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="on: begin the answer with words derived from the question (\"How many sheep did "
                         "she count?\" -> \"She counted\"); off: ask exactly as typed; auto: the model's "
                         "measured default (on for the registry's models)")
-    w.add_argument("--lookup", choices=("fused", "keys"), default="fused",
-                   help="how memory units are found: attention keys and word index together (default), or keys only")
+    w.add_argument("--lookup", choices=("words", "keys"), default="words",
+                   help="how memory units are found: the book's word index first, then attention keys (default), "
+                        "or attention keys only")
     w.add_argument("--neighbours", type=int, choices=(0, 1, 2), default=2,
                    help="units next to the best one loaded with it, so a fact cut by a unit boundary comes whole")
     _common(a)
@@ -202,7 +203,7 @@ def _options(args):
                    units=args.units, use_units=not args.no_units, unit_tokens=args.unit_tokens,
                    disk_cap=args.disk_cap, catalyst=args.catalyst, cache_dir=args.cache_dir,
                    cache=not args.no_cache, password=args.password,
-                   stem=getattr(args, "stem", "auto"), lookup=getattr(args, "lookup", "fused"),
+                   stem=getattr(args, "stem", "auto"), lookup=getattr(args, "lookup", "words"),
                    neighbours=getattr(args, "neighbours", 2))
 
 

@@ -48,7 +48,7 @@ class Options:
     largest_pot: bool = False
     # Answering (no effect on what is read or cached; bench/questions.py measured them):
     stem: str = "auto"  # "on" | "off" | "auto": the registry's answer_stem for the model (stems.py)
-    lookup: str = "fused"  # "fused": attention keys + BM25 over units' text; "keys": keys only
+    lookup: str = "words"  # "words": BM25 over units' text, then attention keys; "keys": keys only
     neighbours: int = 2  # the best unit's neighbours loaded with it (0-2)
 
 
@@ -112,8 +112,8 @@ def build_session(opts: Options, model, entry, meta, *, book: str | None = None,
     by_question = question is not None and (opts.catalyst == "question"
                                             or (opts.catalyst == "auto" and units is None))
     catalyst = question if by_question else None
-    if opts.stem not in ("auto", "on", "off") or opts.lookup not in ("fused", "keys") or opts.neighbours not in (0, 1, 2):
-        raise BookpotError("--stem is auto|on|off, --lookup fused|keys, --neighbours 0, 1 or 2")
+    if opts.stem not in ("auto", "on", "off") or opts.lookup not in ("words", "keys") or opts.neighbours not in (0, 1, 2):
+        raise BookpotError("--stem is auto|on|off, --lookup words|keys, --neighbours 0, 1 or 2")
     if opts.mode == "full":
         session = Session(model, prompt_style=style, mode="full", threads=opts.threads)
         _answering(session, opts, entry)
@@ -156,7 +156,7 @@ def build_session(opts: Options, model, entry, meta, *, book: str | None = None,
 def _answering(session, opts: Options, entry) -> None:
     """How the session answers: stems, lookup and neighbours (Options' answering fields)."""
     session.use_stem = opts.stem == "on" or (opts.stem == "auto" and (entry.answer_stem if entry else True))
-    session.lexical_lookup = opts.lookup == "fused"
+    session.lexical_lookup = opts.lookup == "words"
     session.neighbours = opts.neighbours
 
 
