@@ -22,7 +22,11 @@ def _params():
     return p
 
 
-def plain_answers(model_path, prompts: list[str], *, n_ctx: int = 8192, max_tokens: int = 16) -> list[str]:
+def plain_answers(model_path, prompts: list[str], *, n_ctx: int = 8192, max_tokens: int = 16,
+                  reuse_prefix: bool = False) -> list[str]:
+    """Greedy completions of ``prompts``. ``reuse_prefix``: keep the KV cache
+    between prompts, so prompts that share a document are prefilled once
+    (llama-cpp-python reuses the longest common token prefix)."""
     C.llama_model_default_params = _params
     try:
         llm = llama_cpp.Llama(str(model_path), n_ctx=n_ctx, n_batch=512, verbose=False)
@@ -30,7 +34,8 @@ def plain_answers(model_path, prompts: list[str], *, n_ctx: int = 8192, max_toke
         C.llama_model_default_params = _orig_params
     out = []
     for prompt in prompts:
-        llm.reset()
+        if not reuse_prefix:
+            llm.reset()
         r = llm.create_completion(prompt, max_tokens=max_tokens, temperature=0.0)
         out.append(r["choices"][0]["text"])
     llm.close()

@@ -67,7 +67,7 @@ def test_plain_questions_beat_plain_llama_cpp(docs, answers, model_path):
         # The whole document, or its last window where it does not fit the
         # model's 8K window (~4 characters a token in this prose).
         prompts = [text[-28000:] + "\n" + f.question for f in doc.facts()]
-        got = plain_answers(model_path, prompts, n_ctx=8192, max_tokens=48)
+        got = plain_answers(model_path, prompts, n_ctx=8192, max_tokens=48, reuse_prefix=True)
         theirs[path] = sum(natural.answer_ok(f, a) for f, a in zip(doc.facts(), got))
     print("bookpot", {p.name: n for p, n in ours.items()}, "plain llama.cpp", {p.name: n for p, n in theirs.items()})
     for path, _ in docs:
