@@ -34,7 +34,7 @@ __all__ = [
     "make_pdf", "make_pdf_from_streams", "make_epub", "write_epub_files", "write_truncated",
     "make_corrupt_pdf", "make_epub_without_spine", "make_epub_with_href",
     "make_epub_entity_bomb", "make_epub_zip_bomb", "make_epub_many_members",
-    "make_binary_file", "make_big_text", "WRAP_CHARS",
+    "make_binary_file", "make_big_text", "write_pdf_objects", "WRAP_CHARS",
 ]
 
 WRAP_CHARS = 90
@@ -93,7 +93,12 @@ def _write_plain_pdf(path: Path, pages: list[str]) -> None:
         stream = _content_stream(text)
         objects[content_no - 1] = (b"<< /Length %d >>\nstream\n" % len(stream)
                                    + stream + b"endstream")
-    body = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    write_pdf_objects(path, objects)
+
+
+def write_pdf_objects(path, objects: list[bytes], version: bytes = b"1.4") -> Path:
+    """Objects 1..n as given (1 must be the catalog), a valid xref and trailer; returns the path."""
+    body = bytearray(b"%PDF-" + version + b"\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
     for num, obj in enumerate(objects, start=1):
         offsets.append(len(body))
@@ -104,7 +109,8 @@ def _write_plain_pdf(path: Path, pages: list[str]) -> None:
         body += b"%010d 00000 n \n" % off
     body += (b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n"
              % (len(objects) + 1, xref_at))
-    path.write_bytes(bytes(body))
+    Path(path).write_bytes(bytes(body))
+    return Path(path)
 
 
 def make_pdf(path, pages: list[str], page_labels: dict | None = None,

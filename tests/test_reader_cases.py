@@ -346,17 +346,9 @@ def test_case_pdf_form_fields_only_is_not_called_scanned():
 
 def _write_pdf(path, objects: list[bytes]) -> Path:
     """Objects 1..n as given (1 must be the catalog); a valid xref and trailer."""
-    out = bytearray(b"%PDF-1.5\n")
-    offsets = []
-    for num, obj in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % num + obj + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % off for off in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    Path(path).write_bytes(bytes(out))
-    return Path(path)
+    from docgen import write_pdf_objects
+
+    return write_pdf_objects(path, objects, version=b"1.5")
 
 
 def _stream(data: bytes, head: bytes = b"") -> bytes:
