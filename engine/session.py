@@ -20,7 +20,6 @@ answers can cite pages.
 """
 from __future__ import annotations
 
-import re
 import time
 from collections import deque
 from pathlib import Path
@@ -664,15 +663,15 @@ class Session:
         whose kept text holds the answer's (and question's) words. Every
         cited page was really in front of the model.
         """
-        a_words = _content_words(answer)
-        q_words = _content_words(question) - a_words
+        a_words = raw_words(answer)
+        q_words = raw_words(question) - a_words
         out: list[dict] = []
         seen: set[int] = set()
         if used:
             ranked = []
             for rank, u in enumerate(used):
                 uid = u["unit"]
-                words = _content_words(self.model.detokenize(self.units.unit_tokens(uid)))
+                words = raw_words(self.model.detokenize(self.units.unit_tokens(uid)))
                 overlap = len(a_words & words)
                 ranked.append((-overlap, rank, uid, u["score"]))
             for neg, rank, uid, score in sorted(ranked):
@@ -690,7 +689,7 @@ class Session:
                 by_loc.setdefault(lid, []).append(tok)
         scored = []
         for lid, toks in by_loc.items():
-            words = _content_words(self.model.detokenize(toks))
+            words = raw_words(self.model.detokenize(toks))
             score = len(a_words & words) + 0.5 * len(q_words & words)
             if a_words & words:
                 scored.append((score, lid))
@@ -759,16 +758,6 @@ class Session:
             self.ctx.close()
         finally:
             self.lexicon.close()
-
-
-_STOP = set("""the a an and or of to in on at for is are was were be been it its this that
-these those with as by from what which who whom how why when where do does did not no yes
-you your i me my we our he she they them his her their there here than then so if into
-about after before again also can could would should will just only more most very""".split())
-
-
-def _content_words(text: str) -> set[str]:
-    return {w for w in re.findall(r"[a-z0-9]{3,}", text.lower()) if w not in _STOP}
 
 
 def _tap_or_reason(model: Model):

@@ -386,35 +386,6 @@ class UnitStore:
         return [(int(i), float(s[i])) for i in idx
                 if not (min_ratio > 0 and best > 0 and float(s[i]) < min_ratio * best)]
 
-    def rerank(self, ranked: list[tuple[int, float]], q_words: set[str], words_of, k: int,
-               min_ratio: float) -> list[tuple[int, float]]:
-        """Re-rank lookup candidates by the question's rare words in their text.
-
-        The attention lookup finds *which kind* of passage a question wants
-        (for eight "What is the pass key for the <label>?" questions it
-        ranked the pass-key pages first) but barely tells the labels apart:
-        a question's mean query is dominated by its common words. So among
-        the candidates, each question word scores its inverse frequency
-        across them (a word in every candidate, like "pass", counts ~0; one
-        in a single candidate, like "red", counts most), and candidates are
-        ordered by that, the attention score breaking ties. Units with no
-        such word fall back to the attention order. Returns up to ``k``,
-        best first, with the candidates' attention scores.
-        """
-        if not ranked or not q_words:
-            return ranked[:k]
-        sets = {uid: words_of(uid) & q_words for uid, _ in ranked}
-        n = len(ranked)
-        df = {w: sum(w in ws for ws in sets.values()) for w in q_words}
-        idf = {w: float(np.log((n + 1) / (df[w] + 0.5))) for w in q_words if df[w]}
-        lex = {uid: sum(idf.get(w, 0.0) for w in ws) for uid, ws in sets.items()}
-        best_lex = max(lex.values())
-        order = sorted(ranked, key=lambda x: (-lex[x[0]], -x[1]))
-        if best_lex <= 0:
-            return ranked[:k]
-        out = [x for x in order if lex[x[0]] >= min_ratio * best_lex][:k]
-        return out
-
     # ---------------------------------------------------------------- swap-in
     def place(self, ctx, uid: int, pos: int) -> str:
         """Put unit ``uid`` into sequence 0 at positions pos.. ; return how.
