@@ -102,8 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--lookup", choices=("words", "keys"), default="words",
                    help="how memory units are found: the book's word index first, then attention keys (default), "
                         "or attention keys only")
-    w.add_argument("--neighbours", type=int, choices=(0, 1, 2), default=2,
-                   help="units next to the best one loaded with it, so a fact cut by a unit boundary comes whole")
+    w.add_argument("--neighbours", type=int, choices=(0, 1, 2), default=1,
+                   help="units next to the best one loaded with it, so a fact cut by a unit boundary comes "
+                        "whole: 1 the one before (default), 2 the one after too, 0 none")
     _common(a)
 
     i = sub.add_parser("ingest", help="read a book into the model and report speed and memory")
@@ -204,7 +205,7 @@ def _options(args):
                    disk_cap=args.disk_cap, catalyst=args.catalyst, cache_dir=args.cache_dir,
                    cache=not args.no_cache, password=args.password,
                    stem=getattr(args, "stem", "auto"), lookup=getattr(args, "lookup", "words"),
-                   neighbours=getattr(args, "neighbours", 2))
+                   neighbours=getattr(args, "neighbours", 1))
 
 
 def _note(args, message: str) -> None:

@@ -49,7 +49,7 @@ class Options:
     # Answering (no effect on what is read or cached; bench/questions.py measured them):
     stem: str = "auto"  # "on" | "off" | "auto": the registry's answer_stem for the model (stems.py)
     lookup: str = "words"  # "words": BM25 over units' text, then attention keys; "keys": keys only
-    neighbours: int = 2  # the best unit's neighbours loaded with it (0-2)
+    neighbours: int = 1  # the best unit's neighbours loaded with it: 0, 1 (the one before), 2 (and after)
 
 
 @dataclass

@@ -172,7 +172,7 @@ class Session:
         self.units_in_window = True  # place units next to the question even when nothing was dropped
         self.lexical_lookup = True  # BM25 over the units' text first, then the attention keys' finds
         self.one_sentence = True  # with a stem, the answer ends with its first sentence
-        self.neighbours = 2  # the best unit's neighbours loaded with it (0, 1: the next only, 2: both)
+        self.neighbours = 1  # the best unit's neighbours loaded with it (0; 1: the one before; 2: both)
         self.mode = mode
         self.question = question
         self.stats = Stats(mode="full" if mode in ("auto", "pot") else mode, n_ctx=self.ctx.n_ctx,
@@ -568,9 +568,17 @@ class Session:
         return by_words + [(uid, score) for uid, score in by_keys if uid not in seen]
 
     def _with_neighbours(self, ranked: list[tuple[int, float]], k: int) -> list[list[tuple[int, float, int]]]:
-        """At most ``k`` units: the best one with its neighbours (a fact cut by a
-        unit boundary comes back whole, in reading order), then the next best.
-        Returned as runs of consecutive units, weakest run first."""
+        """At most ``k`` units: the best one with its neighbours, then the next best.
+        Returned as runs of consecutive units in reading order, weakest run first.
+
+        ``neighbours`` 1 (the default) loads the unit before the best one: a
+        unit's index row holds the previous unit's last words (lexicon.OVERLAP),
+        so a fact cut by a boundary matches the later unit, and the pair
+        brings it back whole with the best unit still last, next to the
+        question. With 2 the next unit follows it too (measured: a 6K pass-key
+        book then lost its key, the filler after it standing between the key
+        and the question; with 0 or 1 it answered).
+        """
         if not ranked:
             return []
         n = len(self.units.units)
@@ -578,7 +586,7 @@ class Session:
         score_of = dict(ranked)
         best = ranked[0][0]
         pick = [best]
-        for nb in (best + 1, best - 1)[: self.neighbours]:
+        for nb in (best - 1, best + 1)[: self.neighbours]:
             if 0 <= nb < n and len(pick) < k:
                 pick.append(nb)
         for uid, _ in ranked[1:]:
