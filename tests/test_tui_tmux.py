@@ -101,9 +101,10 @@ def test_ask_in_a_real_terminal(tmp_path):
         # Streaming follows the end of the answer; a finished long answer is
         # shown from its start. The key opens the answer either way.
         screen = tmux.wait_for(lambda s: str(KEY) in chat_pane(s), "the answer in the chat pane")
+        # The status says "ready" again once the answer has finished streaming.
         screen = tmux.wait_for(lambda s: "Q: What is the pass key?" in chat_pane(s)
-                               and str(KEY) in chat_pane(s), "the finished answer, from its start")
-        assert "ready ·" in screen
+                               and str(KEY) in chat_pane(s) and "ready ·" in s,
+                               "the finished answer, from its start")
         tmux.send("C-q")
         tmux.wait_for(lambda s: tmux.pane_dead(), "the app to quit", timeout=30)
         assert "Traceback" not in tmux.capture()
