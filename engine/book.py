@@ -59,6 +59,7 @@ class Reading:
         stack.enter_context(cache.lock(wait=self.on_wait, cancel=cancel))
         self._lock = stack
         try:
+            session.lexicon.reopen()  # the file as the last holder of the lock left it
             saved = cache.load()
             if cache.damaged and self.on_note:
                 self.on_note(cache.damaged)

@@ -78,6 +78,17 @@ class Lexicon:
         self.db.execute("CREATE TABLE IF NOT EXISTS pages(loc INTEGER PRIMARY KEY, text TEXT NOT NULL)")
         self.db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS units_fts USING fts5(text, tokenize='porter unicode61 remove_diacritics 2')")
 
+    def reopen(self) -> None:
+        """Connect again to the file at ``path`` (another process may have replaced
+        it before this one took the book's lock)."""
+        if self.path:
+            self.db.close()
+            try:
+                self._open()
+            except sqlite3.DatabaseError:
+                self.damaged = True
+                self.reset()
+
     def reset(self) -> None:
         """Start empty (the book's cache was discarded, this file with it)."""
         if getattr(self, "db", None) is not None:
