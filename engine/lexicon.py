@@ -65,6 +65,9 @@ class Lexicon:
     def __init__(self, path: Path | str | None) -> None:
         self.path = str(path) if path is not None else ""
         self.damaged = False  # the file was not a readable index: it was started again
+        self._open_or_reset()
+
+    def _open_or_reset(self) -> None:
         try:
             self._open()
         except sqlite3.DatabaseError:
@@ -83,11 +86,7 @@ class Lexicon:
         it before this one took the book's lock)."""
         if self.path:
             self.db.close()
-            try:
-                self._open()
-            except sqlite3.DatabaseError:
-                self.damaged = True
-                self.reset()
+            self._open_or_reset()
 
     def reset(self) -> None:
         """Start empty (the book's cache was discarded, this file with it)."""
