@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import os
 import sys
 
@@ -95,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--max-tokens", type=int, default=200, metavar="N", help="longest answer (default 200)")
     a.add_argument("--temperature", type=float, default=0.0, help="0 = greedy, reproducible (default)")
     w = a.add_argument_group("answering (measured defaults: bench/questions.py)")
+    a.add_argument("--read", choices=("auto", "first"), default="auto",
+                   help="auto (default): a long book not read yet is answered from its index at once, "
+                        "prefilling only the passages the question needs, then bookpot stops "
+                        "(`bookpot ingest` reads the rest); first: read the whole book, then answer")
     w.add_argument("--stem", choices=("auto", "on", "off"), default="auto",
                    help="on: begin the answer with words derived from the question (\"How many sheep did "
                         "she count?\" -> \"She counted\"); off: ask exactly as typed; auto: the model's "
@@ -224,6 +229,27 @@ def _read(args, book) -> None:
         bar.done()
 
 
+def _index(args, book) -> bool:
+    """The text pass with a progress line; True when the book was already read whole."""
+    import time
+
+    from ..engine.session import Progress
+    from .progress import ProgressLine
+
+    bar = ProgressLine("indexing", quiet=args.quiet)
+    t0 = time.monotonic()
+
+    def show(tokens: int, fraction: float) -> None:
+        dt = time.monotonic() - t0
+        bar.update(Progress(tokens, fraction, tokens / dt if dt > 0 else 0.0, None))
+
+    try:
+        return book.index(progress=show,
+                          on_wait=lambda: _note(args, "another bookpot is reading this book; waiting for it"))
+    finally:
+        bar.done()
+
+
 def _stats_line(stats) -> str:
     s = stats
     parts = [f"{s.doc_tokens:,} tokens", f"{s.ingest_tokens_per_s:,.0f} tok/s",
@@ -239,6 +265,13 @@ def _stats_line(stats) -> str:
                      + (f", {s.units_without_kv:,} text-only beyond --disk-cap" if s.units_without_kv else "") + ")")
     if s.units_loaded:
         parts.append(f"{len(s.units_loaded)} units loaded in {s.lookup_s:.2f} s")
+    if s.book_tokens and s.doc_tokens < s.book_tokens:
+        parts[0] = f"{s.doc_tokens:,} of {s.book_tokens:,} tokens read"
+        parts[1] = f"text pass {s.text_pass_tokens_per_s or 0:,.0f} tok/s"
+        if s.ondemand_tokens:
+            parts.append(f"{s.ondemand_tokens:,} tokens prefilled on demand in {s.ondemand_s or 0:.1f} s")
+    if s.adopted_tokens:
+        parts.append(f"{s.adopted_tokens:,} tokens reused from earlier questions")
     if s.cached:
         parts.append("from the cache, no prefill")
     elif s.resumed_from_tokens:
@@ -249,12 +282,20 @@ def _stats_line(stats) -> str:
 # ----------------------------------------------------------------- commands
 def cmd_ask(args) -> int:
     with _open(args, question=args.question) as book:
-        _read(args, book)
+        early = False
+        if args.read == "first" or not book.answers_early:
+            _read(args, book)
+        elif not _index(args, book):
+            early = book.answers_early
+            if not early:  # short enough to read whole (counted by the text pass)
+                _read(args, book)
         if args.json:
             answer = book.ask(args.question, max_tokens=args.max_tokens, temperature=args.temperature)
             print(json.dumps({"answer": answer.text, "answered": answer.answered, "stem": answer.stem,
                               "model_text": answer.model_text, "citations": answer.citations,
-                              "passages": answer.passages, "stats": answer.stats.to_dict()}, ensure_ascii=False))
+                              "passages": answer.passages, "read_whole": not early,
+                              "from_unread": answer.from_unread, "stats": answer.stats.to_dict()},
+                             ensure_ascii=False))
             return 0
         out = sys.stdout
         streamed = False
@@ -271,6 +312,9 @@ def cmd_ask(args) -> int:
         out.write("Sources: " + "; ".join(dict.fromkeys(c["locator"] for c in answer.citations)) + "\n")
     if not args.quiet:
         sys.stderr.write(_stats_line(answer.stats) + "\n")
+        if early:
+            _note(args, "answered before reading the whole book (the passages it needed were prefilled "
+                        f"now); `bookpot ingest {shlex.quote(args.book)}` reads the rest")
     return 0
 
 

@@ -50,6 +50,7 @@ class Book:
         self.model = model
         self.built = built
         self.on_note = on_note
+        self._reading = None  # engine.book.Reading between ``index`` and ``read``/``close``: the lock is held
         for note in built.notes:
             self._note(note)
 
@@ -71,19 +72,66 @@ class Book:
         if self.on_note is not None:
             self.on_note(message)
 
+    @property
+    def answers_early(self) -> bool:
+        """Whether a question is better answered before the book is read (issue #19):
+        memory units are on, the book fits neither the plain window nor the
+        pot (counted by the text pass once it ran), and the pot is not
+        distilled toward one question."""
+        text = self.session.text
+        if text is None or self.built.plain or self.built.by_question:
+            return False
+        return not text.done or text.n_tokens > self.session.budget
+
+    def index(self, *, progress: Callable[[int, float], None] | None = None,
+              cancel: Callable[[], bool] | None = None, on_wait: Callable[[], None] | None = None) -> bool:
+        """Restore what was read of the book and run its text pass; True when the book is read whole.
+
+        Under the book's lock (held until ``read`` ends or ``close``): the
+        last checkpoint is restored (a finished book: nothing else to do),
+        then the reader and tokenizer cut the whole book into its units and
+        index them (engine/textpass.py; resumed if a run was killed), so
+        ``ask`` finds passages anywhere in the book and prefills only the
+        chunks it needs. ``progress(tokens, fraction)`` during the pass.
+        Raises ``BookpotError`` when the document holds no text.
+        """
+        from . import book
+
+        if self._reading is None:
+            reading = book.Reading(self.session, self.reader.segments(), self.built.cache,
+                                   on_wait=on_wait, on_note=self._note)
+            if reading.open(cancel):
+                return True
+            self._reading = reading
+        self.session.text_pass(self.reader.segments(), progress=progress, cancel=cancel)
+        if self.session.text is not None and self.session.text.done and not self.session.text.n_tokens:
+            raise BookpotError(f"{self.path} has no text to read")
+        return False
+
     def read(self, *, progress: Callable | None = None, cancel: Callable[[], bool] | None = None,
              on_wait: Callable[[], None] | None = None):
         """Read the whole book (through its cache when it has one); the Session's ``Stats``.
 
         ``progress(engine.session.Progress)`` after each chunk; ``cancel()``
         stops between chunks (an unfinished book is checkpointed);
-        ``on_wait()`` once if another process holds the book's lock. Raises
-        ``BookpotError`` when the document holds no text.
+        ``on_wait()`` once if another process holds the book's lock. Chunks
+        prefilled on demand by earlier questions are reused, not decoded
+        again (``stats.adopted_tokens``). Raises ``BookpotError`` when the
+        document holds no text.
         """
         from . import book
 
-        book.read(self.session, self.reader.segments(), self.built.cache, progress=progress, cancel=cancel,
-                  on_wait=on_wait, on_note=self._note)
+        if self._reading is not None:
+            reading, self._reading = self._reading, None
+            try:
+                reading.ingest(progress=progress, cancel=cancel)
+            except BaseException:
+                reading.close(save=False)
+                raise
+            reading.close()
+        else:
+            book.read(self.session, self.reader.segments(), self.built.cache, progress=progress, cancel=cancel,
+                      on_wait=on_wait, on_note=self._note)
         if self.session.stats.doc_tokens == 0:
             raise BookpotError(f"{self.path} has no text to read")
         return self.session.stats
@@ -98,7 +146,12 @@ class Book:
 
     def close(self) -> None:
         """Free the context and the temporary units (the book's cache stays on disk)."""
-        self.built.close()
+        try:
+            if self._reading is not None:
+                reading, self._reading = self._reading, None
+                reading.close()
+        finally:
+            self.built.close()
 
     def __enter__(self) -> "Book":
         return self

@@ -73,7 +73,7 @@ class Reading:
                     saved = None
             if saved is None:
                 cache.discard()  # leftovers of a run that never checkpointed must not mix with this one
-                session.lexicon.reset()
+                session.lexicon.reset_reading()  # the text pass's index stays (textpass.py)
             else:
                 self._saved = self._mark()
         except BaseException:
@@ -85,7 +85,7 @@ class Reading:
             return True
         if saved is not None:
             session.stats.resumed_from_tokens = session.stats.doc_tokens
-            if self.on_note:
+            if self.on_note and session.stats.doc_tokens:
                 self.on_note(f"resuming after {session.stats.doc_tokens:,} tokens read before")
         self._last = time.monotonic()
         return False
@@ -108,7 +108,7 @@ class Reading:
 
     def save_now(self) -> None:
         """Checkpoint now if the lock is ours and something was read since the last one."""
-        if self.held and self._saved != self._mark():
+        if self.held and self._saved != self._mark() and (self.session.chunks_done or self.session.finished):
             self.cache.save(self.session)
             self._saved = self._mark()
         self._last = time.monotonic()

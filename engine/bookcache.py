@@ -190,7 +190,11 @@ class BookCache:
             return None
 
     def discard(self) -> None:
-        """Forget the saved state and units (keep the lock file: another process may hold it)."""
+        """Forget the saved reading state and its units (keep the lock file: another
+        process may hold it). The text pass's index and the units prefilled on
+        demand (textpass.py: ``units/lexicon.sqlite``, ``units/units/e*.kv``)
+        stay: they depend only on the document and the settings in the key,
+        and each is checked (SQLite, checksums) when used."""
         for name in ("state.bin", "manifest.json", "units.jsonl", "keys.f16", "tokens.i32"):
             try:
                 (self.dir / name).unlink()
@@ -199,7 +203,20 @@ class BookCache:
         for _, p in self._kv_files():
             with contextlib.suppress(OSError):
                 p.unlink()
-        shutil.rmtree(self.units_dir, ignore_errors=True)
+        if self.units_dir.is_dir():
+            for p in self.units_dir.iterdir():
+                if p.name.startswith("lexicon.sqlite"):
+                    continue
+                if p.name == "units" and p.is_dir():
+                    for f in p.iterdir():
+                        if not (f.name.startswith("e") and f.name.endswith(".kv")):
+                            with contextlib.suppress(OSError):
+                                f.unlink()
+                elif p.is_dir():
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    with contextlib.suppress(OSError):
+                        p.unlink()
         store.ensure_dir(self.units_dir / "units")
 
 

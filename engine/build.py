@@ -61,6 +61,7 @@ class Built:
     plan: object | None = None  # engine.plan.Plan (None in ``full`` mode)
     ram_cap: int | None = None  # bytes the plan was made for
     by_question: bool = False  # the pot is distilled toward the question (CaP-Q): not cached
+    plain: bool = False  # the whole book fits the plain window (counted before reading), or mode full
     units_tmp: object | None = None  # tempfile.TemporaryDirectory holding uncached units
     notes: list[str] = field(default_factory=list)  # things to tell the user ("memory units are off: ...")
 
@@ -117,11 +118,12 @@ def build_session(opts: Options, model, entry, meta, *, book: str | None = None,
     if opts.mode == "full":
         session = Session(model, prompt_style=style, mode="full", threads=opts.threads)
         _answering(session, opts, entry)
-        return Built(session, by_question=by_question)
+        return Built(session, by_question=by_question, plain=True)
     cap = parse_size(opts.ram_cap) if opts.ram_cap else default_cap()
     plan = make_plan(meta, cap, pot_tokens=opts.pot_tokens, nuc=opts.nuc,
                      unit_room=units.room() if units else 0)
-    if _plain(opts, plan, model, segments):
+    plain = _plain(opts, plan, model, segments)
+    if plain:
         plan = make_plan(meta, cap, nuc=opts.nuc, unit_room=units.room() if units else 0, plain=True)
     pot = PotConfig(plan.pot_tokens, plan.keep_tokens, alpha=opts.alpha, nuc=plan.nuc)
     cache = units_tmp = units_dir = None
@@ -144,7 +146,8 @@ def build_session(opts: Options, model, entry, meta, *, book: str | None = None,
         if units_tmp is not None:
             units_tmp.cleanup()
         raise
-    built = Built(session, cache=cache, plan=plan, ram_cap=cap, by_question=by_question, units_tmp=units_tmp)
+    built = Built(session, cache=cache, plan=plan, ram_cap=cap, by_question=by_question, units_tmp=units_tmp,
+                  plain=plain)
     if units is not None and session.units is None:
         built.notes.append(f"memory units are off: {session.units_why}")
     session.stats.ram_cap_bytes = cap

@@ -28,7 +28,7 @@ import sqlite3
 from pathlib import Path
 from typing import Callable, Iterable
 
-def _writes(method):
+def writes(method):
     """SQLite's write errors as the cache's: a full disk is one clear line (CacheError)."""
     import functools
 
@@ -75,6 +75,7 @@ class Lexicon:
             self.reset()
 
     def _open(self) -> None:
+        self.generation = getattr(self, "generation", 0) + 1  # a new connection: cached reads are stale
         self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL" if self.path else "PRAGMA journal_mode=MEMORY")
         self.db.execute("PRAGMA synchronous=NORMAL")
@@ -97,31 +98,43 @@ class Lexicon:
                 Path(self.path + suffix).unlink(missing_ok=True)
         self._open()
 
+    @writes
+    def reset_reading(self) -> None:
+        """Forget what reading wrote (pages, units_fts), keep the text pass's
+        tables (textpass.py): the book's saved reading state was discarded,
+        its text and cut are still the book's."""
+        self.commit()
+        self.begin()
+        self.db.execute("DELETE FROM pages")
+        self.db.execute("DELETE FROM units_fts")
+        self.commit()
+
     # ---------------------------------------------------------------- write
-    def _tx(self) -> None:
+    def begin(self) -> None:
+        """Open a write transaction unless one is open (``commit`` ends it)."""
         if not self.db.in_transaction:
             self.db.execute("BEGIN")
 
-    @_writes
+    @writes
     def add_page(self, loc: int, text: str) -> None:
         """Record locator ``loc``'s text (a second segment with the same locator is appended)."""
-        self._tx()
+        self.begin()
         row = self.db.execute("SELECT text FROM pages WHERE loc=?", (loc,)).fetchone()
         if row is not None:
             text = row[0] + "\n" + text
         self.db.execute("INSERT OR REPLACE INTO pages(loc, text) VALUES (?, ?)", (loc, text))
 
-    @_writes
+    @writes
     def add_unit(self, uid: int, text: str) -> None:
-        self._tx()
+        self.begin()
         self.db.execute("INSERT OR REPLACE INTO units_fts(rowid, text) VALUES (?, ?)", (uid, text))
 
-    @_writes
+    @writes
     def commit(self) -> None:
         if self.db.in_transaction:
             self.db.execute("COMMIT")
 
-    @_writes
+    @writes
     def cut(self, n_units: int, n_locs: int) -> None:
         """Forget units >= ``n_units`` and pages >= ``n_locs`` (written after a checkpoint)."""
         self.commit()
@@ -145,22 +158,26 @@ class Lexicon:
     def n_pages(self) -> int:
         return self.db.execute("SELECT count(*) FROM pages").fetchone()[0]
 
-    def search(self, words: Iterable[str], limit: int = 64, below: int | None = None) -> list[tuple[int, float]]:
+    def search(self, words: Iterable[str], limit: int = 64, below: int | None = None,
+               table: str = "units_fts") -> list[tuple[int, float]]:
         """Units matching any of ``words``, best first: [(uid, score)], score = -bm25 (> 0).
 
         ``below``: only units with id < below (those a checkpoint or the
-        running session vouches for).
+        running session vouches for). ``table``: ``units_fts`` (the units
+        read) or ``tp_fts`` (every unit of the book, textpass.py).
         """
+        if table not in ("units_fts", "tp_fts"):
+            raise ValueError(table)
         terms = sorted({w.lower() for w in words if _WORD.fullmatch(w)})
         if not terms:
             return []
         query = " OR ".join(f'"{t}"' for t in terms)
-        sql = "SELECT rowid, bm25(units_fts) FROM units_fts WHERE units_fts MATCH ?"
+        sql = f"SELECT rowid, bm25({table}) FROM {table} WHERE {table} MATCH ?"
         args: list = [query]
         if below is not None:
             sql += " AND rowid < ?"
             args.append(below)
-        sql += " ORDER BY bm25(units_fts) LIMIT ?"
+        sql += f" ORDER BY bm25({table}) LIMIT ?"
         args.append(limit)
         self.commit()
         return [(int(r), -float(s)) for r, s in self.db.execute(sql, args)]

@@ -40,6 +40,7 @@ from .loops import first_sentence_end, looping, said_again
 from .readers.base import Locator, Segment
 from .rss import peak_rss_bytes
 from .stems import answer_stem
+from .textpass import Early, TextIndex
 from .tokens import token_chunks
 from .units import UnitConfig, UnitStore
 
@@ -92,6 +93,15 @@ class Stats:
     evidence_s: float | None = None  # choosing the quotes after the answer
     cached: bool = False  # restored from the cache, no prefill
     resumed_from_tokens: int = 0  # an interrupted ingestion resumed here
+    # The text pass (textpass.py) and answers before reading (issue #19):
+    book_tokens: int = 0  # the whole book's tokens, counted by the text pass (0: no pass)
+    text_pass_s: float | None = None  # this run's text pass
+    text_pass_tokens_per_s: float | None = None
+    adopted_tokens: int = 0  # read by reusing KV prefilled on demand, not decoded again
+    decoded_tokens: int = 0  # last question: every token decoded for it (lookup, on demand, prompt, answer)
+    ondemand_tokens: int = 0  # last question: tokens of unread chunks prefilled for it
+    ondemand_s: float | None = None
+    units_unread: int = 0  # last question: units placed from parts of the book not read yet
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -107,6 +117,7 @@ class Answer:
     stem: str | None = None  # the answer's first words, written by bookpot (stems.py)
     model_text: str = ""  # stem + what the model said, even when not usable
     passages: list = field(default_factory=list)  # memory units placed next to the question
+    from_unread: bool = False  # some of those units come from parts of the book not read yet
 
 
 @dataclass
@@ -168,6 +179,8 @@ class Session:
             Path(units_dir).mkdir(parents=True, exist_ok=True)
         self.lexicon = Lexicon(Path(units_dir) / "lexicon.sqlite" if units and units_dir else None)
         self.units = UnitStore(units_dir, model, units, lexicon=self.lexicon) if units else None
+        # The whole book cut and indexed before reading (textpass.py); units only.
+        self.text = TextIndex(self.lexicon) if units else None
         self.use_stem = True  # answer stems (stems.py); measured in bench/questions.py
         self.units_in_window = True  # place units next to the question even when nothing was dropped
         self.lexical_lookup = True  # BM25 over the units' text first, then the attention keys' finds
@@ -223,34 +236,53 @@ class Session:
             return
         pos0 = self.n_past
         capture = self.units is not None and loc_id >= 0
+        nuc, att, keys = self._prefill(tokens, pos0, loc_id >= 0, capture)
+        self.kept.tokens.extend(tokens)
+        self.kept.loc_ids.extend([loc_id] * len(tokens))
+        self.kept.nuc.extend(nuc.tolist() if nuc is not None else [0.0] * len(tokens))
+        self.stats.max_position = max(self.stats.max_position, self.n_past - 1)
+        if capture:
+            sink = self.n_prefix + SINK_TOKENS - pos0 if hasattr(self, "n_prefix") else 0
+            self.units.add_chunk(self.ctx, pos0, tokens, loc_id, att, keys, skip=max(0, sink))
+            self._unit_stats()
+
+    def _unit_stats(self) -> None:
+        self.stats.units = len(self.units.units)
+        self.stats.units_kv_bytes = self.units.kv_bytes
+        self.stats.units_without_kv = self.units.without_kv
+
+    def _prefill(self, tokens: list[int], pos0: int, doc: bool, capture: bool):
+        """Decode ``tokens`` into sequence 0 at pos0..; (nuc, attention, keys).
+
+        ``nuc``: each token's novelty (NLL, InfiniPot's NuC) when the pot
+        scores it and ``doc``, else None; the last row of logits is kept in
+        ``_prev_row`` for the next chunk's first token. With ``capture``
+        the native tap also records the chunk's pre-RoPE keys (layers, n,
+        kv_dim) and the attention each token received from the chunk's
+        queries (n,), for its memory units; else both are None.
+        """
+        n = len(tokens)
+        keys = att = None
         if capture:  # keys and received attention for this chunk's memory units
-            n = len(tokens)
             keys = np.zeros((len(self.units.layers), n, self.units.kv_dim), dtype=np.float32)
             cell_att = np.zeros(self.ctx.cells.n_cells, dtype=np.float32)
             self.ctx.tap.capture(keys, self.units.layers, "K", n)
             self.ctx.tap.arm(cell_att, self.units.layers, n)
         try:
-            self._decode_doc(tokens, pos0, loc_id)
+            nuc = self._decode_doc(tokens, pos0, doc)
         finally:
             if capture:
                 self.ctx.tap.disarm()
                 self.ctx.tap.end_capture()
-        self.kept.tokens.extend(tokens)
-        self.kept.loc_ids.extend([loc_id] * len(tokens))
-        self.stats.max_position = max(self.stats.max_position, self.n_past - 1)
         if capture:
             positions, scores = self.ctx.cells.by_position(cell_att, seq=0)
-            att = np.zeros(len(tokens), dtype=np.float32)
-            mine = (positions >= pos0) & (positions < pos0 + len(tokens))
+            att = np.zeros(n, dtype=np.float32)
+            mine = (positions >= pos0) & (positions < pos0 + n)
             att[positions[mine] - pos0] = scores[mine]
-            sink = self.n_prefix + SINK_TOKENS - pos0 if hasattr(self, "n_prefix") else 0
-            self.units.add_chunk(self.ctx, pos0, tokens, loc_id, att, keys, skip=max(0, sink))
-            self.stats.units = len(self.units.units)
-            self.stats.units_kv_bytes = self.units.kv_bytes
-            self.stats.units_without_kv = self.units.without_kv
+        return nuc, att, keys
 
-    def _decode_doc(self, tokens: list[int], pos0: int, loc_id: int) -> None:
-        if self._scoring_nuc and loc_id >= 0:
+    def _decode_doc(self, tokens: list[int], pos0: int, doc: bool) -> np.ndarray | None:
+        if self._scoring_nuc and doc:
             nuc = np.zeros(len(tokens), dtype=np.float32)
             if self._prev_row is not None:
                 last = self._prev_row
@@ -268,10 +300,9 @@ class Session:
                     self._prev_row = rows[-1].astype(np.float64)
 
             self.ctx.decode(tokens, pos0, logits="all", on_logits=on_logits)
-            self.kept.nuc.extend(nuc.tolist())
-        else:
-            self.ctx.decode(tokens, pos0, logits="last")
-            self.kept.nuc.extend([0.0] * len(tokens))
+            return nuc
+        self.ctx.decode(tokens, pos0, logits="last")
+        return None
 
     def _loc_id(self, loc: Locator) -> int:
         i = self._loc_index.get(loc)
@@ -319,7 +350,9 @@ class Session:
             else:
                 if self.n_past + len(chunk.tokens) > self.budget:
                     self._make_room(len(chunk.tokens))
-                self._append(chunk.tokens, self._loc_id(chunk.locator))
+                loc_id = self._loc_id(chunk.locator)
+                if not self._adopt(self.chunks_done, chunk.tokens, loc_id):
+                    self._append(chunk.tokens, loc_id)
                 self.chunks_done += 1
             self.stats.doc_tokens += len(chunk.tokens)
             self.stats.chars += chunk.chars
@@ -337,6 +370,69 @@ class Session:
         self.stats.kept_tokens = self.n_past - self.n_prefix
         self.stats.peak_rss_bytes = peak_rss_bytes()
         return self.stats
+
+    def _adopt(self, index: int, tokens: list[int], loc_id: int) -> bool:
+        """Chunk ``index`` was prefilled on demand for a question (textpass.py):
+        put its saved KV into the pot instead of decoding it again; False
+        (decode it) when it was not, or its files fail their checksums.
+
+        The reused KV was computed next to what the context held then (the
+        prefix, the pot read so far) rather than the pot of this point of
+        the book; its novelty scores came from the chunk alone (its first
+        token scores 0). The first chunk (the book's attention sinks, in no
+        unit) is always decoded.
+        """
+        if self.text is None or index == 0 or self.tail_only:
+            return False
+        early = self.text.early(index)
+        c = self.text.chunk(index) if early is not None else None
+        if c is None or c.tokens != list(tokens) or c.first_uid != len(self.units.units) \
+                or len(early.units) != c.n_units:
+            return False
+        spans = [c.unit_span(uid, self.units.cfg.unit_tokens) for uid, _, _ in early.units]
+        if any(not self.units.early_ok(uid, d, nb) for uid, d, nb in early.units) or spans[0][0] != 0 \
+                or spans[-1][1] != len(tokens):
+            return False
+        pos0 = self.n_past
+        for (uid, _, _), (a, b) in zip(early.units, spans):
+            if not self.units.load_early(self.ctx, uid, b - a, pos0 + a):
+                self.ctx.seq_rm(0, pos0, -1)
+                return False
+        keys = early.keys.reshape((len(early.units), *self.units.rec_shape))
+        for j, ((uid, digest, nbytes), (a, b)) in enumerate(zip(early.units, spans)):
+            self.units.adopt(uid, list(tokens[a:b]), loc_id, digest, nbytes, keys[j])
+        self.kept.tokens.extend(tokens)
+        self.kept.loc_ids.extend([loc_id] * len(tokens))
+        nuc = early.nuc.tolist() if early.nuc.size == len(tokens) else [0.0] * len(tokens)
+        self.kept.nuc.extend(nuc)
+        self._prev_row = None
+        self.stats.max_position = max(self.stats.max_position, self.n_past - 1)
+        self.stats.adopted_tokens += len(tokens)
+        self._unit_stats()
+        return True
+
+    def text_pass(self, segments: Iterable[Segment], *, progress: Callable[[int, float], None] | None = None,
+                  cancel: Callable[[], bool] | None = None):
+        """Cut and index the whole book without the model's decode (textpass.py).
+
+        Needs memory units (else a no-op returning None). Resumable like
+        ``ingest``; ``progress(tokens, fraction)``. Returns the pass's
+        ``PassStats``; afterwards questions find passages anywhere in the
+        book, read or not (``text.done``).
+        """
+        from . import textpass
+
+        if self.text is None:
+            return None
+        sig = textpass.signature(self.model, n_batch=self.ctx.n_batch, unit_tokens=self.unit_cfg.unit_tokens,
+                                 separator=self.fmt.doc_separator, sink=SINK_TOKENS, prefix=self.fmt.prefix)
+        st = textpass.run(self.text, self.model, segments, sig=sig,
+                          text_of=lambda prev, own: self.model.detokenize(list(prev) + list(own)),
+                          progress=progress, cancel=cancel)
+        self.stats.book_tokens = self.text.n_tokens if self.text.done else 0
+        self.stats.text_pass_s = st.seconds
+        self.stats.text_pass_tokens_per_s = st.tokens_per_s if st.tokens else None
+        return st
 
     def _hold(self, tokens: list[int], loc_id: int) -> None:
         """``truncate`` without units: keep the chunk in RAM, not in the KV, yet.
@@ -450,6 +546,8 @@ class Session:
         if base + len(suffix) + 8 > self.ctx.n_ctx:
             raise BookpotError("the question is too long for the room left in the window")
         sampler = Sampler(self.model.n_vocab, temperature=temperature)
+        st = self.stats
+        st.decoded_tokens, st.ondemand_tokens, st.ondemand_s, st.units_unread = 0, 0, None, 0
         parts: list[str] = []
         n_gen = 0
         shown = 0  # pieces streamed so far
@@ -504,6 +602,7 @@ class Session:
                 self.stats.gen_tokens_per_s = (n_gen - 1) / max(time.perf_counter() - t_first, 1e-9)
             self.stats.answer_tokens = n_gen
             self.stats.units_loaded = used
+            self.stats.decoded_tokens += len(suffix) + n_gen
             t_ev = time.perf_counter()
             quotes = self.quotes(question, own if answered else "", stem, used)
             self.stats.evidence_s = time.perf_counter() - t_ev
@@ -512,7 +611,7 @@ class Session:
                                   if c["locator"] not in {q["locator"] for q in quotes}]
             self.last_answer = Answer(text, citations, self.stats, partial=not self.finished,
                                       answered=answered, stem=stem, model_text=((stem or "") + own).strip(),
-                                      passages=self.passages(used))
+                                      passages=self.passages(used), from_unread=self.stats.units_unread > 0)
 
     def _load_units(self, question: str, base: int, used: list[dict]) -> int:
         """Look up and place the question's units at ``base``..; return positions used.
@@ -522,24 +621,114 @@ class Session:
         from best (issue #18: 8/9 with the passage beside the question
         against 5/9 with the whole document alone).
         """
-        if self.units is None or not self.units.units or self.unit_cfg.k <= 0:
+        if self.units is None or self.unit_cfg.k <= 0 or not self._n_units():
             return 0
-        if not (self.stats.distillations or self.stats.evictions) and not self.units_in_window:
+        dropped = self.stats.distillations or self.stats.evictions
+        if not (dropped or self._unread()) and not self.units_in_window:
             return 0
         t0 = time.perf_counter()
         ranked = self._lookup(question, base)
         chosen = self._with_neighbours(ranked, self.unit_cfg.k)
+        self.stats.lookup_s = time.perf_counter() - t0
+        self._prefill_unread([uid for run in chosen for uid, _, _ in run], base)
         at = base
         for run in chosen:  # weakest run first, the best last: nearest the question
             for uid, score, rank in run:
-                how = self.units.place(self.ctx, uid, at)
-                at += self.units.units[uid].n
+                if uid < len(self.units.units):
+                    how = self.units.place(self.ctx, uid, at)
+                else:
+                    how = self._place_unread(uid, at)
+                at += self._unit_len(uid)
                 used.insert(0, {"unit": uid, "score": round(score, 4), "rank": rank, "how": how})
         used.sort(key=lambda u: u["rank"])
+        self.stats.decoded_tokens += sum(self._unit_len(u["unit"]) for u in used
+                                         if u["how"] in ("rebuilt", "recomputed"))
         self.stats.units_rebuilt = self.units.rebuilt
-        self.stats.lookup_s = time.perf_counter() - t0
+        self.stats.units_unread = sum(1 for u in used if u["unit"] >= len(self.units.units))
         self.stats.max_position = max(self.stats.max_position, at - 1)
         return at - base
+
+    # ------------------------------------------------------- unread parts
+    def _n_units(self) -> int:
+        """Units a question can draw on: every unit of the book once the text
+        pass is done (textpass.py), else those read so far."""
+        read = len(self.units.units) if self.units is not None else 0
+        return max(read, self.text.n_units) if self.text is not None and self.text.done else read
+
+    def _unread(self) -> bool:
+        return self._n_units() > (len(self.units.units) if self.units is not None else 0)
+
+    def _unit_len(self, uid: int) -> int:
+        if uid < len(self.units.units):
+            return self.units.units[uid].n
+        a, b = self.text.chunk_of(uid).unit_span(uid, self.unit_cfg.unit_tokens)
+        return b - a
+
+    def _unit_loc(self, uid: int) -> int:
+        return self.units.units[uid].loc_id if uid < len(self.units.units) else self.text.chunk_of(uid).loc
+
+    def _unit_tokens(self, uid: int) -> list[int]:
+        if uid < len(self.units.units):
+            return self.units.unit_tokens(uid)
+        c = self.text.chunk_of(uid)
+        a, b = c.unit_span(uid, self.unit_cfg.unit_tokens)
+        return c.tokens[a:b]
+
+    def _locator(self, lid: int) -> dict:
+        if 0 <= lid < len(self.locators):
+            return self.locators[lid].to_dict()
+        d = self.text.locator(lid) if self.text is not None else None
+        return Locator(**d).to_dict() if d else {}
+
+    def _early_unit(self, uid: int):
+        """(uid, digest, bytes) of unread unit ``uid``'s saved KV, if its file checks out."""
+        c = self.text.chunk_of(uid)
+        early = self.text.early(c.index)
+        for u in (early.units if early else []):
+            if u[0] == uid and self.units.early_ok(*u):
+                return u
+        return None
+
+    def _prefill_unread(self, uids: list[int], at: int) -> None:
+        """Prefill on demand the chunks holding unread units ``uids`` that have
+        no saved KV: each chunk (``n_batch`` tokens at most) is decoded at
+        ``at``.., cut into units as reading would, saved as early units
+        (KV files, representative keys, novelty) and removed again."""
+        t0 = time.perf_counter()
+        todo = []
+        for uid in uids:
+            if uid >= len(self.units.units) and self._early_unit(uid) is None:
+                c = self.text.chunk_of(uid)
+                if c.index not in {x.index for x in todo}:
+                    todo.append(c)
+        for c in todo:
+            nuc, att, keys = self._prefill(c.tokens, at, True, capture=True)
+            try:
+                cut = self.units.cut(att, keys, c.skip)
+                rows, recs = [], []
+                for j, (a, b, rec) in enumerate(cut):
+                    digest, nbytes = self.units.write_early(self.ctx, c.first_uid + j, at + a, b - a)
+                    rows.append((c.first_uid + j, digest, nbytes))
+                    recs.append(rec)
+            finally:
+                self.ctx.seq_rm(0, at, -1)
+            self.stats.max_position = max(self.stats.max_position, at + len(c.tokens) - 1)
+            self.text.add_early(Early(c.index, rows, np.stack(recs) if recs else np.zeros(0, np.float16),
+                                      nuc if nuc is not None else np.zeros(0, np.float32)))
+            self.stats.ondemand_tokens += len(c.tokens)
+            self.stats.decoded_tokens += len(c.tokens)
+        if todo:
+            self.stats.ondemand_s = time.perf_counter() - t0
+
+    def _place_unread(self, uid: int, at: int) -> str:
+        """Put unread unit ``uid`` at ``at``.. from its early KV file; "early"
+        (or "recomputed": its tokens decoded there, when the file would not load)."""
+        u = self._early_unit(uid)
+        n = self._unit_len(uid)
+        if u is not None and self.units.load_early(self.ctx, uid, n, at):
+            return "early"
+        self.ctx.decode(self._unit_tokens(uid), at, logits="none")
+        return "recomputed"
 
     def _lookup(self, question: str, base: int) -> list[tuple[int, float]]:
         """Every candidate unit for ``question``, best first: [(uid, score)].
@@ -560,10 +749,15 @@ class Session:
         finally:
             self.ctx.tap.end_capture()
             self.ctx.seq_rm(0, base, -1)
+        self.stats.decoded_tokens += len(q_tokens)
         depth = max(64, 16 * self.unit_cfg.k)
         by_keys = self.units.top(queries, depth)
-        by_words = (self.lexicon.search(raw_words(question), depth, below=len(self.units.units))
-                    if self.lexical_lookup else [])
+        if not self.lexical_lookup:
+            by_words = []
+        elif self._unread():  # the whole book's units, read or not (textpass.py)
+            by_words = self.text.search(raw_words(question), depth)
+        else:
+            by_words = self.lexicon.search(raw_words(question), depth, below=len(self.units.units))
         seen = {uid for uid, _ in by_words}
         return by_words + [(uid, score) for uid, score in by_keys if uid not in seen]
 
@@ -581,7 +775,7 @@ class Session:
         """
         if not ranked:
             return []
-        n = len(self.units.units)
+        n = self._n_units()
         rank_of = {uid: r for r, (uid, _) in enumerate(ranked)}
         score_of = dict(ranked)
         best = ranked[0][0]
@@ -622,17 +816,18 @@ class Session:
 
         def page(loc: int) -> str | None:
             if loc not in pages:
-                pages[loc] = self.lexicon.page(loc) or ""
+                pages[loc] = self.lexicon.page(loc) or (self.text.page(loc) if self.text is not None else "") or ""
             return pages[loc] or None
 
         for u in used:
-            unit = self.units.units[u["unit"]]
-            text = page(unit.loc_id)
+            lid = self._unit_loc(u["unit"])
+            text = page(lid)
             if text is None:
                 continue
-            span = locate(text, self.model.detokenize(self.units.unit_tokens(u["unit"])))
+            span = locate(text, self.model.detokenize(self._unit_tokens(u["unit"])))
             a, b = span if span else (0, len(text))
-            seen.append(Seen(unit.loc_id, a, b, u["rank"], "unit"))
+            seen.append(Seen(lid, a, b, u["rank"], "unread" if u["how"] == "early" or
+                             u["unit"] >= len(self.units.units) else "unit"))
         whole = not (self.stats.distillations or self.stats.evictions)
         by_loc: dict[int, list[int]] = {}
         for tok, lid in zip(self.kept.tokens, self.kept.loc_ids):
@@ -647,7 +842,7 @@ class Session:
         answer_words = evidence_words(own) - evidence_words(question + " " + (stem or ""))
         out = []
         for q in choose_quotes(pages, seen, question, answer_words, k=k):
-            out.append(dict(self.locators[q.loc].to_dict(), source=q.source, quote=q.text,
+            out.append(dict(self._locator(q.loc), source=q.source, quote=q.text,
                             start=q.start, end=q.end, score=q.score))
         return out
 
@@ -655,10 +850,10 @@ class Session:
         """The memory units placed next to the question: locator, unit id and text."""
         out = []
         for u in used:
-            unit = self.units.units[u["unit"]]
-            loc = self.locators[unit.loc_id].to_dict() if 0 <= unit.loc_id < len(self.locators) else {}
-            out.append(dict(loc, unit=u["unit"], rank=u["rank"],
-                            text=self.model.detokenize(self.units.unit_tokens(u["unit"]))))
+            uid = u["unit"]
+            out.append(dict(self._locator(self._unit_loc(uid)), unit=uid, rank=u["rank"],
+                            unread=uid >= len(self.units.units),
+                            text=self.model.detokenize(self._unit_tokens(uid))))
         return out
 
     # ------------------------------------------------------------ citations
@@ -679,15 +874,16 @@ class Session:
             ranked = []
             for rank, u in enumerate(used):
                 uid = u["unit"]
-                words = raw_words(self.model.detokenize(self.units.unit_tokens(uid)))
+                words = raw_words(self.model.detokenize(self._unit_tokens(uid)))
                 overlap = len(a_words & words)
                 ranked.append((-overlap, rank, uid, u["score"]))
             for neg, rank, uid, score in sorted(ranked):
-                lid = self.units.units[uid].loc_id
-                if lid in seen or not (0 <= lid < len(self.locators)):
+                lid = self._unit_loc(uid)
+                loc = self._locator(lid)
+                if lid in seen or not loc:
                     continue
                 seen.add(lid)
-                out.append(dict(self.locators[lid].to_dict(), source="unit", unit=uid,
+                out.append(dict(loc, source="unit" if uid < len(self.units.units) else "unread", unit=uid,
                                 score=score, answer_words=-neg))
         if not a_words and not q_words:
             return out

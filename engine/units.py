@@ -190,18 +190,31 @@ class UnitStore:
         (measured: with the book's first unit loaded beside the right one,
         the default model stopped answering the pass key).
         """
-        n_all = len(tokens)
+        for a, b, rec in self.cut(attention, keys, skip):
+            self._save(ctx, pos0 + a, tokens[a:b], loc_id, rec)
+
+    def cut(self, attention: np.ndarray, keys: np.ndarray, skip: int = 0) -> list[tuple[int, int, np.ndarray]]:
+        """A chunk's units: [(a, b, representative keys (layers, repr_tokens, kv_dim) f16)].
+
+        Units are ``unit_tokens`` long from ``skip`` on (the last one may be
+        shorter); their keys are those of the tokens the chunk's queries
+        attended most (``attention`` per token, ``keys`` as in ``add_chunk``).
+        textpass.py cuts the same ranges without the model.
+        """
+        n_all = len(attention)
         # Later tokens are seen by fewer of the chunk's (causal) queries.
         seen_by = np.arange(n_all, 0, -1, dtype=np.float32)
         att = attention / seen_by
         step = self.cfg.unit_tokens
+        out = []
         for a in range(min(skip, n_all), n_all, step):
             b = min(n_all, a + step)
             r = min(self.cfg.repr_tokens, b - a)
             top = a + np.argsort(-att[a:b], kind="stable")[:r]
             rec = np.zeros(self.rec_shape, dtype=np.float16)
             rec[:, :r, :] = keys[:, np.sort(top), :]
-            self._save(ctx, pos0 + a, tokens[a:b], loc_id, rec)
+            out.append((a, b, rec))
+        return out
 
     def _save(self, ctx, p0: int, tokens: list[int], loc_id: int, rec: np.ndarray) -> None:
         uid = len(self.units)
@@ -223,9 +236,9 @@ class UnitStore:
         self._tokens_pending.extend(tokens)
         self._keys_pending.append(rec)
 
-    def _write_kv(self, ctx, uid: int, p0: int, n: int) -> tuple[str, int]:
-        """Save positions p0..p0+n of sequence 0 as unit ``uid``'s file; (digest, bytes)."""
-        path = self.path(uid)
+    def _write_kv(self, ctx, uid: int, p0: int, n: int, path: Path | None = None) -> tuple[str, int]:
+        """Save positions p0..p0+n of sequence 0 as unit ``uid``'s file (or ``path``); (digest, bytes)."""
+        path = path or self.path(uid)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         ctx.seq_rm(SCRATCH_SEQ, -1, -1)
         ctx.seq_cp(0, SCRATCH_SEQ, p0, p0 + n)
@@ -247,6 +260,70 @@ class UnitStore:
 
     def path(self, uid: int) -> Path:
         return self.root / "units" / f"u{uid:07d}.kv"
+
+    # ---------------------------------------------------------- early units
+    def early_path(self, uid: int) -> Path:
+        """The KV file of unit ``uid`` prefilled on demand before reading reached it (textpass.py)."""
+        return self.root / "units" / f"e{uid:07d}.kv"
+
+    def write_early(self, ctx, uid: int, p0: int, n: int) -> tuple[str, int]:
+        """Save positions p0..p0+n of sequence 0 as early unit ``uid`` (durable at once); (digest, bytes)."""
+        digest, nbytes = self._write_kv(ctx, uid, p0, n, self.early_path(uid))
+        self._pending.pop()
+        store.fsync_file(self.early_path(uid))
+        return digest, nbytes
+
+    def early_ok(self, uid: int, digest: str, nbytes: int) -> bool:
+        """Early unit ``uid``'s file is there, of its size and checksum."""
+        return _file_ok(self.early_path(uid), nbytes, digest)
+
+    def load_early(self, ctx, uid: int, n: int, pos: int) -> bool:
+        """Put early unit ``uid`` (``n`` tokens) into sequence 0 at pos..; False if its file would not load."""
+        return self._load_file(ctx, self.early_path(uid), n, pos)
+
+    def adopt(self, uid: int, tokens: list[int], loc_id: int, digest: str, nbytes: int, rec: np.ndarray) -> None:
+        """Reading reached early unit ``uid``: it becomes an ordinary unit, its KV file reused.
+
+        The file gets the ordinary name as a hard link (a copy where the
+        file system has none), so the early row stays valid until the next
+        checkpoint vouches for the unit.
+        """
+        if uid != len(self.units):
+            raise ValueError(f"unit {uid} adopted as row {len(self.units)}")
+        src, dst = self.early_path(uid), self.path(uid)
+        with contextlib.suppress(FileNotFoundError):
+            dst.unlink()
+        try:
+            os.link(src, dst)
+        except OSError:
+            import shutil
+
+            shutil.copyfile(src, dst)
+            self._pending.append(dst)
+        if self.lexicon is not None:
+            self.lexicon.add_unit(uid, self.text_for_index(uid, tokens))
+        self.units.append(Unit(uid, self.n_tokens, len(tokens), loc_id, True, digest, nbytes))
+        self.kv_bytes += nbytes
+        self._kv_tokens += len(tokens)
+        self.n_tokens += len(tokens)
+        self._tokens_pending.extend(tokens)
+        self._keys_pending.append(np.asarray(rec, np.float16).reshape(self.rec_shape))
+
+    def _load_file(self, ctx, path: Path, n: int, pos: int) -> bool:
+        """llama_state_seq_load_file into the scratch sequence, shifted to pos.. (llama_memory_seq_add)
+        and copied into sequence 0; False when the file does not hold ``n`` consecutive positions."""
+        try:
+            positions = ctx.state_seq_load(path, SCRATCH_SEQ)
+            p0 = int(positions.min())
+            if positions.size == n and int(positions.max()) == p0 + n - 1:
+                ctx.seq_add(SCRATCH_SEQ, p0, p0 + n, pos - p0)
+                ctx.seq_cp(SCRATCH_SEQ, 0, pos, pos + n)
+                return True
+        except ModelError:
+            pass
+        finally:
+            ctx.seq_rm(SCRATCH_SEQ, -1, -1)
+        return False
 
     def text_for_index(self, uid: int, tokens: list[int] | None = None) -> str:
         """What the lexicon indexes for unit ``uid``: the end of the unit before
@@ -395,18 +472,8 @@ class UnitStore:
         "recomputed": a unit beyond the disk cap, decoded from its tokens.
         """
         u = self.units[uid]
-        if u.kv and self._file_ok(u):
-            try:
-                positions = ctx.state_seq_load(self.path(uid), SCRATCH_SEQ)
-                p0 = int(positions.min())
-                if positions.size == u.n and int(positions.max()) == p0 + u.n - 1:
-                    ctx.seq_add(SCRATCH_SEQ, p0, p0 + u.n, pos - p0)
-                    ctx.seq_cp(SCRATCH_SEQ, 0, pos, pos + u.n)
-                    return "disk"
-            except ModelError:
-                pass
-            finally:
-                ctx.seq_rm(SCRATCH_SEQ, -1, -1)
+        if u.kv and self._file_ok(u) and self._load_file(ctx, self.path(uid), u.n, pos):
+            return "disk"
         ctx.decode(self.unit_tokens(uid), pos, logits="none")
         if not u.kv:
             return "recomputed"
@@ -419,11 +486,7 @@ class UnitStore:
         return "rebuilt"
 
     def _file_ok(self, u: Unit) -> bool:
-        try:
-            p = self.path(u.uid)
-            return p.stat().st_size == u.nbytes and store.file_digest(p) == u.digest
-        except OSError:
-            return False
+        return _file_ok(self.path(u.uid), u.nbytes, u.digest)
 
     def _rewrite_index(self) -> None:
         lines = "".join(u.line() + "\n" for u in self.units[: self._committed]).encode()
@@ -431,3 +494,10 @@ class UnitStore:
 
     def disk_bytes(self) -> int:
         return store.dir_size(self.root)
+
+
+def _file_ok(path: Path, nbytes: int, digest: str) -> bool:
+    try:
+        return path.stat().st_size == nbytes and store.file_digest(path) == digest
+    except OSError:
+        return False

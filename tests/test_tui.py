@@ -528,7 +528,7 @@ def test_closed_half_way_resumes_and_units_cite_what_the_pot_dropped(tmp_path, m
 
     text, locators, unit_ids, doc_tokens = run(go())
     assert locators[0] == "p. 2"  # the key's page, from a unit
-    ref = run_cli("ask", pdf, QUESTION, "--json", "--threads", "1", "--pot-tokens", str(pot), timeout=900,
+    ref = run_cli("ask", pdf, QUESTION, "--json", "--threads", "1", "--pot-tokens", str(pot), "--read", "first", timeout=900,
                   env={"BOOKPOT_CACHE_DIR": str(tmp_path / "reference-cache")})
     assert ref.returncode == 0, ref.stderr
     out = json.loads(ref.stdout)
@@ -1011,8 +1011,9 @@ def test_pause_and_resume_lose_no_segment(tmp_path):
     async def go():
         app = BookpotApp(str(pdf), session_factory=factory)
         async with app.run_test(size=SIZE) as pilot:
+            # a few pages in (read_s is kept to 0.1 s: a pause after one page could round to 0)
             await wait_for(pilot, lambda: reader(app).state == "reading"
-                           and reader(app).engine.progress > 0, 10, "reading")
+                           and reader(app).engine.progress > 0.2, 10, "reading")
             await pilot.press("ctrl+t")
             await wait_for(pilot, lambda: reader(app).state == "paused", 5, "pause")
             n = len(factory.sessions[0].ingested)

@@ -30,7 +30,8 @@ pytestmark = pytest.mark.model
 
 KEY = 61729
 SMALL_KEY = 40917
-STREAM = ["--mode", "streaming", "--pot-tokens", "512", "--max-tokens", "12", "--threads", "2"]
+# --read first: these tests are about reading (units saved while the window slides, checkpoints)
+STREAM = ["--mode", "streaming", "--pot-tokens", "512", "--max-tokens", "12", "--threads", "2", "--read", "first"]
 
 
 def passkey_pages(n_tokens: int, depth: float, key: int, blocks_per_page: int = 24) -> tuple[list[str], int]:
