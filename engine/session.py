@@ -369,6 +369,8 @@ class Session:
         self.stats.ingest_tokens_per_s = self.stats.doc_tokens / dt if dt > 0 else 0.0
         self.stats.kept_tokens = self.n_past - self.n_prefix
         self.stats.peak_rss_bytes = peak_rss_bytes()
+        if self.text is not None and self.text.done:
+            self.stats.book_tokens = self.text.n_tokens
         return self.stats
 
     def _adopt(self, index: int, tokens: list[int], loc_id: int) -> bool:
