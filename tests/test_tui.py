@@ -20,6 +20,7 @@ import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -34,7 +35,7 @@ from bookpot.app.library import QA, BookRecord, Library
 from bookpot.app.tui.app import BookpotApp
 from bookpot.app.tui.booktext import Block, BookText, hard_breaks, wrap_offsets
 from bookpot.app.tui.chat import (NEAREST, NOT_SAID, ChatLog, CitationButton, Exchange, ListGuard, QuoteLink,
-                                  SummaryExchange, quote_line)
+                                  SummaryExchange, exchange_text, quote_line)
 from bookpot.app.tui.dialogs import ConfirmDialog, FileBrowser, PromptDialog
 from bookpot.app.tui.messages import IngestProgress
 from bookpot.app.tui.worker import BookEngine, default_session_factory
@@ -836,6 +837,149 @@ def test_quotes_under_the_answer_jump_to_the_highlighted_sentence(tmp_path):
         assert hist[0].answered and hist[0].citations[0]["quote"] == SENTENCE
         md = library_mod.notes_markdown("Book", str(pdf), hist)  # the exported notes keep the quotes
         assert f'> "{SENTENCE}" — p. 2' in md and "Sources: p. 4" in md
+
+    run(go())
+
+
+class IndexingSession(FakeSession):
+    """Has a text pass (``index_delay`` s a segment) and answers with a quote from a page
+    not read yet, as Session does once its text pass is done (issue #19)."""
+
+    index_delay = 0.0
+    citations: tuple = ()
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.text = TextState()
+        self.read_when_indexed: int | None = None  # segments ingested when the pass ended
+        self.pass_cancelled = False
+
+    def text_pass(self, segments, *, progress=None, cancel=None):
+        n = 0
+        for seg in segments:
+            if cancel is not None and cancel():
+                self.pass_cancelled = True
+                return SimpleNamespace(tokens=n)
+            time.sleep(self.index_delay)
+            n += len(seg.text.split())
+            if progress is not None:
+                progress(n, seg.progress)
+        self.text.done, self.text.n_tokens = True, n
+        self.stats.book_tokens = n
+        self.read_when_indexed = len(self.ingested)
+        return SimpleNamespace(tokens=n)
+
+    def ask_stream(self, question, *, max_tokens=200, cancel=None):
+        yield "The keeper is called Ilse Varga."
+        unread = any(c.get("source") == "unread" for c in self.citations)
+        self.last_answer = Answer("The keeper is called Ilse Varga.", list(self.citations), self.stats,
+                                  partial=not self.finished, from_unread=unread)
+
+
+@dataclass
+class TextState:
+    done: bool = False
+    n_tokens: int = 0
+
+
+def indexing_factory(citations=(), *, segment_delay=0.0, index_delay=0.0):
+    sessions = []
+
+    def factory(request):
+        s = IndexingSession(segment_delay=segment_delay)
+        s.citations, s.index_delay = tuple(citations), index_delay
+        sessions.append(s)
+        return Built(s)
+
+    factory.sessions = sessions
+    return factory
+
+
+def test_a_book_is_indexed_first_and_answered_from_unread_pages_while_reading_goes_on(tmp_path, monkeypatch):
+    """Issue #19 in the reader: the text pass runs (and says so) before reading; a question
+    is answered from a page not read yet, marked as such, its quote still jumps to the
+    sentence; reading resumes and finishes; the history keeps the marks."""
+    pdf = make_book_pdf(tmp_path / "book.pdf", pages=12)
+    quote = dict(quote_of(pdf, 1, SENTENCE), source="unread")
+    factory = indexing_factory([quote], segment_delay=0.15, index_delay=0.05)
+    states = record(monkeypatch, "on_ingest_state")
+    indexing = record(monkeypatch, "on_index_progress")
+    shown = []
+    orig = ReaderScreen.on_index_progress
+
+    def spy(self, msg):
+        orig(self, msg)
+        shown.append(status_text(self.app))
+
+    monkeypatch.setattr(ReaderScreen, "on_index_progress", spy)
+
+    async def go():
+        app = BookpotApp(str(pdf), session_factory=factory)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: reader(app).engine is not None and reader(app).engine.indexed,
+                           10, "the text pass")
+            text = app.screen.query_one(BookText)
+            await wait_for(pilot, lambda: len(text.blocks) == 12, 10, "the text")
+            ex = await ask(pilot, app, "Who keeps the lighthouse?")
+            await wait_for(pilot, lambda: ex.done, 10, "the answer")
+            await pilot.pause()
+            session = factory.sessions[0]
+            assert session.read_when_indexed == 0  # indexed before the first page was read
+            assert not session.finished  # answered while reading was under way
+            note = str(ex.note.render())
+            assert "answered from pages not read yet (" in note and "% of the book read)" in note, note
+            (link,) = ex.query(QuoteLink)
+            assert link.has_class("-unread") and link.line.endswith("” — p. 2 · unread"), link.line
+            assert "· unread" in exchange_text(ex)
+            text.scroll_home(animate=False, immediate=True)
+            await pilot.pause()
+            link.focus()
+            await pilot.press("enter")
+            await pilot.pause()
+            (bi, a, z), = text.quote_spans
+            assert bi == 1 and text.blocks[1].text[a:z] == SENTENCE
+            await wait_for(pilot, lambda: reader(app).state == "ready", 20, "reading to resume and finish")
+            assert session.finished
+        seen = [m.state for m in states]
+        assert seen.index("indexing") < seen.index("reading"), seen
+        assert indexing and all(0 <= m.progress <= 1 for m in indexing)
+        assert any(t.startswith("indexing the book for questions") for t in shown), shown
+        (qa,) = Library().history(str(pdf))
+        assert qa.from_unread and qa.partial and qa.indexed and 0 <= qa.read_fraction < 1
+        assert qa.citations[0]["source"] == "unread"
+        md = library_mod.notes_markdown("Book", str(pdf), [qa])
+        assert "> Answered from pages not read yet (" in md
+
+        # Reopened: the history shows the same note and marks.
+        app = BookpotApp(str(pdf), session_factory=factory)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: app.screen.query(Exchange), 10, "the history")
+            ex = app.screen.query(Exchange).first()
+            await pilot.pause()
+            assert "answered from pages not read yet" in str(ex.note.render())
+            assert ex.query(QuoteLink).first().line.endswith("· unread")
+
+    run(go())
+
+
+def test_a_question_while_indexing_waits_for_it_and_closing_stops_the_pass(tmp_path):
+    pdf = make_book_pdf(tmp_path / "book.pdf", pages=12)
+    factory = indexing_factory([dict(quote_of(pdf, 1, SENTENCE), source="unread")], index_delay=0.3)
+
+    async def go():
+        app = BookpotApp(str(pdf), session_factory=factory)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: reader(app).state == "indexing", 10, "the text pass")
+            await ask(pilot, app, "Who keeps the lighthouse?")
+            await pilot.pause()
+            assert "answered once the book is indexed" in status_text(app), status_text(app)
+            engine = reader(app).engine
+            await pilot.press("ctrl+l")  # leave the book while it is indexed
+            await pilot.pause()
+            assert engine.done.wait(5)
+        session = factory.sessions[0]
+        assert session.pass_cancelled and not session.text.done and not session.ingested
+        assert Library().get(str(pdf)).state == "paused"
 
     run(go())
 
