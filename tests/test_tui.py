@@ -25,6 +25,7 @@ from types import SimpleNamespace
 import pytest
 
 import docgen
+import natural
 from conftest import run_cli
 from passkey import FILLER, QUESTION, passkey_text
 from topicbook import pdf_pages, topic_chapters
@@ -760,6 +761,58 @@ def test_an_answer_failing_before_its_first_token_does_not_stall_the_chat(tmp_pa
 
 
 SENTENCE = "The lighthouse keeper is called Ilse Varga."
+
+
+@pytest.mark.model
+@pytest.mark.skipif(not natural.prose_available(), reason="the GNU manuals in /usr/share/info")
+def test_a_question_right_after_opening_a_long_book_is_answered_from_its_unread_pages(tmp_path, monkeypatch):
+    """Issue #19 with the real model: a ~30K-token PDF never read is indexed in seconds;
+    a question typed at once is answered from the whole book (its fact sits halfway in,
+    far past what was read) with the fact's quote, marked unread, while reading goes on;
+    the quote jumps to its sentence in the text pane."""
+    doc = natural.build(30000, ["F03"], "pdf", offset=200, name="tui-early30k")
+    pdf = doc.write(tmp_path)
+    (fact,) = doc.facts()
+    done, orig = [], ReaderScreen.on_answer_done
+
+    async def spy(self, msg):
+        done.append((msg, self.engine.session.finished))
+        await orig(self, msg)
+
+    monkeypatch.setattr(ReaderScreen, "on_answer_done", spy)
+
+    async def go():
+        app = BookpotApp(str(pdf), real_settings())
+        async with app.run_test(size=SIZE) as pilot:
+            ex = await ask(pilot, app, fact.question)  # typed right after opening: it waits for the text pass only
+            await wait_for(pilot, lambda: ex.done, MODEL_TIMEOUT, "the answer")
+            await pilot.pause()
+            engine = reader(app).engine
+            ((msg, finished),) = done
+            assert engine.indexed and msg.indexed and msg.partial and msg.from_unread
+            assert msg.read_fraction is not None and msg.read_fraction < 0.4, msg.read_fraction
+            assert not finished  # answered before reading was done; it goes on behind
+            link = next((q for q in ex.query(QuoteLink) if natural.holds_evidence(fact, q.citation["quote"])),
+                        None)
+            assert link is not None, (ex.text, [q.citation for q in ex.query(QuoteLink)])
+            assert link.citation["source"] == "unread" and link.line.endswith("· unread"), link.citation
+            placed = doc.placed[0]
+            assert link.citation["page"] == str(placed.page + 1), (link.citation, placed)
+            assert "answered from pages not read yet" in str(ex.note.render())
+            text = app.screen.query_one(BookText)
+            await wait_for(pilot, lambda: text.find_quote(link.citation), 30, "the quote's page in the text")
+            text.scroll_home(animate=False, immediate=True)
+            await pilot.pause()
+            link.focus()
+            await pilot.press("enter")
+            await pilot.pause()
+            assert text.quote_spans, link.citation
+            got = " ".join(" ".join(text.blocks[i].text[a:z].split()) for i, a, z in text.quote_spans)
+            assert got == " ".join(link.citation["quote"].split())
+            assert app.screen.query_one("#text-pane").border_title.startswith(link.citation["locator"])
+            await wait_for(pilot, lambda: reader(app).state == "reading", 30, "reading to resume")
+
+    run(go())
 
 
 def quote_of(pdf: Path, page_index: int, sentence: str) -> dict:
