@@ -325,7 +325,7 @@ class ReaderScreen(Screen):
         if self._waiting:
             text = f"question asked: answered once the book is indexed ({p:.0%})…"
         else:
-            text = f"indexing the book for questions {p:.0%} · {msg.tokens:,} tok{rate}"
+            text = f"indexing for questions {p:.0%} · {msg.tokens:,} tok{rate}"
         self.query_one(StatusBar).set_state(text, p)
 
     def on_book_indexed(self, msg: BookIndexed) -> None:
@@ -375,7 +375,7 @@ class ReaderScreen(Screen):
         if msg.state == "waiting":
             bar.set_state("waiting: another bookpot is reading this book…", msg.progress)
         elif msg.state == "indexing":
-            bar.set_state("indexing the book for questions…", 0)
+            bar.set_state("indexing for questions…", 0)
         elif msg.state == "reading":
             bar.set_state(f"reading {msg.progress:.0%} · {msg.tokens:,} tok", msg.progress)
         elif msg.state == "paused":
