@@ -957,14 +957,14 @@ def test_a_book_is_indexed_first_and_answered_from_unread_pages_while_reading_go
     factory = indexing_factory([quote], segment_delay=0.15, index_delay=0.05)
     states = record(monkeypatch, "on_ingest_state")
     indexing = record(monkeypatch, "on_index_progress")
-    shown = []
-    orig = ReaderScreen.on_index_progress
+    shown: list[str] = []
+    orig = StatusBar.set_state
 
-    def spy(self, msg):
-        orig(self, msg)
-        shown.append(status_text(self.app))
+    def spy(self, text, progress=None):
+        shown.append(text)
+        orig(self, text, progress)
 
-    monkeypatch.setattr(ReaderScreen, "on_index_progress", spy)
+    monkeypatch.setattr(StatusBar, "set_state", spy)
 
     async def go():
         app = BookpotApp(str(pdf), session_factory=factory)
@@ -997,6 +997,9 @@ def test_a_book_is_indexed_first_and_answered_from_unread_pages_while_reading_go
         assert seen.index("indexing") < seen.index("reading"), seen
         assert indexing and all(0 <= m.progress <= 1 for m in indexing)
         assert any(t.startswith("indexing for questions ") for t in shown), shown
+        assert shown.index("indexing for questions…") < next(i for i, t in enumerate(shown)
+                                                             if t.startswith("indexing for questions "))
+        assert any(t.startswith("looking up passages in the whole book…") for t in shown), shown
         (qa,) = Library().history(str(pdf))
         assert qa.from_unread and qa.partial and qa.indexed and 0 <= qa.read_fraction < 1
         assert qa.citations[0]["source"] == "unread"

@@ -426,7 +426,10 @@ class ReaderScreen(Screen):
             self._status_before_answer = bar.state
         self._answer = (msg.qid, 0.0, 0)
         self._waiting.discard(msg.qid)
-        bar.set_state("looking up passages for the question…" + self._paused_for_answer())
+        engine = self.engine
+        whole = engine is not None and engine.indexed and not engine.exhausted  # unread ones are read now
+        bar.set_state(("looking up passages in the whole book…" if whole else "looking up passages for the question…")
+                      + self._paused_for_answer())
         ex = self.query_one(ChatLog).exchange(msg.qid)
         if ex is not None:
             ex.start_stream()
