@@ -3,7 +3,8 @@
 The flows that matter (open a book, wait for ingestion, ask, read the
 answer, jump to a citation; reopen from the cache with no prefill; close
 half-way and resume; memory-unit citations past a small pot, matched
-against the CLI) run the REAL engine with the real default model on small
+against the CLI; a question typed right after opening a long book,
+answered from its unread pages while reading goes on) run the REAL engine with the real default model on small
 generated documents (marked ``model``). A fake session is used only where
 timing must be controlled: Esc stopping an answer mid-stream, pause/resume,
 waiting for another reader's lock, and deterministic snapshots. The cache
