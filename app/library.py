@@ -96,6 +96,9 @@ class QA:
     asked_at: float = 0.0
     units: int = 0  # memory units brought back for this answer
     answered: bool = True  # False: the model said nothing usable; ``citations`` starts with the nearest passages
+    from_unread: bool = False  # drew on parts of the book not read yet (issue #19; quotes' source "unread")
+    read_fraction: float | None = None  # 0..1 of the book read when it was answered (None: not recorded)
+    indexed: bool = False  # the whole book was searched (its text pass was done), read or not
 
     @classmethod
     def from_dict(cls, d: dict) -> "QA":
@@ -195,6 +198,24 @@ class Library:
         write_json_atomic(self.history_path(book_key(path)), [asdict(q) for q in items])
 
 
+def scope_note(partial: bool, from_unread: bool = False, read_fraction: float | None = None,
+               indexed: bool = False) -> str:
+    """What part of the book an answer came from, for a person ("" for a read book).
+
+    ``from_unread``: passages not read yet were prefilled for it (issue #19);
+    ``indexed``: the whole book was searched though it was not read whole;
+    ``read_fraction``: 0..1 of the book read then (left out when None).
+    """
+    read = f" ({read_fraction:.0%} of the book read)" if read_fraction is not None else ""
+    if from_unread:
+        return f"answered from pages not read yet{read}"
+    if partial and indexed:
+        return f"answered from pages already read; the whole book was searched{read}"
+    if partial:
+        return "answered from the part of the book read so far" + read
+    return ""
+
+
 def notes_markdown(title: str, path: str, items: list[QA]) -> str:
     """A book's Q&A as a Markdown document."""
     lines = [f"# Notes on {title}", "", f"Source: `{path}`", ""]
@@ -202,8 +223,10 @@ def notes_markdown(title: str, path: str, items: list[QA]) -> str:
         lines += ["_No questions asked yet._", ""]
     for qa in items:
         lines += [f"## {qa.question.strip()}", "", qa.answer.strip() or "_(no answer)_", ""]
-        if qa.partial:
-            lines += ["> Answered before the whole book was read.", ""]
+        if qa.from_unread or qa.partial:
+            note = scope_note(qa.partial, qa.from_unread, qa.read_fraction, qa.indexed)
+            lines += [f"> {note[0].upper()}{note[1:]}." if qa.from_unread or qa.indexed
+                      else "> Answered before the whole book was read.", ""]
         if qa.cancelled:
             lines += ["> Answer stopped early.", ""]
         quotes = [c for c in qa.citations if c.get("quote")]

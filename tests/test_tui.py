@@ -3,7 +3,8 @@
 The flows that matter (open a book, wait for ingestion, ask, read the
 answer, jump to a citation; reopen from the cache with no prefill; close
 half-way and resume; memory-unit citations past a small pot, matched
-against the CLI) run the REAL engine with the real default model on small
+against the CLI; a question typed right after opening a long book,
+answered from its unread pages while reading goes on) run the REAL engine with the real default model on small
 generated documents (marked ``model``). A fake session is used only where
 timing must be controlled: Esc stopping an answer mid-stream, pause/resume,
 waiting for another reader's lock, and deterministic snapshots. The cache
@@ -20,10 +21,12 @@ import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 import docgen
+import natural
 from conftest import run_cli
 from passkey import FILLER, QUESTION, passkey_text
 from topicbook import pdf_pages, topic_chapters
@@ -34,7 +37,7 @@ from bookpot.app.library import QA, BookRecord, Library
 from bookpot.app.tui.app import BookpotApp
 from bookpot.app.tui.booktext import Block, BookText, hard_breaks, wrap_offsets
 from bookpot.app.tui.chat import (NEAREST, NOT_SAID, ChatLog, CitationButton, Exchange, ListGuard, QuoteLink,
-                                  SummaryExchange, quote_line)
+                                  SummaryExchange, exchange_text, quote_line)
 from bookpot.app.tui.dialogs import ConfirmDialog, FileBrowser, PromptDialog
 from bookpot.app.tui.messages import IngestProgress
 from bookpot.app.tui.worker import BookEngine, default_session_factory
@@ -761,6 +764,58 @@ def test_an_answer_failing_before_its_first_token_does_not_stall_the_chat(tmp_pa
 SENTENCE = "The lighthouse keeper is called Ilse Varga."
 
 
+@pytest.mark.model
+@pytest.mark.skipif(not natural.prose_available(), reason="the GNU manuals in /usr/share/info")
+def test_a_question_right_after_opening_a_long_book_is_answered_from_its_unread_pages(tmp_path, monkeypatch):
+    """Issue #19 with the real model: a ~30K-token PDF never read is indexed in seconds;
+    a question typed at once is answered from the whole book (its fact sits halfway in,
+    far past what was read) with the fact's quote, marked unread, while reading goes on;
+    the quote jumps to its sentence in the text pane."""
+    doc = natural.build(30000, ["F03"], "pdf", offset=200, name="tui-early30k")
+    pdf = doc.write(tmp_path)
+    (fact,) = doc.facts()
+    done, orig = [], ReaderScreen.on_answer_done
+
+    async def spy(self, msg):
+        done.append((msg, self.engine.session.finished))
+        await orig(self, msg)
+
+    monkeypatch.setattr(ReaderScreen, "on_answer_done", spy)
+
+    async def go():
+        app = BookpotApp(str(pdf), real_settings())
+        async with app.run_test(size=SIZE) as pilot:
+            ex = await ask(pilot, app, fact.question)  # typed right after opening: it waits for the text pass only
+            await wait_for(pilot, lambda: ex.done, MODEL_TIMEOUT, "the answer")
+            await pilot.pause()
+            engine = reader(app).engine
+            ((msg, finished),) = done
+            assert engine.indexed and msg.indexed and msg.partial and msg.from_unread
+            assert msg.read_fraction is not None and msg.read_fraction < 0.4, msg.read_fraction
+            assert not finished  # answered before reading was done; it goes on behind
+            link = next((q for q in ex.query(QuoteLink) if natural.holds_evidence(fact, q.citation["quote"])),
+                        None)
+            assert link is not None, (ex.text, [q.citation for q in ex.query(QuoteLink)])
+            assert link.citation["source"] == "unread" and link.line.endswith("· unread"), link.citation
+            placed = doc.placed[0]
+            assert link.citation["page"] == str(placed.page + 1), (link.citation, placed)
+            assert "answered from pages not read yet" in str(ex.note.render())
+            text = app.screen.query_one(BookText)
+            await wait_for(pilot, lambda: text.find_quote(link.citation), 30, "the quote's page in the text")
+            text.scroll_home(animate=False, immediate=True)
+            await pilot.pause()
+            link.focus()
+            await pilot.press("enter")
+            await pilot.pause()
+            assert text.quote_spans, link.citation
+            got = " ".join(" ".join(text.blocks[i].text[a:z].split()) for i, a, z in text.quote_spans)
+            assert got == " ".join(link.citation["quote"].split())
+            assert app.screen.query_one("#text-pane").border_title.startswith(link.citation["locator"])
+            await wait_for(pilot, lambda: reader(app).state == "reading", 30, "reading to resume")
+
+    run(go())
+
+
 def quote_of(pdf: Path, page_index: int, sentence: str) -> dict:
     """A quote as Session.quotes gives it: offsets in the reader's text of that page."""
     from bookpot.engine.readers import open_document
@@ -836,6 +891,152 @@ def test_quotes_under_the_answer_jump_to_the_highlighted_sentence(tmp_path):
         assert hist[0].answered and hist[0].citations[0]["quote"] == SENTENCE
         md = library_mod.notes_markdown("Book", str(pdf), hist)  # the exported notes keep the quotes
         assert f'> "{SENTENCE}" — p. 2' in md and "Sources: p. 4" in md
+
+    run(go())
+
+
+class IndexingSession(FakeSession):
+    """Has a text pass (``index_delay`` s a segment) and answers with a quote from a page
+    not read yet, as Session does once its text pass is done (issue #19)."""
+
+    index_delay = 0.0
+    citations: tuple = ()
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.text = TextState()
+        self.read_when_indexed: int | None = None  # segments ingested when the pass ended
+        self.pass_cancelled = False
+
+    def text_pass(self, segments, *, progress=None, cancel=None):
+        n = 0
+        for seg in segments:
+            if cancel is not None and cancel():
+                self.pass_cancelled = True
+                return SimpleNamespace(tokens=n)
+            time.sleep(self.index_delay)
+            n += len(seg.text.split())
+            if progress is not None:
+                progress(n, seg.progress)
+        self.text.done, self.text.n_tokens = True, n
+        self.stats.book_tokens = n
+        self.read_when_indexed = len(self.ingested)
+        return SimpleNamespace(tokens=n)
+
+    def ask_stream(self, question, *, max_tokens=200, cancel=None):
+        yield "The keeper is called Ilse Varga."
+        unread = any(c.get("source") == "unread" for c in self.citations)
+        self.last_answer = Answer("The keeper is called Ilse Varga.", list(self.citations), self.stats,
+                                  partial=not self.finished, from_unread=unread)
+
+
+@dataclass
+class TextState:
+    done: bool = False
+    n_tokens: int = 0
+
+
+def indexing_factory(citations=(), *, segment_delay=0.0, index_delay=0.0):
+    sessions = []
+
+    def factory(request):
+        s = IndexingSession(segment_delay=segment_delay)
+        s.citations, s.index_delay = tuple(citations), index_delay
+        sessions.append(s)
+        return Built(s)
+
+    factory.sessions = sessions
+    return factory
+
+
+def test_a_book_is_indexed_first_and_answered_from_unread_pages_while_reading_goes_on(tmp_path, monkeypatch):
+    """Issue #19 in the reader: the text pass runs (and says so) before reading; a question
+    is answered from a page not read yet, marked as such, its quote still jumps to the
+    sentence; reading resumes and finishes; the history keeps the marks."""
+    pdf = make_book_pdf(tmp_path / "book.pdf", pages=12)
+    quote = dict(quote_of(pdf, 1, SENTENCE), source="unread")
+    factory = indexing_factory([quote], segment_delay=0.15, index_delay=0.05)
+    states = record(monkeypatch, "on_ingest_state")
+    indexing = record(monkeypatch, "on_index_progress")
+    shown: list[str] = []
+    orig = StatusBar.set_state
+
+    def spy(self, text, progress=None):
+        shown.append(text)
+        orig(self, text, progress)
+
+    monkeypatch.setattr(StatusBar, "set_state", spy)
+
+    async def go():
+        app = BookpotApp(str(pdf), session_factory=factory)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: reader(app).engine is not None and reader(app).engine.indexed,
+                           10, "the text pass")
+            text = app.screen.query_one(BookText)
+            await wait_for(pilot, lambda: len(text.blocks) == 12, 10, "the text")
+            ex = await ask(pilot, app, "Who keeps the lighthouse?")
+            await wait_for(pilot, lambda: ex.done, 10, "the answer")
+            await pilot.pause()
+            session = factory.sessions[0]
+            assert session.read_when_indexed == 0  # indexed before the first page was read
+            assert not session.finished  # answered while reading was under way
+            note = str(ex.note.render())
+            assert "answered from pages not read yet (" in note and "% of the book read)" in note, note
+            (link,) = ex.query(QuoteLink)
+            assert link.has_class("-unread") and link.line.endswith("” — p. 2 · unread"), link.line
+            assert "· unread" in exchange_text(ex)
+            text.scroll_home(animate=False, immediate=True)
+            await pilot.pause()
+            link.focus()
+            await pilot.press("enter")
+            await pilot.pause()
+            (bi, a, z), = text.quote_spans
+            assert bi == 1 and text.blocks[1].text[a:z] == SENTENCE
+            await wait_for(pilot, lambda: reader(app).state == "ready", 20, "reading to resume and finish")
+            assert session.finished
+        seen = [m.state for m in states]
+        assert seen.index("indexing") < seen.index("reading"), seen
+        assert indexing and all(0 <= m.progress <= 1 for m in indexing)
+        assert any(t.startswith("indexing for questions ") for t in shown), shown
+        assert shown.index("indexing for questions…") < next(i for i, t in enumerate(shown)
+                                                             if t.startswith("indexing for questions "))
+        assert any(t.startswith("looking up passages in the whole book…") for t in shown), shown
+        (qa,) = Library().history(str(pdf))
+        assert qa.from_unread and qa.partial and qa.indexed and 0 <= qa.read_fraction < 1
+        assert qa.citations[0]["source"] == "unread"
+        md = library_mod.notes_markdown("Book", str(pdf), [qa])
+        assert "> Answered from pages not read yet (" in md
+
+        # Reopened: the history shows the same note and marks.
+        app = BookpotApp(str(pdf), session_factory=factory)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: app.screen.query(Exchange), 10, "the history")
+            ex = app.screen.query(Exchange).first()
+            await pilot.pause()
+            assert "answered from pages not read yet" in str(ex.note.render())
+            assert ex.query(QuoteLink).first().line.endswith("· unread")
+
+    run(go())
+
+
+def test_a_question_while_indexing_waits_for_it_and_closing_stops_the_pass(tmp_path):
+    pdf = make_book_pdf(tmp_path / "book.pdf", pages=12)
+    factory = indexing_factory([dict(quote_of(pdf, 1, SENTENCE), source="unread")], index_delay=0.3)
+
+    async def go():
+        app = BookpotApp(str(pdf), session_factory=factory)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: reader(app).state == "indexing", 10, "the text pass")
+            await ask(pilot, app, "Who keeps the lighthouse?")
+            await pilot.pause()
+            assert "answered once the book is indexed" in status_text(app), status_text(app)
+            engine = reader(app).engine
+            await pilot.press("ctrl+l")  # leave the book while it is indexed
+            await pilot.pause()
+            assert engine.done.wait(5)
+        session = factory.sessions[0]
+        assert session.pass_cancelled and not session.text.done and not session.ingested
+        assert Library().get(str(pdf)).state == "paused"
 
     run(go())
 

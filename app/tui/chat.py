@@ -12,6 +12,12 @@ passages nearest the question. The other citations sit under them as
 compact buttons (in as many rows as the pane needs; memory-unit sources
 first, marked ``-unit``); pressing one posts ``CitationButton.Pressed``
 with the citation, and the reader screen jumps the text pane there.
+
+A book is answered before it is read (issue #19): a quote or source from a
+part not read yet (``source`` "unread": prefilled for this question) is
+marked "· unread" (class ``-unread``), and the note under the answer says
+so with how much of the book was read ("answered from pages not read yet
+(34% of the book read)").
 """
 from __future__ import annotations
 
@@ -25,6 +31,8 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Button, Markdown, Static
 from textual.widgets.markdown import MarkdownStream
+
+from ..library import scope_note
 
 
 _OL_MARKER = re.compile(r"(\n {0,3}\d{1,9})([.)])")
@@ -71,27 +79,36 @@ class CitationButton(Button):
     """A citation under an answer; its ``citation`` dict is Locator.to_dict().
 
     ``source`` says where the cited text was in front of the model: "unit"
-    (a memory unit brought back for this question; listed first) or "pot".
+    (a memory unit brought back for this question; listed first), "unread"
+    (a part of the book not read yet, prefilled for this question) or "pot".
     """
 
     def __init__(self, citation: dict, **kw) -> None:
-        unit = citation.get("source") == "unit"
-        super().__init__(citation.get("locator", "?"), compact=True,
-                         classes="citation -unit" if unit else "citation", **kw)
+        source = citation.get("source")
+        classes = "citation -unit" if source == "unit" else "citation -unit -unread" if source == "unread" \
+            else "citation"
+        super().__init__(citation.get("locator", "?"), compact=True, classes=classes, **kw)
         self.citation = citation
-        if unit:
+        if source == "unit":
             self.tooltip = "from a memory unit brought back for this question"
+        elif source == "unread":
+            self.tooltip = "from a part of the book not read yet (prefilled for this question)"
 
 
 NOT_SAID = "The book does not seem to say."
 NEAREST = "The passages nearest your question:"
 
 
+UNREAD_MARK = " · unread"
+
+
 def quote_line(citation: dict, width: int) -> str:
     """``“quote” — p. 12`` in at most ``width`` cells: white space folded, the
-    quote cut with "…" so its page always shows."""
+    quote cut with "…" so its page always shows (and `` · unread`` after it
+    for a quote from a part of the book not read yet)."""
     quote = " ".join(str(citation.get("quote", "")).split())
-    tail = f"” — {citation.get('locator', '?')}"
+    mark = UNREAD_MARK if citation.get("source") == "unread" else ""
+    tail = f"” — {citation.get('locator', '?')}{mark}"
     room = width - 1 - len(tail)
     if len(quote) > room:
         quote = quote[:max(0, room - 1)].rstrip() + "…"
@@ -107,6 +124,7 @@ class QuoteLink(Widget, can_focus=True):
     QuoteLink:hover { background: $boost; }
     QuoteLink:focus { background: $accent 40%; text-style: bold; }
     QuoteLink.-unit { color: $text-accent; }
+    QuoteLink.-unread { color: $text-warning; }
     """
 
     class Chosen(Message):
@@ -116,9 +134,11 @@ class QuoteLink(Widget, can_focus=True):
             self.citation = link.citation
 
     def __init__(self, citation: dict, **kw) -> None:
-        super().__init__(classes="quote -unit" if citation.get("source") == "unit" else "quote", **kw)
+        source = citation.get("source")
+        super().__init__(classes={"unit": "quote -unit", "unread": "quote -unread"}.get(source, "quote"), **kw)
         self.citation = citation
-        self.tooltip = " ".join(str(citation.get("quote", "")).split()) + f" — {citation.get('locator', '?')}"
+        self.tooltip = (" ".join(str(citation.get("quote", "")).split()) + f" — {citation.get('locator', '?')}"
+                        + (" (from a part of the book not read yet)" if source == "unread" else ""))
 
     @property
     def line(self) -> str:
@@ -148,6 +168,7 @@ class Exchange(Vertical):
         self.quotes = Vertical(classes="quotes")
         self.citations = Vertical(classes="citations")
         self.answered = True
+        self.scope = ""  # what part of the book it was answered from ("" for a read book)
         self.quoted: list[dict] = []  # the quotes shown under the answer
         self._stream: MarkdownStream | None = None
         self.text = answer
@@ -186,7 +207,8 @@ class Exchange(Vertical):
         await self._streaming().write(self._guard.feed(piece))
 
     async def finish(self, citations: list[dict], partial: bool, cancelled: bool, error: str = "",
-                     units: int = 0, text: str = "", answered: bool = True) -> None:
+                     units: int = 0, text: str = "", answered: bool = True, *, from_unread: bool = False,
+                     read_fraction: float | None = None, indexed: bool = False) -> None:
         """End the stream; ``text`` is the engine's final answer, which drops
         a repeat the stream already showed (see ``engine/loops.py``), or says
         the book does not seem to say (``answered`` False). A stopped answer
@@ -200,12 +222,15 @@ class Exchange(Vertical):
         elif text.strip() and text.strip() != self.text.strip():
             self.text = text.strip()
             await self.answer.update(markdown_safe(self.text))
-        self.show_meta(citations, partial, cancelled, error, units=units, answered=answered)
+        self.show_meta(citations, partial, cancelled, error, units=units, answered=answered,
+                       from_unread=from_unread, read_fraction=read_fraction, indexed=indexed)
         self.done = True
 
     def show_meta(self, citations: list[dict], partial: bool, cancelled: bool, error: str = "",
-                  units: int = 0, answered: bool = True) -> None:
-        """The note, quotes and source buttons under a finished answer."""
+                  units: int = 0, answered: bool = True, *, from_unread: bool = False,
+                  read_fraction: float | None = None, indexed: bool = False) -> None:
+        """The note, quotes and source buttons under a finished answer; the note says
+        what part of the book it came from (``library.scope_note``)."""
         self.answered = answered
         notes = []
         if error:
@@ -218,8 +243,9 @@ class Exchange(Vertical):
             notes.append("(no answer)")
         if cancelled:
             notes.append("stopped (Esc)")
-        if partial:
-            notes.append("answered from the part of the book read so far")
+        self.scope = scope_note(partial, from_unread, read_fraction, indexed)
+        if self.scope:
+            notes.append(self.scope)
         if units:
             notes.append(f"{units} unit{'s' if units != 1 else ''} loaded")
         self.set_note(" · ".join(notes), "error" if error else None)
@@ -257,10 +283,13 @@ def exchange_text(ex: Exchange) -> str:
     """A finished question and answer as plain text for the clipboard: the question,
     the answer, its quotes as ``> “…” — p. 12`` and its other sources."""
     lines = [f"Q: {ex.question}", ex.text.strip() or "(no answer)"]
+    if ex.scope:
+        lines.append(f"({ex.scope})")
     if ex.quoted:
         if not ex.answered:
             lines.append(NEAREST)
-        lines += [f"> “{' '.join(str(c.get('quote', '')).split())}” — {c.get('locator', '?')}" for c in ex.quoted]
+        lines += [f"> “{' '.join(str(c.get('quote', '')).split())}” — {c.get('locator', '?')}"
+                  + (UNREAD_MARK if c.get("source") == "unread" else "") for c in ex.quoted]
     others = [b.citation.get("locator", "?") for b in ex.query(CitationButton)]
     if others:
         lines.append("Sources: " + ", ".join(others))

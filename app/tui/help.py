@@ -34,9 +34,12 @@ Everything runs on this machine. **Esc** (or F1, or q) closes this help.
 | Ctrl+Y | copy the answer (the one with the focus, else the last) with its quotes and pages; in the text, the page on top |
 | Tab | move between the text, the chat and the question box |
 
-Questions can be asked while the book is still being read: reading pauses,
-the answer uses what was read so far (the chat says so), then reading
-resumes. Under an answer come its quotes from the book: choose one (Tab,
+A new book is first indexed (its text only, no model work: seconds for a
+text file, longer for a big PDF). Questions can then be asked at once,
+while the book is still being read: reading pauses, the answer is found
+anywhere in the book, and the passages it needs that were not read yet
+are read for it now (the chat says "answered from pages not read yet",
+and marks those quotes "· unread"), then reading resumes. Under an answer come its quotes from the book: choose one (Tab,
 then Enter, or click) to see it highlighted on its page. Press a source
 to jump to that page. The focused pane has the heavy border.
 

@@ -84,8 +84,32 @@ class IngestProgress(EngineMessage):
         self.locator = locator
 
 
+class IndexProgress(EngineMessage):
+    """The text pass (engine/textpass.py) over the whole book, before reading: ``tokens`` cut
+    so far, ``progress`` 0..1 by the reader's pages or bytes, ``tokens_per_s`` of this pass."""
+
+    def __init__(self, tokens: int, progress: float, tokens_per_s: float) -> None:
+        super().__init__()
+        self.tokens = tokens
+        self.progress = progress
+        self.tokens_per_s = tokens_per_s
+
+
+class BookIndexed(EngineMessage):
+    """The text pass reached the end: ``tokens`` in the book, ``seconds`` it took; questions
+    are answered from the whole book from now on. ``quiet``: it was done before (resumed,
+    or reopened after a summary): nothing new to announce."""
+
+    def __init__(self, tokens: int, seconds: float, quiet: bool = False) -> None:
+        super().__init__()
+        self.tokens = tokens
+        self.seconds = seconds
+        self.quiet = quiet
+
+
 class IngestState(EngineMessage):
-    """Ingestion changed state: "waiting", "reading", "paused", "ready" or "failed".
+    """Ingestion changed state: "waiting", "indexing" (the text pass, before reading),
+    "reading", "paused", "ready" or "failed".
 
     ``cached``: "ready" straight from the book's saved state, no prefill.
     ``quiet``: the reader's session was reopened after a summary: nothing new to announce.
@@ -118,10 +142,15 @@ class AnswerPiece(EngineMessage):
 
 class AnswerDone(EngineMessage):
     def __init__(self, qid: int, question: str, text: str, citations: list[dict], partial: bool,
-                 cancelled: bool, error: str = "", units: int = 0, answered: bool = True) -> None:
+                 cancelled: bool, error: str = "", units: int = 0, answered: bool = True,
+                 from_unread: bool = False, read_fraction: float | None = None, indexed: bool = False) -> None:
         """``citations``: the answer's quotes first (dicts with ``quote``, ``start``,
         ``end``: offsets in the cited page's text), then locator-only ones;
-        ``answered`` False: the model said nothing usable (``text`` says so)."""
+        ``source`` "unread" marks one from a part of the book not read yet.
+        ``answered`` False: the model said nothing usable (``text`` says so).
+        ``from_unread``: passages not read yet were prefilled for it (issue #19);
+        ``read_fraction``: 0..1 of the book read when it was answered (None: not known);
+        ``indexed``: the whole book was searched (its text pass was done)."""
         super().__init__()
         self.qid = qid
         self.question = question
@@ -132,6 +161,9 @@ class AnswerDone(EngineMessage):
         self.error = error
         self.units = units  # memory units loaded for this answer
         self.answered = answered
+        self.from_unread = from_unread
+        self.read_fraction = read_fraction
+        self.indexed = indexed
 
 
 class SummaryStarted(EngineMessage):

@@ -6,6 +6,11 @@ engine's one feeds the model, which is much slower. The engine lives in a
 thread worker (see ``worker.py``); this screen only reacts to its messages
 and keeps the library record and the Q&A history up to date.
 
+A book not read whole is first indexed (the engine's text pass: reader and
+tokenizer only, seconds for a text file), and from then on a question is
+answered at once from the whole book while reading goes on behind; the
+answer says when it drew on pages not read yet (issue #19).
+
 "Summarize this book" (Ctrl+R, or the command palette) queues a summary on
 the engine thread; its sections stream into the chat as they are written,
 and the finished summary joins the book's history (and so the exported
@@ -32,8 +37,8 @@ from ..library import QA, Library, export_notes, default_notes_path
 from .booktext import Block, BookText
 from .chat import SUMMARY_QUESTION, ChatLog, CitationButton, Exchange, QuoteLink, SummaryExchange, exchange_text
 from .dialogs import PromptDialog
-from .messages import (AnswerDone, AnswerPiece, AnswerStarted, BookOpened, DocBlocks, EngineFailed, EngineNote,
-                       IngestProgress, IngestState, ModelLoading, ModelReady, SummaryDone, SummarySection,
+from .messages import (AnswerDone, AnswerPiece, AnswerStarted, BookIndexed, BookOpened, DocBlocks, EngineFailed,
+                       EngineNote, IndexProgress, IngestProgress, IngestState, ModelLoading, ModelReady, SummaryDone, SummarySection,
                        SummaryStarted, SummaryStatus)
 from .library import fmt_bytes
 from .status import Eta, StatusBar, fmt_eta, fmt_progress
@@ -162,7 +167,8 @@ class ReaderScreen(Screen):
             else:
                 ex = Exchange(qa.question, answer=qa.answer)
             await chat.mount(ex)
-            ex.show_meta(qa.citations, qa.partial, qa.cancelled, units=qa.units, answered=qa.answered)
+            ex.show_meta(qa.citations, qa.partial, qa.cancelled, units=qa.units, answered=qa.answered,
+                         from_unread=qa.from_unread, read_fraction=qa.read_fraction, indexed=qa.indexed)
         chat.scroll_end(animate=False)
 
     def _start_engine(self) -> None:
@@ -196,7 +202,7 @@ class ReaderScreen(Screen):
         self._remember_position()
         if self.engine is not None:
             self.engine.close()
-            if self.state in ("reading", "loading", "waiting"):
+            if self.state in ("reading", "loading", "waiting", "indexing"):
                 self._save_record(state="paused")
 
     # -- the text pane -------------------------------------------------------
@@ -312,6 +318,21 @@ class ReaderScreen(Screen):
         if time.monotonic() - self._saved_at > LIBRARY_SAVE_EVERY_S:
             self._save_record(state="ingesting", progress=msg.progress, tokens=msg.tokens)
 
+    def on_index_progress(self, msg: IndexProgress) -> None:
+        """The text pass: how far the whole book has been cut and indexed (no model work)."""
+        p = msg.progress
+        rate = f" · {msg.tokens_per_s:,.0f} tok/s" if msg.tokens_per_s else ""
+        if self._waiting:
+            text = f"question asked: answered once the book is indexed ({p:.0%})…"
+        else:
+            text = f"indexing for questions {p:.0%} · {msg.tokens:,} tok{rate}"
+        self.query_one(StatusBar).set_state(text, p)
+
+    def on_book_indexed(self, msg: BookIndexed) -> None:
+        if not msg.quiet:
+            self.notify(f"{self.book_title}: indexed ({msg.tokens:,} tokens in {msg.seconds:,.1f} s); "
+                        "questions are answered from the whole book while it is read")
+
     def _tell_disk_use(self, tokens: int, progress: float) -> None:
         """Before a long read goes far: the memory units it will keep on disk, and the free space.
 
@@ -353,6 +374,8 @@ class ReaderScreen(Screen):
         bar = self.query_one(StatusBar)
         if msg.state == "waiting":
             bar.set_state("waiting: another bookpot is reading this book…", msg.progress)
+        elif msg.state == "indexing":
+            bar.set_state("indexing for questions…", 0)
         elif msg.state == "reading":
             bar.set_state(f"reading {msg.progress:.0%} · {msg.tokens:,} tok", msg.progress)
         elif msg.state == "paused":
@@ -403,7 +426,10 @@ class ReaderScreen(Screen):
             self._status_before_answer = bar.state
         self._answer = (msg.qid, 0.0, 0)
         self._waiting.discard(msg.qid)
-        bar.set_state("looking up passages for the question…" + self._paused_for_answer())
+        engine = self.engine
+        whole = engine is not None and engine.indexed and not engine.exhausted  # unread ones are read now
+        bar.set_state(("looking up passages in the whole book…" if whole else "looking up passages for the question…")
+                      + self._paused_for_answer())
         ex = self.query_one(ChatLog).exchange(msg.qid)
         if ex is not None:
             ex.start_stream()
@@ -440,7 +466,8 @@ class ReaderScreen(Screen):
         ex = chat.exchange(msg.qid)
         if ex is not None:
             await ex.finish(msg.citations, msg.partial, msg.cancelled, msg.error, units=msg.units, text=msg.text,
-                            answered=msg.answered)
+                            answered=msg.answered, from_unread=msg.from_unread,
+                            read_fraction=msg.read_fraction if msg.partial else None, indexed=msg.indexed)
             self.call_after_refresh(self._show_answer, ex)
         if msg.error:
             self.notify(msg.error, title="The answer failed", severity="error")
@@ -450,7 +477,8 @@ class ReaderScreen(Screen):
             answer, answered = ex.text, ex.answered  # a stopped answer keeps what was streamed
         citations = msg.citations if answer.strip() else []
         qa = QA(msg.question, answer, citations, msg.partial, msg.cancelled, self.model_name, time.time(),
-                units=msg.units, answered=answered)
+                units=msg.units, answered=answered, from_unread=msg.from_unread,
+                read_fraction=msg.read_fraction if msg.partial else None, indexed=msg.indexed)
         try:
             self.library.add_qa(self.path, qa)
         except OSError as e:
@@ -558,6 +586,8 @@ class ReaderScreen(Screen):
             bar = self.query_one(StatusBar)
             self._status_before_answer = self._status_before_answer or bar.state
             bar.set_state(f"question asked: reading pauses after this chunk ({self.engine.progress:.0%})…")
+        elif self.state == "indexing":
+            self.query_one(StatusBar).set_state("question asked: answered once the book is indexed…")
         ex = Exchange(question, qid=qid)
         chat = self.query_one(ChatLog)
         await chat.mount(ex)

@@ -36,6 +36,23 @@ a read book with no prefill, a half-read one resumes where it stopped.
 Only the weights are shared (the same loaded ``Model``). Reading waits
 meanwhile, and questions asked meanwhile wait in the queue. A cached
 summary comes back at once, without touching the reader's session.
+
+**Questions before the book is read** (issue #19): right after
+``Reading.open`` (the lock held, before the first chunk) a book that is
+not read whole gets its *text pass* (``Session.text_pass``,
+engine/textpass.py): the reader and the tokenizer only, no decode, over
+a second, fresh segments iterator (``open_segments()``, the one summaries
+reopen with; the first stays the reading's). It cuts the whole book into
+the chunks and units reading will make and indexes them, in seconds for
+a text file (longer for a big PDF), posting ``IndexProgress`` and then
+``BookIndexed``; closing the book stops it between chunks (it resumes
+next time). From then on a question is answered at once from the whole
+book -- the chunks holding its passages are prefilled on demand -- and
+reading goes on behind after the answer, reusing those chunks.
+``AnswerDone`` says whether the answer drew on parts not read yet and
+how much of the book was read then. Questions asked during the pass
+wait for it; without ``open_segments`` (or memory units) there is no
+pass, and answers come from the part read, as before.
 """
 from __future__ import annotations
 
@@ -48,8 +65,8 @@ from typing import Callable, Iterator
 from textual.message import Message
 
 from ...engine.errors import BookpotError
-from .messages import (AnswerDone, AnswerPiece, AnswerStarted, BookOpened, EngineFailed, EngineNote,
-                       IngestProgress, IngestState, ModelLoading, ModelReady, SummaryDone, SummarySection,
+from .messages import (AnswerDone, AnswerPiece, AnswerStarted, BookIndexed, BookOpened, EngineFailed, EngineNote,
+                       IndexProgress, IngestProgress, IngestState, ModelLoading, ModelReady, SummaryDone, SummarySection,
                        SummaryStarted, SummaryStatus)
 
 MB = 1024 * 1024
@@ -186,8 +203,10 @@ class BookEngine:
                  open_segments: Callable[[], Iterator] | None = None,
                  summary_runner: Callable = default_summary_runner) -> None:
         """``open_segments()`` gives the book's segments from the start again: the
-        reader's session is reopened with them after a summary (without it,
-        summaries are not offered)."""
+        reader's session is reopened with them after a summary, and the text
+        pass cuts the whole book from them before reading (without it,
+        summaries are not offered and questions are answered from the part
+        read only)."""
         self.request = request
         self.model_name = request.model_name
         self._post = post
@@ -200,6 +219,8 @@ class BookEngine:
         self.session = None
         self.reading = None
         self.cached = False  # restored finished from the cache: no prefill
+        self.indexed = False  # the text pass covered the whole book: questions draw on all of it
+        self.indexing = False  # the text pass is running
         self.exhausted = False
         self.paused = False
         self.answering = False
@@ -344,7 +365,46 @@ class BookEngine:
         if self.cached:
             self.exhausted = True
             self._post(IngestState("ready", self.tokens, 1.0, cached=True, quiet=quiet))
-        return True
+        else:
+            self._index(quiet)
+        return not self.closing
+
+    def _index(self, quiet: bool = False) -> None:
+        """The text pass over the whole book (see the module docstring); never fatal:
+        without it questions are answered from the part read."""
+        session, built = self.session, self.built
+        text = getattr(session, "text", None)
+        self.indexed = False
+        if text is None or self._open_segments is None or getattr(built, "plain", False) \
+                or getattr(built, "by_question", False):
+            return
+        if not text.done:
+            self._post(IngestState("indexing", self.tokens, self.progress))
+        t0 = time.perf_counter()
+        last = [0.0]
+
+        def progress(tokens: int, fraction: float) -> None:
+            now = time.perf_counter()
+            if now - last[0] >= 0.1:  # a message per chunk would flood the screen for a fast pass
+                last[0] = now
+                dt = now - t0
+                self._post(IndexProgress(tokens, min(1.0, fraction), tokens / dt if dt > 0 else 0.0))
+
+        self.indexing = True
+        try:
+            st = session.text_pass(self._open_segments(), progress=progress, cancel=self._closing.is_set)
+        except Exception as e:  # noqa: BLE001 - reading goes on; questions use the part read
+            self._post(EngineNote(f"could not index the whole book ({one_line(e)}); questions are "
+                                  "answered from the part read so far", "warning"))
+            return
+        finally:
+            self.indexing = False
+        if not text.done:  # closed meanwhile (it resumes next time)
+            return
+        self.indexed = text.n_tokens > 0
+        if self.indexed:
+            fresh = getattr(st, "tokens", 0) > 0
+            self._post(BookIndexed(text.n_tokens, time.perf_counter() - t0, quiet=quiet or not fresh))
 
     def _on_wait(self) -> None:
         self._post(IngestState("waiting", self.tokens, self.progress))
@@ -436,7 +496,22 @@ class BookEngine:
             units = len(getattr(ans.stats, "units_loaded", None) or [])
             self._post(AnswerDone(q.qid, q.text, ans.text, list(ans.citations), ans.partial,
                                   cancelled, error, units=units,
-                                  answered=getattr(ans, "answered", True)))
+                                  answered=getattr(ans, "answered", True),
+                                  from_unread=bool(getattr(ans, "from_unread", False)),
+                                  read_fraction=self.read_fraction() if ans.partial else 1.0,
+                                  indexed=self.indexed))
+
+    def read_fraction(self) -> float:
+        """How much of the book is read: by tokens once the text pass counted them, else by
+        the reader's progress (pages or bytes)."""
+        session = self.session
+        if session is not None and getattr(session, "finished", False):
+            return 1.0
+        stats = getattr(session, "stats", None)
+        book_tokens = getattr(stats, "book_tokens", 0) or 0
+        if self.indexed and book_tokens > 0:
+            return min(1.0, stats.doc_tokens / book_tokens)
+        return self.progress
 
     # -- summaries -----------------------------------------------------------
     def _summarize(self, qid: int) -> bool:
