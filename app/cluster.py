@@ -100,7 +100,7 @@ def add_arguments(p) -> None:
 
 def spread(args) -> bool:
     """The command asked for Dask (``--cluster`` or ``--workers``)."""
-    return bool(getattr(args, "cluster", None) or getattr(args, "workers", None))
+    return bool(getattr(args, "cluster", None)) or getattr(args, "workers", None) is not None
 
 
 def _timeout() -> float:
@@ -148,9 +148,12 @@ def connect(args):
     address = args.cluster
     try:
         client = distributed.Client(address, timeout=timeout)
-    except Exception as e:
+    except (OSError, ValueError, TypeError) as e:  # refused, timed out, no such host, not an address
         raise BookpotError(f"cannot reach the Dask scheduler at {printable(address, 200)}: {_first_line(e)} "
                            "(is `dask scheduler` running there, and the port open?)") from None
+    except Exception as e:  # something answered, but not in Dask's protocol (MemoryError on a garbage frame)
+        raise BookpotError(f"cannot reach the Dask scheduler at {printable(address, 200)}: what answers there "
+                           f"is not a Dask scheduler ({type(e).__name__})") from None
     try:
         client.wait_for_workers(1, timeout=timeout)
     except Exception:
