@@ -148,7 +148,14 @@ def connect(args):
     address = args.cluster
     try:
         client = distributed.Client(address, timeout=timeout)
-    except (OSError, ValueError, TypeError) as e:  # refused, timed out, no such host, not an address
+    except TypeError as e:
+        if str(address).startswith("tls://"):  # Dask: "TLS expects a `ssl_context` argument ..."
+            raise BookpotError(f"cannot reach the Dask scheduler at {printable(address, 200)}: a tls:// address "
+                               "needs Dask's TLS settings (distributed.comm.tls.ca-file, client cert and key; "
+                               "see the README)") from None
+        raise BookpotError(f"cannot reach the Dask scheduler at {printable(address, 200)}: "
+                           f"{_first_line(e)}") from None
+    except (OSError, ValueError) as e:  # refused, timed out, no such host, not an address
         raise BookpotError(f"cannot reach the Dask scheduler at {printable(address, 200)}: {_first_line(e)} "
                            "(is `dask scheduler` running there, and the port open?)") from None
     except Exception as e:  # something answered, but not in Dask's protocol (MemoryError on a garbage frame)
