@@ -353,7 +353,7 @@ def run(args, kind: str, *, stats_line=None) -> int:
         try:
             for fut in distributed.as_completed(list(futures)):
                 b = futures[fut]
-                results[b] = _outcome(fut)
+                results[b] = _outcome(fut, b)
                 bar.finished(keys[b])
                 while shown < len(good) and good[shown] in results:  # in the order given
                     r = results[good[shown]]
@@ -391,22 +391,18 @@ def _close(client, cluster) -> None:
             cluster.close()
 
 
-def _outcome(fut) -> dict:
+def _outcome(fut, book: str) -> dict:
     """The task's result dict, or ``{"error": reason}`` when Dask gave up on it."""
     try:
         return fut.result()
     except Exception as e:
-        name = type(e).__name__
+        name, shown = type(e).__name__, printable(book, 160)
         if name == "KilledWorker":
-            return {"error": f"{_book_of(fut)}: the workers running it died again and again "
-                             f"({_first_line(e)}); out of memory?"}
+            return {"error": f"{shown}: the workers running it died again and again ({_first_line(e)}); "
+                             "out of memory?"}
         if name in ("CancelledError", "FutureCancelledError"):
-            return {"error": f"{_book_of(fut)}: the scheduler cancelled it (lost contact?)"}
-        return {"error": f"{_book_of(fut)}: internal error on the worker: {name}: {_first_line(e)}"}
-
-
-def _book_of(fut) -> str:
-    return str(fut.key)
+            return {"error": f"{shown}: the scheduler cancelled it (lost contact?)"}
+        return {"error": f"{shown}: internal error on the worker: {name}: {_first_line(e)}"}
 
 
 def _emit_summary(book, r, outs, fmt, first_stdout, failures, write_summary) -> None:
@@ -539,6 +535,9 @@ def run_book(job: dict) -> dict:
                          f"({e.strerror or e}): the books must be at the same paths on every board"}
     except Error as e:
         return {"error": f"{printable(path, 160)}: {e}"}
+    if not os.path.isdir(os.path.join(job["cache_dir"], "cluster")):  # the client made it: not the same folder
+        return {"error": f"{printable(path, 160)}: the worker {worker.address} does not see the cache folder "
+                         f"{job['cache_dir']}: give --cache-dir a folder every board mounts at the same path"}
     opts = _worker_defaults(job["options"], worker.state.nthreads)
     events = _Events(worker, job["key"])
     journal(job["cache_dir"], "start", job, **where)
