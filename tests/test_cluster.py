@@ -26,8 +26,6 @@ import pytest
 from conftest import BOOKPOT, run_cli
 from topicbook import topic_chapters
 
-pytest.importorskip("distributed")
-
 BIN = Path(sys.executable).parent
 ENGINE = ("--ram-cap", "512M", "--threads", "1")  # the same on the workers and in the local run
 
