@@ -354,6 +354,7 @@ def run(args, kind: str, *, stats_line=None) -> int:
             for fut in distributed.as_completed(list(futures)):
                 b = futures[fut]
                 results[b] = _outcome(fut, b)
+                fut.release()  # else the result stays on its worker, and Dask redoes the task if that worker dies
                 bar.finished(keys[b])
                 while shown < len(good) and good[shown] in results:  # in the order given
                     r = results[good[shown]]

@@ -63,23 +63,35 @@ def summarize(books, cache: Path, extra: list[str], log, *, kill_after: int | No
     t0 = time.perf_counter()
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     killed = None
-    if kill_after is not None:
+    if kill_after is not None:  # mid-book: once the running book has had 60% of a finished book's time
+        from datetime import datetime
+
+        def when(e):
+            return datetime.strptime(e["t"], "%Y-%m-%dT%H:%M:%S").timestamp()
+
         while killed is None and p.poll() is None:
             events = read_journal(cache)
-            done = {e["path"] for e in events if e["event"] == "done"}
-            partial = {json.loads(f.read_text()).get("key") for f in (cache / "summaries").glob("*.partial.json")} \
-                if (cache / "summaries").is_dir() else set()
-            running = [e for e in events if e["event"] == "start" and e["path"] not in done]
-            if len(done) >= kill_after and running and partial:
-                victim = running[-1]
-                try:
-                    os.kill(victim["pid"], signal.SIGKILL)
-                    killed = {"pid": victim["pid"], "path": victim["path"], "after_s": round(time.perf_counter() - t0, 1),
-                              "books_done_before": len(done)}
-                    log(f"  SIGKILL worker pid {victim['pid']} while it summarized {Path(victim['path']).name}")
-                except ProcessLookupError:
-                    pass
-            time.sleep(0.05)
+            starts = {e["path"]: e for e in events if e["event"] == "start"}
+            dones = [e for e in events if e["event"] == "done" and not e["cached"]]
+            done = {e["path"] for e in dones}
+            if len(done) >= kill_after:
+                took = sorted(when(e) - when(starts[e["path"]]) for e in dones if e["path"] in starts)
+                typical = took[len(took) // 2]
+                running = [e for path, e in starts.items() if path not in done]
+                ripe = [e for e in running if time.time() - when(e) >= 0.6 * typical]
+                if ripe:
+                    victim = ripe[0]
+                    try:
+                        os.kill(victim["pid"], signal.SIGKILL)
+                        killed = {"pid": victim["pid"], "path": victim["path"],
+                                  "after_s": round(time.perf_counter() - t0, 1), "books_done_before": len(done),
+                                  "book_running_s": round(time.time() - when(victim), 1),
+                                  "typical_book_s": typical}
+                        log(f"  SIGKILL worker pid {victim['pid']} {killed['book_running_s']} s into "
+                            f"{Path(victim['path']).name} (a book takes ~{typical:.0f} s)")
+                    except ProcessLookupError:
+                        pass
+            time.sleep(0.1)
     out, err = p.communicate()
     wall = time.perf_counter() - t0
     rec = {"cmd": line, "rc": p.returncode, "wall_s": round(wall, 2), "load_before": load0, "load_after": loadavg(),
@@ -111,6 +123,7 @@ def main() -> None:
                                    kill_after=2)
         journal = read_journal(tmp / "c-killed")
         data["journals"] = {"two": read_journal(tmp / "c-two"), "killed": journal}
+    runs = data["runs"]
     one, two, killed = runs["one"], runs["two"], runs["killed"]
     tokens = sum(r["stats"]["doc_tokens"] for r in one["results"])
     fresh_done: dict[str, int] = {}
@@ -132,6 +145,13 @@ def main() -> None:
         "killed_resumed_sections": {Path(e["path"]).name: e["resumed"] for e in journal
                                     if e["event"] == "done" and e["resumed"]},
         "killed_starts": sum(1 for e in journal if e["event"] == "start"),
+        # Diagnostics: the books' own time (summed) and prefill rate in each run; two/one of the busy
+        # time near 1 means each worker ran as fast as the lone process (the cores were there).
+        "book_seconds_summed": {k: round(sum(r["stats"]["total_s"] for r in runs[k]["results"]), 1)
+                                for k in ("one", "two", "killed")},
+        "prefill_tok_s_mean": {k: round(sum(r["stats"]["ingest_tokens_per_s"] for r in runs[k]["results"])
+                                        / max(1, len(runs[k]["results"])), 1) for k in ("one", "two", "killed")},
+        "load": {k: [runs[k]["load_before"], runs[k]["load_after"]] for k in ("one", "two", "killed")},
     }
     data["summary"] = summary
     save(OUT / "cluster.json", data)
