@@ -54,7 +54,9 @@ reported as that book's failure). Every worker appends what it does to
 / done / failed, ``kind``, ``path``, ``doc``, ``worker``, ``host``, ``pid``,
 ``cached``, ``resumed``): a book made from scratch or from a checkpoint
 has one ``done`` line with ``cached`` false, however many times Dask ran its
-task.
+task. The client releases each future as soon as it has its result: a
+finished book's result left on a worker that then dies would make Dask run
+the task again (it would come back from the cache, but a task for nothing).
 
 Connecting: ``BOOKPOT_CLUSTER_TIMEOUT`` seconds (default 20) to reach the
 scheduler and again for a first worker to be there; TLS (``tls://``
@@ -227,8 +229,8 @@ class ClusterBar:
         if key not in self.sizes:
             return
         with self._lock:
-            if "progress" in msg and key not in self.done:
-                self.progress[key] = min(1.0, max(0.0, float(msg["progress"])))
+            if "progress" in msg and key not in self.done:  # read to the end is not done: summaries follow
+                self.progress[key] = min(0.95, max(0.0, float(msg["progress"])))
                 self.rates[key] = (float(msg.get("tps") or 0.0), time.monotonic())
             self._draw()
 
