@@ -112,16 +112,20 @@ def build_parser() -> argparse.ArgumentParser:
                         "whole: 1 the one before (default), 2 the one after too, 0 none")
     _common(a)
 
-    i = sub.add_parser("ingest", help="read a book into the model and report speed and memory")
-    i.add_argument("book")
-    i.add_argument("--json", action="store_true")
+    from .cluster import add_arguments as cluster_arguments
+
+    i = sub.add_parser("ingest", help="read books into the model (saved in the cache) and report speed and memory")
+    i.add_argument("books", nargs="+", metavar="BOOK", help="books or folders of books")
+    i.add_argument("--json", action="store_true", help="one JSON object (a line) per book")
     _common(i)
+    cluster_arguments(i)
 
     from .summarize import add_arguments as summarize_arguments
 
     s = sub.add_parser("summarize", help="summarize books (or folders of books) by chapter, as Markdown or JSON")
     _common(s)
     summarize_arguments(s)
+    cluster_arguments(s)
 
     n = sub.add_parser("info", help="what a book holds: format, pages, chapters, characters, tokens, "
                                      "cache state, reading warnings")
@@ -330,14 +334,34 @@ def format_quotes(answer) -> str:
 
 
 def cmd_ingest(args) -> int:
-    with _open(args) as book:
-        _read(args, book)
-        stats = book.stats
-    if args.json:
-        print(json.dumps(stats.to_dict()))
-    else:
-        print(_stats_line(stats))
-    return 0
+    from .cluster import run, spread
+    from .summarize import expand_books
+
+    if spread(args):
+        return run(args, "ingest", stats_line=_stats_line)
+    books = expand_books(args.books)
+    failures = []
+    for path, err in books:  # one after the other; a bad book is reported at the end, the others go on
+        if err is not None:
+            failures.append(err)
+            continue
+        args.book = path
+        try:
+            with _open(args) as book:
+                _read(args, book)
+                stats = book.stats
+        except BookpotError as e:
+            if len(books) == 1:
+                raise
+            failures.append(f"{path}: {e}" if path not in str(e) else str(e))
+            continue
+        if args.json:
+            print(json.dumps(dict(stats.to_dict(), path=path) if len(books) > 1 else stats.to_dict()))
+        else:
+            print((f"{path}: " if len(books) > 1 else "") + _stats_line(stats))
+    for msg in failures:
+        print(f"bookpot: {msg}", file=sys.stderr)
+    return 2 if failures else 0
 
 
 def cmd_cache(args) -> int:
@@ -545,9 +569,10 @@ def cmd_models(args) -> int:
 
 
 def cmd_summarize(args) -> int:
+    from .cluster import run as run_spread, spread
     from .summarize import run
 
-    return run(args)
+    return run_spread(args, "summarize") if spread(args) else run(args)
 
 
 def cmd_open(args) -> int:

@@ -399,6 +399,20 @@ def _keep_unfinished(partial: Path, key: str, summarizer: Summarizer) -> None:
         pass
 
 
+def write_summary(result: BookSummary, out: Path | None, fmt: str, *, first: bool = True) -> None:
+    """Print ``result`` (``out`` None: stdout, a blank line before it unless ``first``) or
+    write it to ``out`` atomically (``CacheError`` when the disk fails), as ``fmt`` says."""
+    if out is None:
+        text = render_json(result) if fmt == "json" else render_markdown(result)
+        if fmt == "md" and not first:
+            sys.stdout.write("\n")
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+    else:
+        text = render_json(result, indent=1) if fmt == "json" else render_markdown(result)
+        store.atomic_write(out, (text + "\n").encode())
+
+
 # ------------------------------------------------------------------ the command
 def run(args) -> int:
     """``bookpot summarize`` with its parsed arguments; the exit code."""
@@ -434,20 +448,13 @@ def run(args) -> int:
             failures.append(printable(f"{_shown(book)}: internal error: {type(e).__name__}: {e}", 300))
             continue
         out = outs[book]
+        try:
+            write_summary(result, out, fmt, first=first_stdout)
+        except BookpotError as e:
+            failures.append(f"{_shown(book)}: {e}")
+            continue
         if out is None:
-            text = render_json(result) if fmt == "json" else render_markdown(result)
-            if fmt == "md" and not first_stdout:
-                sys.stdout.write("\n")
-            sys.stdout.write(text + "\n")
-            sys.stdout.flush()
             first_stdout = False
-        else:
-            text = render_json(result, indent=1) if fmt == "json" else render_markdown(result)
-            try:
-                store.atomic_write(out, (text + "\n").encode())
-            except BookpotError as e:
-                failures.append(f"{_shown(book)}: {e}")
-                continue
         if not opts.quiet and result.degenerate_count and sys.stderr.isatty():
             sys.stderr.write(f"bookpot: warning: {result.degenerate_count} part(s) of {printable(Path(book).name)} "
                              "have no usable summary (marked in the output)\n")
