@@ -692,34 +692,43 @@ class Session:
         return None
 
     def _prefill_unread(self, uids: list[int], at: int) -> None:
-        """Prefill on demand the chunks holding unread units ``uids`` that have
-        no saved KV: each chunk (``n_batch`` tokens at most) is decoded at
-        ``at``.., cut into units as reading would, saved as early units
-        (KV files, representative keys, novelty) and removed again."""
+        """Prefill on demand the unread units ``uids`` that have no saved KV.
+
+        Each chunk holding some is decoded at ``at``.. from its start up to
+        the end of the last unit needed (``n_batch`` tokens at most): causal
+        attention makes those units' KV the same as a whole chunk's. The
+        units are cut as reading cuts them, saved as early units (KV files,
+        representative keys, novelty) and removed from the context again.
+        A chunk prefilled to its end is whole, and reading adopts it.
+        """
         t0 = time.perf_counter()
-        todo = []
+        need: dict[int, tuple] = {}  # chunk index -> (chunk, end of the last unit needed)
         for uid in uids:
             if uid >= len(self.units.units) and self._early_unit(uid) is None:
                 c = self.text.chunk_of(uid)
-                if c.index not in {x.index for x in todo}:
-                    todo.append(c)
-        for c in todo:
-            nuc, att, keys = self._prefill(c.tokens, at, True, capture=True)
-            try:
-                cut = self.units.cut(att, keys, c.skip)
-                rows, recs = [], []
-                for j, (a, b, rec) in enumerate(cut):
-                    digest, nbytes = self.units.write_early(self.ctx, c.first_uid + j, at + a, b - a)
-                    rows.append((c.first_uid + j, digest, nbytes))
-                    recs.append(rec)
-            finally:
-                self.ctx.seq_rm(0, at, -1)
-            self.stats.max_position = max(self.stats.max_position, at + len(c.tokens) - 1)
-            self.text.add_early(Early(c.index, rows, np.stack(recs) if recs else np.zeros(0, np.float16),
-                                      nuc if nuc is not None else np.zeros(0, np.float32)))
-            self.stats.ondemand_tokens += len(c.tokens)
-            self.stats.decoded_tokens += len(c.tokens)
-        if todo:
+                end = c.unit_span(uid, self.unit_cfg.unit_tokens)[1]
+                need[c.index] = (c, max(end, need.get(c.index, (c, 0))[1]))
+        prev_row, self._prev_row = self._prev_row, None  # reading's row: not this chunk's context
+        try:
+            for c, end in need.values():
+                tokens = c.tokens[:end]
+                nuc, att, keys = self._prefill(tokens, at, True, capture=True)
+                try:
+                    rows, recs = [], []
+                    for j, (a, b, rec) in enumerate(self.units.cut(att, keys, c.skip)):
+                        digest, nbytes = self.units.write_early(self.ctx, c.first_uid + j, at + a, b - a)
+                        rows.append((c.first_uid + j, digest, nbytes))
+                        recs.append(rec)
+                finally:
+                    self.ctx.seq_rm(0, at, -1)
+                self.stats.max_position = max(self.stats.max_position, at + len(tokens) - 1)
+                self.text.add_early(Early(c.index, rows, np.stack(recs) if recs else np.zeros(0, np.float16),
+                                          nuc if nuc is not None else np.zeros(0, np.float32)))
+                self.stats.ondemand_tokens += len(tokens)
+                self.stats.decoded_tokens += len(tokens)
+        finally:
+            self._prev_row = prev_row
+        if need:
             self.stats.ondemand_s = time.perf_counter() - t0
 
     def _place_unread(self, uid: int, at: int) -> str:

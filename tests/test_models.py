@@ -107,9 +107,7 @@ def test_models_dir_env(monkeypatch, tmp_path):
 
 
 def test_default_model_metadata(smollm):
-    t = time.perf_counter()
     m = read_metadata(smollm)
-    elapsed = time.perf_counter() - t
     assert m.architecture == "llama"
     assert m.n_layer == 30
     assert m.n_head == 9 and m.n_head_kv == 3
@@ -125,7 +123,6 @@ def test_default_model_metadata(smollm):
     assert m.sliding_window is None and not m.interleaved_swa
     assert m.kv_bytes_per_token() == 23040
     assert m.kv_bytes(1000) == 23040 * 1000
-    assert elapsed < 1.0  # the reason this module does not use GGUFReader
 
 
 def test_metadata_agrees_with_gguf_reader(smollm):

@@ -92,14 +92,12 @@ def test_units_recall_what_the_window_dropped_and_cite_its_page(pdf_book):
 
 def test_reopening_a_read_book_needs_no_prefill(pdf_book):
     book, key_page, cache = pdf_book
-    t0 = time.monotonic()
     out, p = ask(book, cache=cache)
-    wall = time.monotonic() - t0
     st = out["stats"]
     assert st["cached"] is True and str(KEY) in out["answer"]
     assert out["citations"][0]["page"] == str(key_page + 1)
-    # no prefill of ~12K tokens: the whole run is model load + lookup + answer
-    assert wall < st["ingest_s"], (wall, st["ingest_s"])
+    # no prefill of ~12K tokens: only the question, its prompt and the answer are decoded
+    assert 0 < st["decoded_tokens"] < 300 < st["doc_tokens"], st
 
 
 def test_a_damaged_unit_file_is_detected_and_rebuilt(pdf_book):
