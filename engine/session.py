@@ -24,35 +24,26 @@ import time
 from collections import deque
 from pathlib import Path
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable
 
 import numpy as np
 
 from . import pot as pot_mod
 from . import prompt as prompt_mod
 from .errors import BookpotError
-from .evidence import Seen, locate, raw_words
-from .evidence import choose as choose_quotes
-from .evidence import words as evidence_words
 from .lexicon import Lexicon
-from .llm import Context, Model, Sampler, generate
-from .loops import first_sentence_end, looping, said_again
+from .llm import Context, Model
 from .readers.base import Locator, Segment
 from .rss import peak_rss_bytes
-from .stems import answer_stem
-from .textpass import Early, TextIndex
+from .answering import NOT_SAID, Answer, Answering, usable  # noqa: F401 - Answer, NOT_SAID, usable: re-exported
+from .citing import Citing
+from .textpass import SINK_TOKENS, TextIndex
+from .unread import UnreadParts
 from .tokens import token_chunks
 from .units import UnitConfig, UnitStore
 
 MODES = ("auto", "full", "pot", "truncate", "streaming")
-SINK_TOKENS = 4
-NOT_SAID = "The book does not seem to say."
 
-
-def usable(own: str, question: str, stem: str | None) -> bool:
-    """Whether the model's own words (after the stem) say something: a word
-    or number that neither the question nor the stem brought."""
-    return bool(evidence_words(own) - evidence_words(question + " " + (stem or "")))
 
 
 @dataclass
@@ -107,18 +98,6 @@ class Stats:
         return dict(self.__dict__)
 
 
-@dataclass
-class Answer:
-    text: str
-    citations: list[dict]
-    stats: Stats
-    partial: bool = False  # asked before ingestion finished
-    answered: bool = True  # False: the model said nothing usable; text is NOT_SAID
-    stem: str | None = None  # the answer's first words, written by bookpot (stems.py)
-    model_text: str = ""  # stem + what the model said, even when not usable
-    passages: list = field(default_factory=list)  # memory units placed next to the question
-    from_unread: bool = False  # some of those units come from parts of the book not read yet
-
 
 @dataclass
 class _Kept:
@@ -129,8 +108,17 @@ class _Kept:
     nuc: list[float] = field(default_factory=list)  # novelty when prefilled
 
 
-class Session:
-    """Ingest one document into a context; answer questions about it."""
+class Session(UnreadParts, Answering, Citing):
+    """Ingest one document into a context; answer questions about it.
+
+    Split by job (issue #21): answering is in answering.py, quotes and
+    citations in citing.py, the parts not read yet in unread.py (mixins
+    sharing this object's context and kept tokens). What stays here is
+    larger than ~250 lines because it is one state machine: the kept
+    tokens with their locators, the three eviction policies that share one
+    budget (truncate, streaming, the pot) and the snapshot/restore that
+    must see all of it at once.
+    """
 
     def __init__(self, model: Model, *, prompt_style: str = "completion", mode: str = "auto",
                  n_ctx: int | None = None, threads: int | None = None,
@@ -373,68 +361,6 @@ class Session:
             self.stats.book_tokens = self.text.n_tokens
         return self.stats
 
-    def _adopt(self, index: int, tokens: list[int], loc_id: int) -> bool:
-        """Chunk ``index`` was prefilled on demand for a question (textpass.py):
-        put its saved KV into the pot instead of decoding it again; False
-        (decode it) when it was not, or its files fail their checksums.
-
-        The reused KV was computed next to what the context held then (the
-        prefix, the pot read so far) rather than the pot of this point of
-        the book; its novelty scores came from the chunk alone (its first
-        token scores 0). The first chunk (the book's attention sinks, in no
-        unit) is always decoded.
-        """
-        if self.text is None or index == 0 or self.tail_only:
-            return False
-        early = self.text.early(index)
-        c = self.text.chunk(index) if early is not None else None
-        if c is None or c.tokens != list(tokens) or c.first_uid != len(self.units.units) \
-                or len(early.units) != c.n_units:
-            return False
-        spans = [c.unit_span(uid, self.units.cfg.unit_tokens) for uid, _, _ in early.units]
-        if any(not self.units.early_ok(uid, d, nb) for uid, d, nb in early.units) or spans[0][0] != 0 \
-                or spans[-1][1] != len(tokens):
-            return False
-        pos0 = self.n_past
-        for (uid, _, _), (a, b) in zip(early.units, spans):
-            if not self.units.load_early(self.ctx, uid, b - a, pos0 + a):
-                self.ctx.seq_rm(0, pos0, -1)
-                return False
-        keys = early.keys.reshape((len(early.units), *self.units.rec_shape))
-        for j, ((uid, digest, nbytes), (a, b)) in enumerate(zip(early.units, spans)):
-            self.units.adopt(uid, list(tokens[a:b]), loc_id, digest, nbytes, keys[j])
-        self.kept.tokens.extend(tokens)
-        self.kept.loc_ids.extend([loc_id] * len(tokens))
-        nuc = early.nuc.tolist() if early.nuc.size == len(tokens) else [0.0] * len(tokens)
-        self.kept.nuc.extend(nuc)
-        self._prev_row = None
-        self.stats.max_position = max(self.stats.max_position, self.n_past - 1)
-        self.stats.adopted_tokens += len(tokens)
-        self._unit_stats()
-        return True
-
-    def text_pass(self, segments: Iterable[Segment], *, progress: Callable[[int, float], None] | None = None,
-                  cancel: Callable[[], bool] | None = None):
-        """Cut and index the whole book without the model's decode (textpass.py).
-
-        Needs memory units (else a no-op returning None). Resumable like
-        ``ingest``; ``progress(tokens, fraction)``. Returns the pass's
-        ``PassStats``; afterwards questions find passages anywhere in the
-        book, read or not (``text.done``).
-        """
-        from . import textpass
-
-        if self.text is None:
-            return None
-        sig = textpass.signature(self.model, n_batch=self.ctx.n_batch, unit_tokens=self.unit_cfg.unit_tokens,
-                                 separator=self.fmt.doc_separator, sink=SINK_TOKENS, prefix=self.fmt.prefix)
-        st = textpass.run(self.text, self.model, segments, sig=sig,
-                          text_of=lambda prev, own: self.model.detokenize(list(prev) + list(own)),
-                          progress=progress, cancel=cancel)
-        self.stats.book_tokens = self.text.n_tokens if self.text.done else 0
-        self.stats.text_pass_s = st.seconds
-        self.stats.text_pass_tokens_per_s = st.tokens_per_s if st.tokens else None
-        return st
 
     def _hold(self, tokens: list[int], loc_id: int) -> None:
         """``truncate`` without units: keep the chunk in RAM, not in the KV, yet.
@@ -519,398 +445,6 @@ class Session:
         self.stats.distillations += 1
         self.stats.mode = "pot"
 
-    # ------------------------------------------------------------ questions
-    def ask_stream(self, question: str, *, max_tokens: int = 200, temperature: float = 0.0,
-                   cancel: Callable[[], bool] | None = None) -> Iterator[str]:
-        """Stream the answer; afterwards ``self.last_answer`` holds it all.
-
-        The prompt is the document (the window, or pot + the question's
-        memory units placed next to it), the question as typed, and an
-        answer stem derived from it (stems.py; ``self.use_stem``), so the
-        model continues a sentence that can only be finished by the fact.
-        The stem is streamed first, with the first piece that says something
-        the question did not (until then pieces are held back). The
-        first token can be neither a blank line nor the end of text
-        (``generate(must_start=True)``). Greedy decoding on a small model
-        often says its last sentence again and again: the answer stops as
-        soon as a sentence repeats an earlier one or a block of tokens comes
-        three times in a row (``loops``), and the final text keeps one copy.
-
-        Afterwards the units, question and answer are removed: sequence 0
-        ends exactly as it was. ``last_answer.citations`` starts with 1-3
-        quotes (evidence.py); when the model said nothing usable,
-        ``last_answer.answered`` is False and its text is ``NOT_SAID``.
-        """
-        t0 = time.perf_counter()
-        base = self.n_past
-        stem = answer_stem(question) if self.use_stem else None
-        suffix = self.fmt.suffix(self.model, question, stem)
-        if base + len(suffix) + 8 > self.ctx.n_ctx:
-            raise BookpotError("the question is too long for the room left in the window")
-        sampler = Sampler(self.model.n_vocab, temperature=temperature)
-        st = self.stats
-        st.decoded_tokens, st.ondemand_tokens, st.ondemand_s, st.units_unread = 0, 0, None, 0
-        parts: list[str] = []
-        n_gen = 0
-        shown = 0  # pieces streamed so far
-        t_first = None
-        used: list[dict] = []
-        try:
-            at = base + self._load_units(question, base, used)
-            max_tokens = min(max_tokens, self.ctx.n_ctx - at - len(suffix))
-            self.ctx.decode(suffix, at, logits="last")
-            for piece in generate(self.ctx, at + len(suffix), max_tokens=max_tokens, sampler=sampler,
-                                  stop=self.fmt.stop, cancel=cancel, must_start=True):
-                if t_first is None:
-                    t_first = time.perf_counter()
-                    self.stats.ttft_s = t_first - t0
-                n_gen += 1
-                ended = False
-                if stem and self.one_sentence:
-                    so_far = "".join(parts)
-                    end = first_sentence_end(so_far + piece, max(0, len(so_far) - 4))
-                    if end >= 0 and evidence_words(so_far + piece):
-                        piece = (so_far + piece)[len(so_far):end] if end > len(so_far) else ""
-                        ended = True
-                parts.append(piece)
-                # Nothing is shown until the model's words say something the
-                # question did not: a non-answer never streams half a sentence.
-                if shown < len(parts) and (shown or usable("".join(parts), question, stem)):
-                    if not shown and stem:
-                        yield stem
-                    yield "".join(parts[shown:])
-                    shown = len(parts)
-                if ended:
-                    break
-                if any(c in piece for c in ".!?"):
-                    text = "".join(parts)
-                    at_repeat = said_again((stem or "") + text) - len(stem or "")
-                    if at_repeat >= 0:
-                        parts[:] = [text[:at_repeat]]
-                        break
-                period = looping(parts)
-                if period:
-                    del parts[-2 * period:]
-                    break
-            self.stats.max_position = max(self.stats.max_position, at + len(suffix) + n_gen - 1)
-        finally:
-            # Forget units, question and answer: the document stays as it was.
-            self.ctx.seq_rm(0, base, -1)
-            sampler.close()
-            own = "".join(parts)
-            answered = usable(own, question, stem)
-            text = ((stem or "") + own).strip() if answered else NOT_SAID
-            if t_first is not None and n_gen > 1:
-                self.stats.gen_tokens_per_s = (n_gen - 1) / max(time.perf_counter() - t_first, 1e-9)
-            self.stats.answer_tokens = n_gen
-            self.stats.units_loaded = used
-            self.stats.decoded_tokens += len(suffix) + n_gen
-            t_ev = time.perf_counter()
-            quotes = self.quotes(question, own if answered else "", stem, used)
-            self.stats.evidence_s = time.perf_counter() - t_ev
-            self.stats.peak_rss_bytes = peak_rss_bytes()
-            citations = quotes + [c for c in self.cite(question, own, used)
-                                  if c["locator"] not in {q["locator"] for q in quotes}]
-            self.last_answer = Answer(text, citations, self.stats, partial=not self.finished,
-                                      answered=answered, stem=stem, model_text=((stem or "") + own).strip(),
-                                      passages=self.passages(used), from_unread=self.stats.units_unread > 0)
-
-    def _load_units(self, question: str, base: int, used: list[dict]) -> int:
-        """Look up and place the question's units at ``base``..; return positions used.
-
-        Also when nothing was dropped (the whole book is in the window): the
-        passage placed again next to the question is what the model answers
-        from best (issue #18: 8/9 with the passage beside the question
-        against 5/9 with the whole document alone).
-        """
-        if self.units is None or self.unit_cfg.k <= 0 or not self._n_units():
-            return 0
-        dropped = self.stats.distillations or self.stats.evictions
-        if not (dropped or self._unread()) and not self.units_in_window:
-            return 0
-        t0 = time.perf_counter()
-        ranked = self._lookup(question, base)
-        chosen = self._with_neighbours(ranked, self.unit_cfg.k)
-        self.stats.lookup_s = time.perf_counter() - t0
-        self._prefill_unread([uid for run in chosen for uid, _, _ in run], base)
-        at = base
-        for run in chosen:  # weakest run first, the best last: nearest the question
-            for uid, score, rank in run:
-                if uid < len(self.units.units):
-                    how = self.units.place(self.ctx, uid, at)
-                else:
-                    how = self._place_unread(uid, at)
-                at += self._unit_len(uid)
-                used.insert(0, {"unit": uid, "score": round(score, 4), "rank": rank, "how": how})
-        used.sort(key=lambda u: u["rank"])
-        self.stats.decoded_tokens += sum(self._unit_len(u["unit"]) for u in used
-                                         if u["how"] in ("rebuilt", "recomputed"))
-        self.stats.units_rebuilt = self.units.rebuilt
-        self.stats.units_unread = sum(1 for u in used if u["unit"] >= len(self.units.units))
-        self.stats.max_position = max(self.stats.max_position, at - 1)
-        return at - base
-
-    # ------------------------------------------------------- unread parts
-    def _n_units(self) -> int:
-        """Units a question can draw on: every unit of the book once the text
-        pass is done (textpass.py), else those read so far."""
-        read = len(self.units.units) if self.units is not None else 0
-        return max(read, self.text.n_units) if self.text is not None and self.text.done else read
-
-    def _unread(self) -> bool:
-        return self._n_units() > (len(self.units.units) if self.units is not None else 0)
-
-    def _unit_len(self, uid: int) -> int:
-        if uid < len(self.units.units):
-            return self.units.units[uid].n
-        a, b = self.text.chunk_of(uid).unit_span(uid, self.unit_cfg.unit_tokens)
-        return b - a
-
-    def _unit_loc(self, uid: int) -> int:
-        return self.units.units[uid].loc_id if uid < len(self.units.units) else self.text.chunk_of(uid).loc
-
-    def _unit_tokens(self, uid: int) -> list[int]:
-        if uid < len(self.units.units):
-            return self.units.unit_tokens(uid)
-        c = self.text.chunk_of(uid)
-        a, b = c.unit_span(uid, self.unit_cfg.unit_tokens)
-        return c.tokens[a:b]
-
-    def _locator(self, lid: int) -> dict:
-        if 0 <= lid < len(self.locators):
-            return self.locators[lid].to_dict()
-        d = self.text.locator(lid) if self.text is not None else None
-        return Locator(**d).to_dict() if d else {}
-
-    def _early_unit(self, uid: int):
-        """(uid, digest, bytes) of unread unit ``uid``'s saved KV, if its file checks out."""
-        c = self.text.chunk_of(uid)
-        early = self.text.early(c.index)
-        for u in (early.units if early else []):
-            if u[0] == uid and self.units.early_ok(*u):
-                return u
-        return None
-
-    def _prefill_unread(self, uids: list[int], at: int) -> None:
-        """Prefill on demand the unread units ``uids`` that have no saved KV.
-
-        Each chunk holding some is decoded at ``at``.. from its start up to
-        the end of the last unit needed (``n_batch`` tokens at most): causal
-        attention makes those units' KV the same as a whole chunk's. The
-        units are cut as reading cuts them, saved as early units (KV files,
-        representative keys, novelty) and removed from the context again.
-        A chunk prefilled to its end is whole, and reading adopts it.
-        """
-        t0 = time.perf_counter()
-        need: dict[int, tuple] = {}  # chunk index -> (chunk, end of the last unit needed)
-        for uid in uids:
-            if uid >= len(self.units.units) and self._early_unit(uid) is None:
-                c = self.text.chunk_of(uid)
-                end = c.unit_span(uid, self.unit_cfg.unit_tokens)[1]
-                need[c.index] = (c, max(end, need.get(c.index, (c, 0))[1]))
-        prev_row, self._prev_row = self._prev_row, None  # reading's row: not this chunk's context
-        try:
-            for c, end in need.values():
-                tokens = c.tokens[:end]
-                nuc, att, keys = self._prefill(tokens, at, True, capture=True)
-                try:
-                    rows, recs = [], []
-                    for j, (a, b, rec) in enumerate(self.units.cut(att, keys, c.skip)):
-                        digest, nbytes = self.units.write_early(self.ctx, c.first_uid + j, at + a, b - a)
-                        rows.append((c.first_uid + j, digest, nbytes))
-                        recs.append(rec)
-                finally:
-                    self.ctx.seq_rm(0, at, -1)
-                self.stats.max_position = max(self.stats.max_position, at + len(tokens) - 1)
-                self.text.add_early(Early(c.index, rows, np.stack(recs) if recs else np.zeros(0, np.float16),
-                                          nuc if nuc is not None else np.zeros(0, np.float32)))
-                self.stats.ondemand_tokens += len(tokens)
-                self.stats.decoded_tokens += len(tokens)
-        finally:
-            self._prev_row = prev_row
-        if need:
-            self.stats.ondemand_s = time.perf_counter() - t0
-
-    def _place_unread(self, uid: int, at: int) -> str:
-        """Put unread unit ``uid`` at ``at``.. from its early KV file; "early"
-        (or "recomputed": its tokens decoded there, when the file would not load)."""
-        u = self._early_unit(uid)
-        n = self._unit_len(uid)
-        if u is not None and self.units.load_early(self.ctx, uid, n, at):
-            return "early"
-        self.ctx.decode(self._unit_tokens(uid), at, logits="none")
-        return "recomputed"
-
-    def _lookup(self, question: str, base: int) -> list[tuple[int, float]]:
-        """Every candidate unit for ``question``, best first: [(uid, score)].
-
-        BM25 over the units' text first (lexicon.py), then the units that
-        only the question's pre-RoPE queries found against the units'
-        representative keys (InfLLM). Measured on the 16K natural-question
-        documents (bench/RESULTS.md): BM25 ranks the fact's unit first for
-        26 of 27 questions, the attention keys for none; fusing the two by
-        reciprocal rank loaded it for 20 of 27, BM25 first for 27 of 27.
-        The keys still serve questions none of whose words is in the book.
-        """
-        q_tokens = self.model.tokenize(question)[: self.ctx.n_batch] or [self.model.bos]
-        queries = np.zeros((len(self.units.layers), len(q_tokens), self.model.n_embd), dtype=np.float32)
-        self.ctx.tap.capture(queries, self.units.layers, "Q", len(q_tokens))
-        try:
-            self.ctx.decode(q_tokens, base, logits="none")
-        finally:
-            self.ctx.tap.end_capture()
-            self.ctx.seq_rm(0, base, -1)
-        self.stats.decoded_tokens += len(q_tokens)
-        depth = max(64, 16 * self.unit_cfg.k)
-        by_keys = self.units.top(queries, depth)
-        if not self.lexical_lookup:
-            by_words = []
-        elif self._unread():  # the whole book's units, read or not (textpass.py)
-            by_words = self.text.search(raw_words(question), depth)
-        else:
-            by_words = self.lexicon.search(raw_words(question), depth, below=len(self.units.units))
-        seen = {uid for uid, _ in by_words}
-        return by_words + [(uid, score) for uid, score in by_keys if uid not in seen]
-
-    def _with_neighbours(self, ranked: list[tuple[int, float]], k: int) -> list[list[tuple[int, float, int]]]:
-        """At most ``k`` units: the best one with its neighbours, then the next best.
-        Returned as runs of consecutive units in reading order, weakest run first.
-
-        ``neighbours`` 1 (the default) loads the unit before the best one: a
-        unit's index row holds the previous unit's last words (lexicon.OVERLAP),
-        so a fact cut by a boundary matches the later unit, and the pair
-        brings it back whole with the best unit still last, next to the
-        question. With 2 the next unit follows it too (measured: a 6K pass-key
-        book then lost its key, the filler after it standing between the key
-        and the question; with 0 or 1 it answered).
-        """
-        if not ranked:
-            return []
-        n = self._n_units()
-        rank_of = {uid: r for r, (uid, _) in enumerate(ranked)}
-        score_of = dict(ranked)
-        best = ranked[0][0]
-        pick = [best]
-        for nb in (best - 1, best + 1)[: self.neighbours]:
-            if 0 <= nb < n and len(pick) < k:
-                pick.append(nb)
-        for uid, _ in ranked[1:]:
-            if len(pick) >= k:
-                break
-            if uid not in pick:
-                pick.append(uid)
-        runs: list[list[int]] = []
-        for uid in sorted(pick):
-            if runs and runs[-1][-1] == uid - 1:
-                runs[-1].append(uid)
-            else:
-                runs.append([uid])
-        runs.sort(key=lambda run: -min(rank_of.get(u, 10**9) for u in run))
-        return [[(u, score_of.get(u, 0.0), rank_of.get(u, len(ranked))) for u in run] for run in runs]
-
-    def ask(self, question: str, **kw) -> Answer:
-        for _ in self.ask_stream(question, **kw):
-            pass
-        return self.last_answer
-
-    # ------------------------------------------------------------ evidence
-    def quotes(self, question: str, own: str, stem: str | None, used: list[dict], k: int = 3) -> list[dict]:
-        """1-3 sentences copied from what the model was shown, best first.
-
-        Candidates: the loaded units' stretches of their pages, then the
-        pages in the window (all of a page when nothing was dropped; in a
-        pot, a page's sentences whose words the pot still holds). Each is
-        ``page_text[start:end]`` of the cited page (evidence.py).
-        """
-        pages: dict[int, str] = {}
-        seen: list[Seen] = []
-
-        def page(loc: int) -> str | None:
-            if loc not in pages:
-                pages[loc] = self.lexicon.page(loc) or (self.text.page(loc) if self.text is not None else "") or ""
-            return pages[loc] or None
-
-        for u in used:
-            lid = self._unit_loc(u["unit"])
-            text = page(lid)
-            if text is None:
-                continue
-            span = locate(text, self.model.detokenize(self._unit_tokens(u["unit"])))
-            a, b = span if span else (0, len(text))
-            seen.append(Seen(lid, a, b, u["rank"], "unread" if u["how"] == "early" or
-                             u["unit"] >= len(self.units.units) else "unit"))
-        whole = not (self.stats.distillations or self.stats.evictions)
-        by_loc: dict[int, list[int]] = {}
-        for tok, lid in zip(self.kept.tokens, self.kept.loc_ids):
-            if lid >= 0:
-                by_loc.setdefault(lid, []).append(tok)
-        for lid, toks in by_loc.items():
-            text = page(lid)
-            if text is None:
-                continue
-            held = None if whole else evidence_words(self.model.detokenize(toks))
-            seen.append(Seen(lid, 0, len(text), 1000, "window" if whole else "pot", held))
-        answer_words = evidence_words(own) - evidence_words(question + " " + (stem or ""))
-        out = []
-        for q in choose_quotes(pages, seen, question, answer_words, k=k):
-            out.append(dict(self._locator(q.loc), source=q.source, quote=q.text,
-                            start=q.start, end=q.end, score=q.score))
-        return out
-
-    def passages(self, used: list[dict]) -> list[dict]:
-        """The memory units placed next to the question: locator, unit id and text."""
-        out = []
-        for u in used:
-            uid = u["unit"]
-            out.append(dict(self._locator(self._unit_loc(uid)), unit=uid, rank=u["rank"],
-                            unread=uid >= len(self.units.units),
-                            text=self.model.detokenize(self._unit_tokens(uid))))
-        return out
-
-    # ------------------------------------------------------------ citations
-    def cite(self, question: str, answer: str, used: list[dict] | None = None, top: int = 3) -> list[dict]:
-        """Where the answer came from: the loaded units, then pot text.
-
-        Units the answer drew on come first: those whose text holds the
-        answer's words, ranked by how many, then by lookup score; then the
-        other loaded units. After them, up to ``top`` locators of the pot
-        whose kept text holds the answer's (and question's) words. Every
-        cited page was really in front of the model.
-        """
-        a_words = raw_words(answer)
-        q_words = raw_words(question) - a_words
-        out: list[dict] = []
-        seen: set[int] = set()
-        if used:
-            ranked = []
-            for rank, u in enumerate(used):
-                uid = u["unit"]
-                words = raw_words(self.model.detokenize(self._unit_tokens(uid)))
-                overlap = len(a_words & words)
-                ranked.append((-overlap, rank, uid, u["score"]))
-            for neg, rank, uid, score in sorted(ranked):
-                lid = self._unit_loc(uid)
-                loc = self._locator(lid)
-                if lid in seen or not loc:
-                    continue
-                seen.add(lid)
-                out.append(dict(loc, source="unit" if uid < len(self.units.units) else "unread", unit=uid,
-                                score=score, answer_words=-neg))
-        if not a_words and not q_words:
-            return out
-        by_loc: dict[int, list[int]] = {}
-        for tok, lid in zip(self.kept.tokens, self.kept.loc_ids):
-            if lid >= 0 and lid not in seen:
-                by_loc.setdefault(lid, []).append(tok)
-        scored = []
-        for lid, toks in by_loc.items():
-            words = raw_words(self.model.detokenize(toks))
-            score = len(a_words & words) + 0.5 * len(q_words & words)
-            if a_words & words:
-                scored.append((score, lid))
-        scored.sort(key=lambda x: (-x[0], x[1]))
-        out += [dict(self.locators[lid].to_dict(), source="pot", score=s) for s, lid in scored[:top]]
-        return out
 
     # ------------------------------------------------------------ save / restore
     def snapshot(self, kv_path) -> tuple[dict, dict] | None:

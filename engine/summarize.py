@@ -385,6 +385,10 @@ class Summarizer:
     while the rest of the book is read. ``cancel()`` is checked between
     chunks and before every generated token: when true, ``run``/``finish``
     raise ``Cancelled``.
+
+    Larger than ~250 lines: the chapter walk, the map and reduce prompts
+    and resuming from a checkpoint share one running state (sections so far,
+    the chapter being read); the prompts themselves are module functions.
     """
 
     def __init__(self, session, *, length: str = "medium",

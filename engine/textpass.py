@@ -44,6 +44,7 @@ import numpy as np
 from .lexicon import Lexicon, writes
 
 COMMIT_CHUNKS = 64
+SINK_TOKENS = 4  # the book's first tokens, attention sinks: in no unit (the pot always keeps them)
 VERSION = 1
 
 

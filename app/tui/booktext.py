@@ -117,7 +117,12 @@ def wrap_offsets(text: str, width: int, reflow: bool = True) -> list[tuple[int, 
 
 
 class BookText(ScrollView, can_focus=True):
-    """Scrollable text of a whole document, rendered lazily line by line."""
+    """Scrollable text of a whole document, rendered lazily line by line.
+
+    Larger than ~250 lines: wrapping, search, quote highlighting and
+    locator jumps all work on the same line index, which is built lazily so
+    a 1,000-page book opens at once; splitting them would copy that index.
+    """
 
     COMPONENT_CLASSES = {"booktext--header", "booktext--match", "booktext--current", "booktext--quote"}
 

@@ -78,7 +78,12 @@ MB = 1024 * 1024
 
 
 class ReaderScreen(Screen):
-    """Read one book and ask about it."""
+    """Read one book and ask about it.
+
+    Larger than ~250 lines: it is the one screen that turns the worker's
+    messages (messages.py) into the text view, the chat and the status
+    line; the widgets themselves live in booktext.py, chat.py and status.py.
+    """
 
     AUTO_FOCUS = "#question"
 

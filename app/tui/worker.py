@@ -194,7 +194,13 @@ class _Clock:
 
 
 class BookEngine:
-    """Load, ingest and answer for one book, in one thread."""
+    """Load, ingest and answer for one book, in one thread.
+
+    Larger than ~250 lines on purpose: every job that touches the Session
+    (open, index, read, answer, summarize, release and reopen) must run on
+    this one thread, and their interleaving (a question between chunks, a
+    summary that releases the session) is easier to check in one place.
+    """
 
     def __init__(self, segments: Iterator, request: BookRequest,
                  post: Callable[[Message], object],

@@ -279,6 +279,11 @@ def decode_markup(data: bytes) -> str:
 class EpubReader(Reader):
     """An EPUB 2 or 3 book: one segment per spine item (split if long).
 
+    Larger than ~250 lines: EPUBs in the wild (shared/cases/readers) need
+    the container, the package, two kinds of table of contents and the
+    spine resolved together to give each segment its chapter; each of those
+    is a method here, the zip access is ``_Archive``.
+
     A segment's chapter is its entry in the table of contents (EPUB 3 nav,
     else EPUB 2 NCX): the entry naming the file, or, when entries point
     inside one file (``book.xhtml#ch2``), the entry whose element the text
