@@ -43,12 +43,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from . import store
+from . import kvpack, store
 from .errors import ModelError
 
 KEY_BLOCK = 1024  # units' keys read per step of a lookup (4.6 MB)
@@ -63,10 +63,29 @@ class UnitConfig:
     repr_tokens: int = 4
     layers: tuple[int, ...] | None = None  # None: key_layers(model)
     disk_cap: int | None = None  # bytes of unit KV per book; None = no limit
+    # How unit files store K and V (kvpack.FORMATS; "f16": llama.cpp's own file). Default:
+    # DEFAULT_FORMAT, or the developer setting BOOKPOT_UNIT_FORMAT (benchmarks compare formats).
+    kv_format: str = field(default_factory=lambda: default_format())
 
     def room(self) -> int:
         """KV positions the loaded units need beside the pot."""
         return self.k * self.unit_tokens
+
+
+DEFAULT_FORMAT = "k8v4+zstd"  # chosen by bench/unit_formats.py (bench/RESULTS.md)
+
+
+def default_format() -> str:
+    """The unit file format new units get: ``BOOKPOT_UNIT_FORMAT`` if set, else DEFAULT_FORMAT."""
+    fmt = os.environ.get("BOOKPOT_UNIT_FORMAT") or DEFAULT_FORMAT
+    try:
+        kvpack.format_types(fmt)
+    except ValueError:
+        from .errors import BookpotError
+
+        raise BookpotError(f"BOOKPOT_UNIT_FORMAT: unknown unit format {fmt!r} "
+                           f"(one of {', '.join(kvpack.FORMATS)}, optionally with +zstd)") from None
+    return fmt
 
 
 KEY_LAYER_DEPTHS = (0.27, 0.30, 0.60)
@@ -223,16 +242,37 @@ class UnitStore:
         self._tokens_pending.extend(tokens)
         self._keys_pending.append(rec)
 
-    def _write_kv(self, ctx, uid: int, p0: int, n: int) -> tuple[str, int]:
-        """Save positions p0..p0+n of sequence 0 as unit ``uid``'s file; (digest, bytes)."""
-        path = self.path(uid)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    def _write_kv(self, ctx, uid: int, p0: int, n: int, path: Path | None = None) -> tuple[str, int]:
+        """Save positions p0..p0+n of sequence 0 as unit ``uid``'s file (or ``path``); (digest, bytes).
+
+        In ``cfg.kv_format`` (kvpack.py): llama.cpp writes the sequence into
+        memory, its K and V rows are re-encoded and only the compact file
+        reaches the disk (temporary name, then renamed; fsynced at commit).
+        A sequence kvpack cannot parse is stored as llama.cpp wrote it.
+        """
+        path = path or self.path(uid)
         ctx.seq_rm(SCRATCH_SEQ, -1, -1)
         ctx.seq_cp(0, SCRATCH_SEQ, p0, p0 + n)
         try:
-            ok = ctx.state_seq_save(SCRATCH_SEQ, tmp) is not None
+            if self.cfg.kv_format == "f16":
+                return self._write_f16(ctx, path)
+            raw = ctx.state_seq_save_bytes(SCRATCH_SEQ)
         finally:
             ctx.seq_rm(SCRATCH_SEQ, -1, -1)
+        if raw is None:
+            raise store.CacheError(f"llama.cpp could not save memory unit {path.name}")
+        try:
+            data = kvpack.pack(raw, self.cfg.kv_format)
+        except kvpack.PackError:
+            data = raw
+        store.atomic_write(path, data, sync=False)
+        self._pending.append(path)
+        return store.digest(data), len(data)
+
+    def _write_f16(self, ctx, path: Path) -> tuple[str, int]:
+        """llama_state_seq_save_file of the scratch sequence, straight to ``path`` (the f16 format)."""
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        ok = ctx.state_seq_save(SCRATCH_SEQ, tmp) is not None
         try:
             if not ok:
                 raise store.write_failed(tmp)
@@ -247,6 +287,32 @@ class UnitStore:
 
     def path(self, uid: int) -> Path:
         return self.root / "units" / f"u{uid:07d}.kv"
+
+    def _load_file(self, ctx, path: Path, n: int, pos: int, data: bytes | None = None) -> bool:
+        """Restore a unit file into the scratch sequence, shift it to pos.. (llama_memory_seq_add)
+        and copy it into sequence 0; False when the file does not load or does not hold ``n``
+        consecutive positions. A compact file (kvpack.py; ``data``: its bytes if already read)
+        is decoded to llama.cpp's f16 file in memory first, its own checksum checked there;
+        a file without kvpack's magic is llama.cpp's (the f16 format) and loads as it is."""
+        try:
+            if data is None:
+                with open(path, "rb") as f:
+                    if kvpack.is_packed(f.read(len(kvpack.MAGIC))):
+                        data = path.read_bytes()
+            if data is not None and kvpack.is_packed(data):
+                positions = ctx.state_seq_load_bytes(kvpack.unpack(data), SCRATCH_SEQ)
+            else:
+                positions = ctx.state_seq_load(path, SCRATCH_SEQ)
+            p0 = int(positions.min())
+            if positions.size == n and int(positions.max()) == p0 + n - 1:
+                ctx.seq_add(SCRATCH_SEQ, p0, p0 + n, pos - p0)
+                ctx.seq_cp(SCRATCH_SEQ, 0, pos, pos + n)
+                return True
+        except (ModelError, kvpack.PackError, OSError):
+            pass
+        finally:
+            ctx.seq_rm(SCRATCH_SEQ, -1, -1)
+        return False
 
     def text_for_index(self, uid: int, tokens: list[int] | None = None) -> str:
         """What the lexicon indexes for unit ``uid``: the end of the unit before
@@ -395,18 +461,10 @@ class UnitStore:
         "recomputed": a unit beyond the disk cap, decoded from its tokens.
         """
         u = self.units[uid]
-        if u.kv and self._file_ok(u):
-            try:
-                positions = ctx.state_seq_load(self.path(uid), SCRATCH_SEQ)
-                p0 = int(positions.min())
-                if positions.size == u.n and int(positions.max()) == p0 + u.n - 1:
-                    ctx.seq_add(SCRATCH_SEQ, p0, p0 + u.n, pos - p0)
-                    ctx.seq_cp(SCRATCH_SEQ, 0, pos, pos + u.n)
-                    return "disk"
-            except ModelError:
-                pass
-            finally:
-                ctx.seq_rm(SCRATCH_SEQ, -1, -1)
+        if u.kv:
+            data = _read_ok(self.path(uid), u.nbytes, u.digest)
+            if data is not None and self._load_file(ctx, self.path(uid), u.n, pos, data):
+                return "disk"
         ctx.decode(self.unit_tokens(uid), pos, logits="none")
         if not u.kv:
             return "recomputed"
@@ -419,11 +477,7 @@ class UnitStore:
         return "rebuilt"
 
     def _file_ok(self, u: Unit) -> bool:
-        try:
-            p = self.path(u.uid)
-            return p.stat().st_size == u.nbytes and store.file_digest(p) == u.digest
-        except OSError:
-            return False
+        return _file_ok(self.path(u.uid), u.nbytes, u.digest)
 
     def _rewrite_index(self) -> None:
         lines = "".join(u.line() + "\n" for u in self.units[: self._committed]).encode()
@@ -431,3 +485,19 @@ class UnitStore:
 
     def disk_bytes(self) -> int:
         return store.dir_size(self.root)
+
+
+def _read_ok(path: Path, nbytes: int, digest: str) -> bytes | None:
+    """The file's bytes if it is there, of its size and checksum; else None."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    return data if len(data) == nbytes and store.digest(data) == digest else None
+
+
+def _file_ok(path: Path, nbytes: int, digest: str) -> bool:
+    try:
+        return path.stat().st_size == nbytes and store.file_digest(path) == digest
+    except OSError:
+        return False

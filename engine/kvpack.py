@@ -1,0 +1,281 @@
+"""Compact memory-unit files: a unit's f16 K and V rows stored as ggml quant blocks.
+
+``llama_state_seq_save_file`` (llama.cpp of the pinned llama-cpp-python,
+``llama_context::state_seq_save_file`` and ``llama_kv_cache::state_write``)
+writes, all little-endian:
+
+    u32 magic 'ggsq', u32 version, u32 n_token, i32 token[n_token]
+    u32 n_stream (1: bookpot's cache is unified)
+    u32 cell_count
+    per cell: i32 pos, u32 n_seq_id, i32 seq_id[n_seq_id]
+    u32 v_trans, u32 n_layer
+    per layer, K: i32 type, u64 row_bytes, cell_count rows
+    per layer, V: v_trans == 0: i32 type, u64 row_bytes, cell_count rows
+                  v_trans == 1: i32 type, u32 elem_bytes, u32 n_embd_v,
+                                n_embd_v rows of cell_count elements
+
+With f16 K and V (llama.cpp's default) that is 23,040 bytes per token for
+the default model (30 layers x 192 x 2 x 2 B). ``pack`` keeps every byte
+that is not K or V (header, positions, cell metadata, per-layer type
+records) verbatim, and re-encodes each cell's K row and V row (V
+un-transposed first) in ggml quant blocks of 32 values along the row,
+with the quantizers of the ``gguf`` package (gguf-py's ``gguf.quants``,
+the reference implementations of ggml's block formats). ``unpack``
+rebuilds the llama.cpp file byte for byte except the K and V values,
+which come back as f16 from the blocks: llama.cpp loads it as ever.
+
+A compact file is::
+
+    b"BPKVQ001"  u32 header_bytes  header (JSON)  body  blake2b-128(all before it)
+
+header: {"tensors": [[kind, ggml type name, cells, embd, transposed], ...],
+"verbatim": [run lengths], "zstd", "plain_bytes", "body_bytes"}; body: the
+verbatim runs (every byte that is not a K or V value), then every tensor's
+blocks in file order, zstandard-compressed as a whole when "zstd". A
+damaged file fails its checksum (``PackError``); a file without the magic
+is a plain llama.cpp file (the format before compact units).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+
+import numpy as np
+
+MAGIC = b"BPKVQ001"
+SEQ_MAGIC = 0x67677371  # 'ggsq'
+F16 = 1  # ggml_type of llama.cpp's default KV cache
+DIGEST = 16
+
+# name -> (K type, V type), ggml type names as in gguf.GGMLQuantizationType
+# A "+zstd" suffix (``format_types``) compresses the blocks with zstandard on top.
+FORMATS: dict[str, tuple[str, str] | None] = {
+    "f16": None,  # llama.cpp's file as it is
+    "q8_0": ("Q8_0", "Q8_0"),
+    "k8v5": ("Q8_0", "Q5_0"),
+    "k8v4": ("Q8_0", "Q4_0"),
+    "q5_0": ("Q5_0", "Q5_0"),
+    "k5v4": ("Q5_0", "Q4_0"),
+    "q4_0": ("Q4_0", "Q4_0"),
+}
+
+
+ZSTD_LEVEL = 3
+
+
+def format_types(fmt: str) -> tuple[tuple[str, str] | None, bool]:
+    """((K type, V type) or None for f16, zstd on top) of a format name like "q5_0+zstd"."""
+    base, _, extra = fmt.partition("+")
+    if base not in FORMATS or extra not in ("", "zstd") or (extra and FORMATS[base] is None):
+        raise ValueError(f"unknown unit format {fmt!r}")
+    return FORMATS[base], extra == "zstd"
+
+
+class PackError(ValueError):
+    """Not a llama.cpp sequence file this module can re-encode, or a damaged compact file."""
+
+
+def _qtype(name: str):
+    from gguf import GGMLQuantizationType
+
+    return GGMLQuantizationType[name]
+
+
+def block_bytes(type_name: str) -> tuple[int, int]:
+    """(values per block, bytes per block) of a ggml type (gguf.GGML_QUANT_SIZES)."""
+    from gguf import GGML_QUANT_SIZES
+
+    return GGML_QUANT_SIZES[_qtype(type_name)]
+
+
+def bytes_per_token(fmt: str, n_layer: int, k_embd: int, v_embd: int | None = None) -> int:
+    """Disk bytes of one token's K and V in a unit file of format ``fmt`` before any
+    zstd (KV only: the per-token position record, 16 B, and the file header come on top)."""
+    v_embd = k_embd if v_embd is None else v_embd
+    types = format_types(fmt)[0]
+    if types is None:
+        return n_layer * (k_embd + v_embd) * 2
+    (kb, kB), (vb, vB) = block_bytes(types[0]), block_bytes(types[1])
+    return n_layer * (k_embd // kb * kB + v_embd // vb * vB)
+
+
+# --------------------------------------------------------------- parsing
+class SeqFile:
+    """A parsed llama.cpp sequence file: verbatim byte runs and f16 K/V tensors, alternating.
+
+    ``verbatim[0], tensors[0], verbatim[1], ..., tensors[n-1], verbatim[n]`` is the
+    file; each tensor is (kind "k" or "v", (cells, embd) f16 array, transposed on
+    disk). A model with two caches (gemma-3's sliding-window one besides the
+    global one) has two sections, one after the other.
+    """
+
+    def __init__(self, verbatim: list[bytes], tensors: list[tuple[str, np.ndarray, bool]]) -> None:
+        self.verbatim, self.tensors = verbatim, tensors
+
+    def to_bytes(self) -> bytes:
+        """The llama.cpp file these parts make."""
+        parts = [self.verbatim[0]]
+        for (_, arr, trans), after in zip(self.tensors, self.verbatim[1:]):
+            parts += [np.ascontiguousarray(arr.T if trans else arr, "<f2").tobytes(), after]
+        return b"".join(parts)
+
+
+def parse(raw: bytes | memoryview) -> SeqFile:
+    """Split a ``llama_state_seq_save_file`` file into its parts (layout in the module
+    docstring). ``PackError`` unless it is f16 K and V sections ending where the file ends."""
+    raw = memoryview(raw)
+    verbatim: list[bytes] = []
+    tensors: list[tuple[str, np.ndarray, bool]] = []
+    mark = 0  # start of the current verbatim run
+
+    def tensor(kind: str, arr: np.ndarray, trans: bool, start: int, end: int) -> None:
+        nonlocal mark
+        verbatim.append(bytes(raw[mark:start]))
+        tensors.append((kind, arr, trans))
+        mark = end
+
+    try:
+        magic, _version, n_tok = struct.unpack_from("<III", raw, 0)
+        if magic != SEQ_MAGIC:
+            raise PackError("not a llama.cpp sequence file")
+        at = 12 + 4 * n_tok
+        while at < len(raw):  # one section per KV cache of the model
+            n_stream, cells = struct.unpack_from("<II", raw, at)
+            at += 8
+            if n_stream != 1 or cells == 0:
+                raise PackError(f"{n_stream} streams, {cells} cells: not one sequence's unit")
+            meta = np.frombuffer(raw, "<i4", count=3 * cells, offset=at).reshape(cells, 3)
+            if np.all(meta[:, 1] == 1):  # one sequence id per cell: what a sequence's save writes
+                at += 12 * cells
+            else:
+                for _ in range(cells):
+                    (n_seq,) = struct.unpack_from("<I", raw, at + 4)
+                    at += 8 + 4 * n_seq
+            v_trans, n_layer = struct.unpack_from("<II", raw, at)
+            at += 8
+            for _ in range(n_layer):
+                typ, row = struct.unpack_from("<iQ", raw, at)
+                if typ != F16 or row % 64:
+                    raise PackError(f"K type {typ}, row {row} B: only f16 rows of 32-value blocks are packed")
+                at += 12
+                arr = np.frombuffer(raw, "<f2", count=cells * row // 2, offset=at).reshape(cells, row // 2)
+                tensor("k", arr, False, at, at + cells * row)
+                at += cells * row
+            for _ in range(n_layer):
+                if v_trans:
+                    typ, el, embd = struct.unpack_from("<iII", raw, at)
+                    if typ != F16 or el != 2 or embd % 32:
+                        raise PackError(f"V type {typ}, {embd} values: only f16 rows of 32-value blocks are packed")
+                    at += 12
+                    arr = np.frombuffer(raw, "<f2", count=cells * embd, offset=at).reshape(embd, cells).T
+                    tensor("v", arr, True, at, at + cells * embd * 2)
+                    at += cells * embd * 2
+                else:
+                    typ, row = struct.unpack_from("<iQ", raw, at)
+                    if typ != F16 or row % 64:
+                        raise PackError(f"V type {typ}, row {row} B: only f16 rows of 32-value blocks are packed")
+                    at += 12
+                    arr = np.frombuffer(raw, "<f2", count=cells * row // 2, offset=at).reshape(cells, row // 2)
+                    tensor("v", arr, False, at, at + cells * row)
+                    at += cells * row
+    except (struct.error, ValueError) as e:
+        if isinstance(e, PackError):
+            raise
+        raise PackError(f"not a llama.cpp sequence file this engine knows ({e})") from e
+    if at != len(raw) or not tensors:
+        raise PackError("an unknown layout after the last layer")
+    verbatim.append(bytes(raw[mark:]))
+    return SeqFile(verbatim, tensors)
+
+
+# ------------------------------------------------------- pack / unpack
+def quantize(rows: np.ndarray, type_name: str) -> np.ndarray:
+    """(n, embd) floats -> (n, embd / block * block_bytes) uint8 ggml blocks (gguf.quants.quantize)."""
+    from gguf import quants
+
+    return quants.quantize(np.ascontiguousarray(rows, np.float32), _qtype(type_name))
+
+
+def dequantize(blocks: np.ndarray, type_name: str) -> np.ndarray:
+    """(n, bytes) uint8 ggml blocks -> (n, embd) float32 (gguf.quants.dequantize)."""
+    from gguf import quants
+
+    return quants.dequantize(blocks, _qtype(type_name))
+
+
+def is_packed(data: bytes | memoryview) -> bool:
+    return bytes(data[: len(MAGIC)]) == MAGIC
+
+
+def pack(raw: bytes | memoryview, fmt: str) -> bytes:
+    """The compact file of llama.cpp file ``raw`` in format ``fmt`` (a ``FORMATS`` key, not "f16")."""
+    types, zstd = format_types(fmt)
+    if types is None:
+        raise ValueError("f16 units are llama.cpp's own files: nothing to pack")
+    sf = parse(raw)
+    specs, blobs = [], []
+    for kind, arr, trans in sf.tensors:
+        t = types[0] if kind == "k" else types[1]
+        specs.append([kind, t, arr.shape[0], arr.shape[1], trans])
+        blobs.append(quantize(arr, t).tobytes())
+    body = b"".join([*sf.verbatim, *blobs])
+    plain = len(body)
+    if zstd:
+        import zstandard
+
+        body = zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(body)
+    header = json.dumps({"tensors": specs, "verbatim": [len(v) for v in sf.verbatim], "zstd": zstd,
+                         "plain_bytes": plain, "body_bytes": len(body)}).encode()
+    h = hashlib.blake2b(digest_size=DIGEST)
+    out = MAGIC + struct.pack("<I", len(header)) + header
+    h.update(out)
+    h.update(body)
+    return out + body + h.digest()
+
+
+def unpack(data: bytes | memoryview) -> bytes:
+    """The llama.cpp file a compact file holds (K and V back as f16). ``PackError`` when
+    ``data`` is damaged (checksum, sizes) or not a compact file."""
+    data = memoryview(data)
+    if not is_packed(data) or len(data) < len(MAGIC) + 4 + DIGEST:
+        raise PackError("not a compact unit file")
+    if hashlib.blake2b(data[:-DIGEST], digest_size=DIGEST).digest() != bytes(data[-DIGEST:]):
+        raise PackError("the compact unit file fails its checksum")
+    try:
+        (hlen,) = struct.unpack_from("<I", data, len(MAGIC))
+        at = len(MAGIC) + 4
+        h = json.loads(bytes(data[at : at + hlen]))
+        at += hlen
+        if at + int(h["body_bytes"]) != len(data) - DIGEST or len(h["verbatim"]) != len(h["tensors"]) + 1:
+            raise PackError("the compact unit file's sizes disagree with its header")
+        if h.get("zstd"):
+            import zstandard
+
+            try:
+                data = memoryview(zstandard.ZstdDecompressor().decompress(
+                    data[at : len(data) - DIGEST], max_output_size=int(h["plain_bytes"])))
+            except zstandard.ZstdError as e:
+                raise PackError(f"the compact unit file is damaged ({e})") from e
+            at = 0
+        elif int(h.get("plain_bytes", h["body_bytes"])) != int(h["body_bytes"]):
+            raise PackError("the compact unit file's sizes disagree with its header")
+        end = len(data) if h.get("zstd") else len(data) - DIGEST
+        verbatim = []
+        for n in h["verbatim"]:
+            verbatim.append(bytes(data[at : at + n]))
+            at += n
+        tensors = []
+        for kind, type_name, cells, embd, trans in h["tensors"]:
+            per, nb = block_bytes(type_name)
+            size = cells * (embd // per) * nb
+            blocks = np.frombuffer(data, np.uint8, count=size, offset=at).reshape(cells, size // cells)
+            tensors.append((kind, dequantize(blocks, type_name).astype(np.float16), bool(trans)))
+            at += size
+        if at != end:
+            raise PackError("the compact unit file's sizes disagree with its header")
+        return SeqFile(verbatim, tensors).to_bytes()
+    except PackError:
+        raise
+    except (struct.error, ValueError, KeyError, TypeError, ImportError) as e:
+        raise PackError(f"the compact unit file is damaged ({e})") from e
