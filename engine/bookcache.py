@@ -205,7 +205,8 @@ class BookCache:
 
 # ------------------------------------------------------------------ listing
 def list_books(root: Path) -> list[dict]:
-    """Every cached book state: manifest plus size on disk."""
+    """Every cached book state: manifest plus size on disk (``disk_bytes``) and, for a book
+    with memory units, their bytes per 1,000 tokens of book (``unit_bytes_per_1k_tokens``)."""
     out = []
     books = Path(root) / "books"
     if not books.is_dir():
@@ -214,6 +215,9 @@ def list_books(root: Path) -> list[dict]:
         m = store.read_json(d / "manifest.json") or {"key": d.name, "status": "incomplete"}
         m["dir"] = str(d)
         m["disk_bytes"] = store.dir_size(d)
+        kv, n = m.get("units_kv_bytes"), m.get("doc_tokens")
+        if kv and n:  # what this book's memory units cost (compact or f16, as written)
+            m["unit_bytes_per_1k_tokens"] = round(1000 * kv / n)
         out.append(m)
     return out
 

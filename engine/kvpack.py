@@ -100,6 +100,25 @@ def bytes_per_token(fmt: str, n_layer: int, k_embd: int, v_embd: int | None = No
     return n_layer * (k_embd // kb * kB + v_embd // vb * vB)
 
 
+def size_ratio(fmt: str) -> float:
+    """Unit KV bytes in ``fmt`` (before any zstd) per f16 byte, for K and V of equal width:
+    k8v4 = (34/32 + 18/32) / 4 = 0.406 (23,040 -> 9,360 B/token for the default model)."""
+    types = format_types(fmt)[0]
+    if types is None:
+        return 1.0
+    (kb, kB), (vb, vB) = block_bytes(types[0]), block_bytes(types[1])
+    return (kB / kb + vB / vb) / 4
+
+
+def describe(fmt: str) -> str:
+    """"K q8_0 + V q4_0 blocks, zstd" for "k8v4+zstd"; "f16" for "f16"."""
+    types, zstd = format_types(fmt)
+    if types is None:
+        return "f16"
+    kv = f"q{types[0][1:].lower()}" if types[0] == types[1] else f"K {types[0].lower()} + V {types[1].lower()}"
+    return f"{kv} blocks{', zstd' if zstd else ''}"
+
+
 # --------------------------------------------------------------- parsing
 class SeqFile:
     """A parsed llama.cpp sequence file: verbatim byte runs and f16 K/V tensors, alternating.
@@ -237,6 +256,17 @@ def pack(raw: bytes | memoryview, fmt: str) -> bytes:
 def unpack(data: bytes | memoryview) -> bytes:
     """The llama.cpp file a compact file holds (K and V back as f16). ``PackError`` when
     ``data`` is damaged (checksum, sizes) or not a compact file."""
+    import io
+
+    buf = io.BytesIO()
+    unpack_to(data, buf.write)
+    return buf.getvalue()
+
+
+def unpack_to(data: bytes | memoryview, write) -> None:
+    """``unpack``, handing the llama.cpp file to ``write`` piece by piece (one tensor at a
+    time: no second copy of the whole f16 file in RAM). The checksum is checked before the
+    first write; ``PackError`` as in ``unpack``."""
     data = memoryview(data)
     if not is_packed(data) or len(data) < len(MAGIC) + 4 + DIGEST:
         raise PackError("not a compact unit file")
@@ -247,7 +277,8 @@ def unpack(data: bytes | memoryview) -> bytes:
         at = len(MAGIC) + 4
         h = json.loads(bytes(data[at : at + hlen]))
         at += hlen
-        if at + int(h["body_bytes"]) != len(data) - DIGEST or len(h["verbatim"]) != len(h["tensors"]) + 1:
+        specs, runs = h["tensors"], [int(n) for n in h["verbatim"]]
+        if at + int(h["body_bytes"]) != len(data) - DIGEST or len(runs) != len(specs) + 1:
             raise PackError("the compact unit file's sizes disagree with its header")
         if h.get("zstd"):
             import zstandard
@@ -257,24 +288,23 @@ def unpack(data: bytes | memoryview) -> bytes:
                     data[at : len(data) - DIGEST], max_output_size=int(h["plain_bytes"])))
             except zstandard.ZstdError as e:
                 raise PackError(f"the compact unit file is damaged ({e})") from e
-            at = 0
-        elif int(h.get("plain_bytes", h["body_bytes"])) != int(h["body_bytes"]):
+            at, end = 0, len(data)
+        else:
+            end = len(data) - DIGEST
+        sizes = [int(c) * (int(e) // block_bytes(t)[0]) * block_bytes(t)[1] for _, t, c, e, _ in specs]
+        if at + sum(runs) + sum(sizes) != end:
             raise PackError("the compact unit file's sizes disagree with its header")
-        end = len(data) if h.get("zstd") else len(data) - DIGEST
         verbatim = []
-        for n in h["verbatim"]:
-            verbatim.append(bytes(data[at : at + n]))
+        for n in runs:
+            verbatim.append(data[at : at + n])
             at += n
-        tensors = []
-        for kind, type_name, cells, embd, trans in h["tensors"]:
-            per, nb = block_bytes(type_name)
-            size = cells * (embd // per) * nb
+        write(verbatim[0])
+        for (kind, type_name, cells, embd, trans), size, after in zip(specs, sizes, verbatim[1:]):
             blocks = np.frombuffer(data, np.uint8, count=size, offset=at).reshape(cells, size // cells)
-            tensors.append((kind, dequantize(blocks, type_name).astype(np.float16), bool(trans)))
+            rows = dequantize(blocks, type_name).astype("<f2")
+            write(np.ascontiguousarray(rows.T if trans else rows).tobytes())
+            write(after)
             at += size
-        if at != end:
-            raise PackError("the compact unit file's sizes disagree with its header")
-        return SeqFile(verbatim, tensors).to_bytes()
     except PackError:
         raise
     except (struct.error, ValueError, KeyError, TypeError, ImportError) as e:

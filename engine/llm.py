@@ -441,11 +441,15 @@ class Context(_Owned):
             f.seek(0)
             return f.read()
 
-    def state_seq_load_bytes(self, data: bytes, seq: int) -> np.ndarray:
+    def state_seq_load_bytes(self, data, seq: int) -> np.ndarray:
         """``state_seq_load`` from the bytes of such a file (through an in-memory file);
+        ``data``: the bytes, or a function given the file's ``write`` that writes them.
         ``ModelError`` when llama.cpp refuses them."""
         with _mem_file() as (f, path):
-            f.write(data)
+            if callable(data):
+                data(f.write)
+            else:
+                f.write(data)
             f.flush()
             return self.state_seq_load(path, seq)
 

@@ -300,7 +300,7 @@ class UnitStore:
                     if kvpack.is_packed(f.read(len(kvpack.MAGIC))):
                         data = path.read_bytes()
             if data is not None and kvpack.is_packed(data):
-                positions = ctx.state_seq_load_bytes(kvpack.unpack(data), SCRATCH_SEQ)
+                positions = ctx.state_seq_load_bytes(lambda write: kvpack.unpack_to(data, write), SCRATCH_SEQ)
             else:
                 positions = ctx.state_seq_load(path, SCRATCH_SEQ)
             p0 = int(positions.min())
