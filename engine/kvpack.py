@@ -209,18 +209,82 @@ def parse(raw: bytes | memoryview) -> SeqFile:
 
 
 # ------------------------------------------------------- pack / unpack
-def quantize(rows: np.ndarray, type_name: str) -> np.ndarray:
-    """(n, embd) floats -> (n, embd / block * block_bytes) uint8 ggml blocks (gguf.quants.quantize)."""
-    from gguf import quants
+_GGML: object = None  # libggml-base (ctypes), False when unavailable
 
-    return quants.quantize(np.ascontiguousarray(rows, np.float32), _qtype(type_name))
+
+def _ggml():
+    """ggml's own row kernels from the pinned llama-cpp-python's libggml-base
+    (quantize_row_<t>_ref, dequantize_row_<t>, ggml_fp16_to_fp32_row,
+    ggml_fp32_to_fp16_row), or None. Bit-identical to gguf.quants
+    (tests/test_kvpack.py) and ~5x faster on a unit's tensors."""
+    global _GGML
+    if _GGML is None:
+        import ctypes
+        import os
+
+        try:
+            import llama_cpp
+
+            lib = ctypes.CDLL(os.path.join(os.path.dirname(llama_cpp.__file__), "lib", "libggml-base.so"))
+            for name in ("ggml_fp16_to_fp32_row", "ggml_fp32_to_fp16_row"):
+                f = getattr(lib, name)
+                f.argtypes, f.restype = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64], None
+            _GGML = lib
+        except (OSError, AttributeError, ImportError):
+            _GGML = False
+    return _GGML or None
+
+
+def _kernel(kind: str, type_name: str):
+    """ggml's quantize_row_<t>_ref or dequantize_row_<t> (ctypes), or None."""
+    import ctypes
+
+    lib = _ggml()
+    name = f"quantize_row_{type_name.lower()}_ref" if kind == "q" else f"dequantize_row_{type_name.lower()}"
+    f = getattr(lib, name, None) if lib is not None else None
+    if f is not None:
+        f.argtypes, f.restype = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64], None
+    return f
+
+
+def quantize(rows: np.ndarray, type_name: str) -> np.ndarray:
+    """(n, embd) f16 or f32 -> (n, embd / block * block_bytes) uint8 ggml blocks
+    (ggml's quantize_row_<t>_ref; gguf.quants where ggml's library is not at hand)."""
+    per, nb = block_bytes(type_name)
+    f = _kernel("q", type_name)
+    if f is None:
+        from gguf import quants
+
+        return quants.quantize(np.asarray(rows, np.float32), _qtype(type_name))
+    n, embd = rows.shape
+    if rows.dtype == np.float16:
+        src = np.ascontiguousarray(rows)
+        x = np.empty(rows.shape, np.float32)
+        _ggml().ggml_fp16_to_fp32_row(src.ctypes.data, x.ctypes.data, src.size)
+    else:
+        x = np.ascontiguousarray(rows, np.float32)
+    out = np.empty((n, embd // per * nb), np.uint8)
+    f(x.ctypes.data, out.ctypes.data, x.size)
+    return out
 
 
 def dequantize(blocks: np.ndarray, type_name: str) -> np.ndarray:
-    """(n, bytes) uint8 ggml blocks -> (n, embd) float32 (gguf.quants.dequantize)."""
-    from gguf import quants
+    """(n, bytes) uint8 ggml blocks -> (n, embd) f16 (ggml's dequantize_row_<t> then
+    ggml_fp32_to_fp16_row; gguf.quants where ggml's library is not at hand)."""
+    per, nb = block_bytes(type_name)
+    f = _kernel("d", type_name)
+    if f is None:
+        from gguf import quants
 
-    return quants.dequantize(blocks, _qtype(type_name))
+        return quants.dequantize(blocks, _qtype(type_name)).astype(np.float16)
+    blocks = np.ascontiguousarray(blocks)
+    n = blocks.shape[0]
+    embd = blocks.shape[1] // nb * per
+    y = np.empty((n, embd), np.float32)
+    f(blocks.ctypes.data, y.ctypes.data, y.size)
+    out = np.empty((n, embd), np.float16)
+    _ggml().ggml_fp32_to_fp16_row(y.ctypes.data, out.ctypes.data, y.size)
+    return out
 
 
 def is_packed(data: bytes | memoryview) -> bool:
@@ -299,12 +363,23 @@ def unpack_to(data: bytes | memoryview, write) -> None:
             verbatim.append(data[at : at + n])
             at += n
         write(verbatim[0])
-        for (kind, type_name, cells, embd, trans), size, after in zip(specs, sizes, verbatim[1:]):
-            blocks = np.frombuffer(data, np.uint8, count=size, offset=at).reshape(cells, size // cells)
-            rows = dequantize(blocks, type_name).astype("<f2")
-            write(np.ascontiguousarray(rows.T if trans else rows).tobytes())
-            write(after)
-            at += size
+        i = 0
+        while i < len(specs):  # a run of tensors of one shape and type: one dequantize call
+            j = i + 1
+            while j < len(specs) and specs[j][1:] == specs[i][1:]:
+                j += 1
+            _, type_name, cells, embd, trans = specs[i]
+            size = sizes[i]
+            blocks = np.frombuffer(data, np.uint8, count=size * (j - i), offset=at)
+            rows = dequantize(blocks.reshape((j - i) * cells, size // cells), type_name)
+            rows = rows.reshape(j - i, cells, embd)
+            if trans:
+                rows = rows.transpose(0, 2, 1)
+            for t in range(j - i):
+                write(np.ascontiguousarray(rows[t]).tobytes())
+                write(verbatim[i + t + 1])
+            at += size * (j - i)
+            i = j
     except PackError:
         raise
     except (struct.error, ValueError, KeyError, TypeError, ImportError) as e:
