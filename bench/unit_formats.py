@@ -17,7 +17,7 @@ turn (``--read-rounds`` times), in the same run.
     .venv/bin/python bench/unit_formats.py --tokens 65536 --threads 1
     .venv/bin/python bench/unit_formats.py --tokens 16384 --formats q5_0+zstd   # quicker
 
-Writes bench/out/unit-formats-<tokens>.json (and .log).
+Writes bench/out/unit-formats-<tokens><tag>.json (and .log).
 """
 from __future__ import annotations
 
@@ -69,6 +69,7 @@ def main() -> None:
     ap.add_argument("--read-tokens", type=int, default=8192)
     ap.add_argument("--read-rounds", type=int, default=2)
     ap.add_argument("--reuse", action="store_true", help="keep the f16 cache of an earlier run")
+    ap.add_argument("--tag", default="", help="suffix for the output files")
     a = ap.parse_args()
     from bookpot.engine.units import DEFAULT_FORMAT
 
@@ -77,8 +78,8 @@ def main() -> None:
     doc = DOCS / f"needles_{a.tokens}.txt"
     doc.write_text(text)
     base = OUT / f"unitfmt-cache-{a.tokens}"
-    log = logger(OUT / f"unit-formats-{a.tokens}.log")
-    out_json = OUT / f"unit-formats-{a.tokens}.json"
+    log = logger(OUT / f"unit-formats-{a.tokens}{a.tag}.log")
+    out_json = OUT / f"unit-formats-{a.tokens}{a.tag}.json"
     data = {"machine": machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S"), "tokens": a.tokens,
             "default_format": DEFAULT_FORMAT, "formats": {}, "runs": []}
     extra = ["--pot-tokens", str(a.pot_tokens), "--catalyst", "generic", "--threads", str(a.threads)]
