@@ -16,6 +16,8 @@ turn (``--read-rounds`` times), in the same run.
 
     .venv/bin/python bench/unit_formats.py --tokens 65536 --threads 1
     .venv/bin/python bench/unit_formats.py --tokens 16384 --formats q5_0+zstd   # quicker
+    .venv/bin/python bench/unit_formats.py --convert SRC_CACHE DST_CACHE --formats k8v4+zstd
+        # copy a cache read with f16 units and re-encode its units (for bench/questions.py)
 
 Writes bench/out/unit-formats-<tokens><tag>.json (and .log).
 """
@@ -70,7 +72,16 @@ def main() -> None:
     ap.add_argument("--read-rounds", type=int, default=2)
     ap.add_argument("--reuse", action="store_true", help="keep the f16 cache of an earlier run")
     ap.add_argument("--tag", default="", help="suffix for the output files")
+    ap.add_argument("--convert", nargs=2, metavar=("SRC", "DST"),
+                    help="only copy cache directory SRC to DST and re-encode every book's units in --formats")
     a = ap.parse_args()
+    if a.convert:
+        src, dst = map(Path, a.convert)
+        shutil.rmtree(dst, ignore_errors=True)
+        shutil.copytree(src, dst)
+        for book in sorted(dst.rglob("units.jsonl")):
+            print(book.parent.parent, convert(book.parent.parent, a.formats.split(",")[0]))
+        return
     from bookpot.engine.units import DEFAULT_FORMAT
 
     DOCS.mkdir(parents=True, exist_ok=True)
