@@ -7,8 +7,11 @@ the chunk's own queries. The chunk is then cut into units of
 ``unit_tokens`` tokens, and for each unit:
 
 - its KV goes to disk: ``seq_cp`` the unit's positions into scratch sequence
-  1, ``llama_state_seq_save_file(1)``, ``seq_rm(1)`` (f16 K and V, ~23 KB per
-  token for the default model; the file's token list holds the positions);
+  1, ``llama_state_seq_save_file(1)`` into memory, ``seq_rm(1)``; the file's
+  token list holds the positions. kvpack.py re-encodes its f16 K rows as
+  ggml q8_0 blocks and V rows as q4_0 blocks, zstd on top: ~7.3 KB per
+  token for the default model instead of ~23 KB (bench/RESULTS.md). Files
+  of the previous format (llama.cpp's own, f16) still load as they are;
 - its ``repr_tokens`` most-attended tokens' keys are its representative
   keys (InfLLM's r_k), f16: 4 tokens x 3 layers x 192 values = 4.6 KB per
   unit, 36 MB for a 1M-token book in 128-token units. They and the units'
@@ -26,7 +29,7 @@ position, which is where the loaded unit is placed: next to the question.
 
 Files (all under the book's cache directory, see bookcache.py):
 
-    units/u0000042.kv   llama_state_seq_save_file's file (positions as its tokens)
+    units/u0000042.kv   the unit's KV: kvpack's compact file (or llama.cpp's f16 file)
     units.jsonl         one line per unit: token range, locator, checksum
     keys.f16            representative keys, one fixed-size record per unit
     tokens.i32          every unit's tokens (rebuild and citations)
