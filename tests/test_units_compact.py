@@ -173,3 +173,9 @@ def test_a_book_read_with_f16_units_answers_after_the_change(tmp_path):
     loaded = out["stats"]["units_loaded"]
     assert loaded and all(u["how"] == "disk" for u in loaded), loaded
     assert str(KEY) in out["answer"], out
+    # cache list: what this book's unit files cost, as they are on disk (f16 here: 23,040 B of KV a token)
+    listed = json.loads(run_cli("cache", "list", "--json", env=env).stdout)
+    per_1k = listed[0]["unit_bytes_per_1k_tokens"]
+    assert sum(f.stat().st_size for f in files) * 1000 // out["stats"]["doc_tokens"] - per_1k <= 1
+    assert 22_500_000 <= per_1k < 24_000_000  # per token of the book: its first tokens are in no unit
+    assert f"units {per_1k / 2**20:5.1f} MiB/1K tokens" in run_cli("cache", "list", env=env).stdout
