@@ -384,8 +384,10 @@ def cmd_cache(args) -> int:
         for b in books:
             doc = b.get("document") or {}
             name = doc.get("title") or os.path.basename(doc.get("path", "?"))
+            per_1k = b.get("unit_bytes_per_1k_tokens")
+            units = f"units {per_1k / 2**20:5.1f} MiB/1K tokens  " if per_1k else ""
             print(f"{b.get('status', '?'):<10} {b.get('doc_tokens', 0):>9,} tokens  "
-                  f"{b['disk_bytes'] / 2**20:>9,.1f} MiB  {name}  ({doc.get('path', b['dir'])})")
+                  f"{b['disk_bytes'] / 2**20:>9,.1f} MiB  {units}{name}  ({doc.get('path', b['dir'])})")
         total = sum(b["disk_bytes"] for b in books)
         print(f"{len(books)} book state(s), {total / 2**20:,.1f} MiB in {root}")
         return 0

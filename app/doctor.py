@@ -56,9 +56,19 @@ def block_device(path: Path, sysfs: str | None = None) -> str | None:
         return None
 
 
-def _cache_lines(cache: Path, kv_bytes_per_token: int | None, lines: list[str], warnings: list[str]) -> None:
-    """Free disk where the cache lives, what bookpot keeps there, what memory units will need."""
+def _cache_lines(cache: Path, f16_bytes_per_token: int | None, lines: list[str], warnings: list[str]) -> None:
+    """Free disk where the cache lives, what bookpot keeps there, what memory units will need.
+
+    ``f16_bytes_per_token``: the model's K and V per token in f16; unit files
+    store them compactly (engine/kvpack.py), at most ``size_ratio`` of that
+    (zstd on top usually saves a little more: ``cache list`` shows the real cost).
+    """
+    from ..engine import kvpack
     from ..engine.store import dir_size
+    from ..engine.units import default_format
+
+    fmt = default_format()
+    kv_bytes_per_token = round(f16_bytes_per_token * kvpack.size_ratio(fmt)) if f16_bytes_per_token else None
 
     probe = _existing(cache)
     free = shutil.disk_usage(probe).free
@@ -68,8 +78,9 @@ def _cache_lines(cache: Path, kv_bytes_per_token: int | None, lines: list[str], 
                  f"{f' ({dev})' if dev else ''}, bookpot keeps {used / MiB:,.1f} MiB there")
     if kv_bytes_per_token:
         room = free // kv_bytes_per_token
-        lines.append(f"units        memory units take ~{kv_bytes_per_token * 1000 / MiB:,.0f} MiB of cache per "
-                     f"1,000 tokens of book: room for ~{room:,} tokens")
+        lines.append(f"units        memory units take at most ~{kv_bytes_per_token * 1000 / MiB:,.1f} MiB of cache per "
+                     f"1,000 tokens of book ({kvpack.describe(fmt)}; f16 would take "
+                     f"{f16_bytes_per_token * 1000 / MiB:,.1f}): room for ~{room:,} tokens")
     if free < MIN_FREE:
         warnings.append(f"less than 1 GiB free for the cache at {cache}: "
                         "use --cache-dir (or BOOKPOT_CACHE_DIR) on a bigger disk")

@@ -222,7 +222,8 @@ class BookCache:
 
 # ------------------------------------------------------------------ listing
 def list_books(root: Path) -> list[dict]:
-    """Every cached book state: manifest plus size on disk."""
+    """Every cached book state: manifest plus size on disk (``disk_bytes``) and, for a book
+    with memory units, their bytes per 1,000 tokens of book (``unit_bytes_per_1k_tokens``)."""
     out = []
     books = Path(root) / "books"
     if not books.is_dir():
@@ -231,8 +232,20 @@ def list_books(root: Path) -> list[dict]:
         m = store.read_json(d / "manifest.json") or {"key": d.name, "status": "incomplete"}
         m["dir"] = str(d)
         m["disk_bytes"] = store.dir_size(d)
+        kv, n = _unit_file_bytes(d), m.get("doc_tokens")
+        if kv and n:  # what this book's memory unit files cost (compact or f16, as on disk)
+            m["unit_bytes_per_1k_tokens"] = round(1000 * kv / n)
         out.append(m)
     return out
+
+
+def _unit_file_bytes(book_dir: Path) -> int:
+    """Bytes of the unit KV files (units/units/u*.kv) of one book directory."""
+    total = 0
+    for p in (book_dir / "units" / "units").glob("u*.kv"):
+        with contextlib.suppress(OSError):
+            total += p.stat().st_size
+    return total
 
 
 def clear(root: Path, doc_hash: str | None = None) -> tuple[int, int, list[str]]:

@@ -9,6 +9,7 @@ decode a batch, read logits, move KV ranges.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import ctypes
 import os
 import threading
@@ -430,6 +431,28 @@ class Context(_Owned):
         self.cells.state_seq_set(seq, positions)
         return positions
 
+    def state_seq_save_bytes(self, seq: int) -> bytes | None:
+        """The bytes ``state_seq_save`` would write for ``seq`` (llama_state_seq_save_file into an
+        anonymous in-memory file, memfd_create), so a unit can be re-encoded before anything
+        reaches the disk; None on failure."""
+        with _mem_file() as (f, path):
+            if self.state_seq_save(seq, path) is None:
+                return None
+            f.seek(0)
+            return f.read()
+
+    def state_seq_load_bytes(self, data, seq: int) -> np.ndarray:
+        """``state_seq_load`` from the bytes of such a file (through an in-memory file);
+        ``data``: the bytes, or a function given the file's ``write`` that writes them.
+        ``ModelError`` when llama.cpp refuses them."""
+        with _mem_file() as (f, path):
+            if callable(data):
+                data(f.write)
+            else:
+                f.write(data)
+            f.flush()
+            return self.state_seq_load(path, seq)
+
     def pos_max(self, seq: int = 0) -> int:
         return C.llama_memory_seq_pos_max(self.mem, seq)
 
@@ -445,6 +468,25 @@ class Context(_Owned):
             C.llama_batch_free(self._batch)
             C.llama_free(self._ptr)
             self._ptr = None
+
+
+@contextlib.contextmanager
+def _mem_file():
+    """(file object, path llama.cpp can fopen) of a scratch file that lives in RAM:
+    a memfd seen through /proc/self/fd (Linux); elsewhere an unlinked temporary file."""
+    import tempfile
+
+    fd = None
+    with contextlib.suppress(AttributeError, OSError):
+        fd = os.memfd_create("bookpot-kv", getattr(os, "MFD_CLOEXEC", 0))
+    if fd is not None and os.path.exists(f"/proc/self/fd/{fd}"):
+        with os.fdopen(fd, "w+b") as f:
+            yield f, f"/proc/self/fd/{fd}"
+        return
+    if fd is not None:
+        os.close(fd)
+    with tempfile.NamedTemporaryFile(prefix="bookpot-kv-") as f:
+        yield f, f.name
 
 
 # --------------------------------------------------------------- sampling

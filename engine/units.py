@@ -7,8 +7,11 @@ the chunk's own queries. The chunk is then cut into units of
 ``unit_tokens`` tokens, and for each unit:
 
 - its KV goes to disk: ``seq_cp`` the unit's positions into scratch sequence
-  1, ``llama_state_seq_save_file(1)``, ``seq_rm(1)`` (f16 K and V, ~23 KB per
-  token for the default model; the file's token list holds the positions);
+  1, ``llama_state_seq_save_file(1)`` into memory, ``seq_rm(1)``; the file's
+  token list holds the positions. kvpack.py re-encodes its f16 K rows as
+  ggml q8_0 blocks and V rows as q4_0 blocks, zstd on top: ~7.3 KB per
+  token for the default model instead of ~23 KB (bench/RESULTS.md). Files
+  of the previous format (llama.cpp's own, f16) still load as they are;
 - its ``repr_tokens`` most-attended tokens' keys are its representative
   keys (InfLLM's r_k), f16: 4 tokens x 3 layers x 192 values = 4.6 KB per
   unit, 36 MB for a 1M-token book in 128-token units. They and the units'
@@ -26,7 +29,7 @@ position, which is where the loaded unit is placed: next to the question.
 
 Files (all under the book's cache directory, see bookcache.py):
 
-    units/u0000042.kv   llama_state_seq_save_file's file (positions as its tokens)
+    units/u0000042.kv   the unit's KV: kvpack's compact file (or llama.cpp's f16 file)
     units.jsonl         one line per unit: token range, locator, checksum
     keys.f16            representative keys, one fixed-size record per unit
     tokens.i32          every unit's tokens (rebuild and citations)
@@ -43,12 +46,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from . import store
+from . import kvpack, store
 from .errors import ModelError
 
 KEY_BLOCK = 1024  # units' keys read per step of a lookup (4.6 MB)
@@ -63,10 +66,29 @@ class UnitConfig:
     repr_tokens: int = 4
     layers: tuple[int, ...] | None = None  # None: key_layers(model)
     disk_cap: int | None = None  # bytes of unit KV per book; None = no limit
+    # How unit files store K and V (kvpack.FORMATS; "f16": llama.cpp's own file). Default:
+    # DEFAULT_FORMAT, or the developer setting BOOKPOT_UNIT_FORMAT (benchmarks compare formats).
+    kv_format: str = field(default_factory=lambda: default_format())
 
     def room(self) -> int:
         """KV positions the loaded units need beside the pot."""
         return self.k * self.unit_tokens
+
+
+DEFAULT_FORMAT = "k8v4+zstd"  # chosen by bench/unit_formats.py (bench/RESULTS.md)
+
+
+def default_format() -> str:
+    """The unit file format new units get: ``BOOKPOT_UNIT_FORMAT`` if set, else DEFAULT_FORMAT."""
+    fmt = os.environ.get("BOOKPOT_UNIT_FORMAT") or DEFAULT_FORMAT
+    try:
+        kvpack.format_types(fmt)
+    except ValueError:
+        from .errors import BookpotError
+
+        raise BookpotError(f"BOOKPOT_UNIT_FORMAT: unknown unit format {fmt!r} "
+                           f"(one of {', '.join(kvpack.FORMATS)}, optionally with +zstd)") from None
+    return fmt
 
 
 KEY_LAYER_DEPTHS = (0.27, 0.30, 0.60)
@@ -237,15 +259,36 @@ class UnitStore:
         self._keys_pending.append(rec)
 
     def _write_kv(self, ctx, uid: int, p0: int, n: int, path: Path | None = None) -> tuple[str, int]:
-        """Save positions p0..p0+n of sequence 0 as unit ``uid``'s file (or ``path``); (digest, bytes)."""
+        """Save positions p0..p0+n of sequence 0 as unit ``uid``'s file (or ``path``); (digest, bytes).
+
+        In ``cfg.kv_format`` (kvpack.py): llama.cpp writes the sequence into
+        memory, its K and V rows are re-encoded and only the compact file
+        reaches the disk (temporary name, then renamed; fsynced at commit).
+        A sequence kvpack cannot parse is stored as llama.cpp wrote it.
+        """
         path = path or self.path(uid)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         ctx.seq_rm(SCRATCH_SEQ, -1, -1)
         ctx.seq_cp(0, SCRATCH_SEQ, p0, p0 + n)
         try:
-            ok = ctx.state_seq_save(SCRATCH_SEQ, tmp) is not None
+            if self.cfg.kv_format == "f16":
+                return self._write_f16(ctx, path)
+            raw = ctx.state_seq_save_bytes(SCRATCH_SEQ)
         finally:
             ctx.seq_rm(SCRATCH_SEQ, -1, -1)
+        if raw is None:
+            raise store.CacheError(f"llama.cpp could not save memory unit {path.name}")
+        try:
+            data = kvpack.pack(raw, self.cfg.kv_format)
+        except kvpack.PackError:
+            data = raw
+        store.atomic_write(path, data, sync=False)
+        self._pending.append(path)
+        return store.digest(data), len(data)
+
+    def _write_f16(self, ctx, path: Path) -> tuple[str, int]:
+        """llama_state_seq_save_file of the scratch sequence, straight to ``path`` (the f16 format)."""
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        ok = ctx.state_seq_save(SCRATCH_SEQ, tmp) is not None
         try:
             if not ok:
                 raise store.write_failed(tmp)
@@ -278,7 +321,8 @@ class UnitStore:
         return _file_ok(self.early_path(uid), nbytes, digest)
 
     def load_early(self, ctx, uid: int, n: int, pos: int) -> bool:
-        """Put early unit ``uid`` (``n`` tokens) into sequence 0 at pos..; False if its file would not load."""
+        """Put early unit ``uid`` (``n`` tokens) into sequence 0 at pos..; False if its file would not load
+        (its checksum was checked by ``early_ok``)."""
         return self._load_file(ctx, self.early_path(uid), n, pos)
 
     def adopt(self, uid: int, tokens: list[int], loc_id: int, digest: str, nbytes: int, rec: np.ndarray) -> None:
@@ -309,17 +353,27 @@ class UnitStore:
         self._tokens_pending.extend(tokens)
         self._keys_pending.append(np.asarray(rec, np.float16).reshape(self.rec_shape))
 
-    def _load_file(self, ctx, path: Path, n: int, pos: int) -> bool:
-        """llama_state_seq_load_file into the scratch sequence, shifted to pos.. (llama_memory_seq_add)
-        and copied into sequence 0; False when the file does not hold ``n`` consecutive positions."""
+    def _load_file(self, ctx, path: Path, n: int, pos: int, data: bytes | None = None) -> bool:
+        """Restore a unit file into the scratch sequence, shift it to pos.. (llama_memory_seq_add)
+        and copy it into sequence 0; False when the file does not load or does not hold ``n``
+        consecutive positions. A compact file (kvpack.py; ``data``: its bytes if already read)
+        is decoded to llama.cpp's f16 file in memory first, its own checksum checked there;
+        a file without kvpack's magic is llama.cpp's (the f16 format) and loads as it is."""
         try:
-            positions = ctx.state_seq_load(path, SCRATCH_SEQ)
+            if data is None:
+                with open(path, "rb") as f:
+                    if kvpack.is_packed(f.read(len(kvpack.MAGIC))):
+                        data = path.read_bytes()
+            if data is not None and kvpack.is_packed(data):
+                positions = ctx.state_seq_load_bytes(lambda write: kvpack.unpack_to(data, write), SCRATCH_SEQ)
+            else:
+                positions = ctx.state_seq_load(path, SCRATCH_SEQ)
             p0 = int(positions.min())
             if positions.size == n and int(positions.max()) == p0 + n - 1:
                 ctx.seq_add(SCRATCH_SEQ, p0, p0 + n, pos - p0)
                 ctx.seq_cp(SCRATCH_SEQ, 0, pos, pos + n)
                 return True
-        except ModelError:
+        except (ModelError, kvpack.PackError, OSError):
             pass
         finally:
             ctx.seq_rm(SCRATCH_SEQ, -1, -1)
@@ -472,8 +526,10 @@ class UnitStore:
         "recomputed": a unit beyond the disk cap, decoded from its tokens.
         """
         u = self.units[uid]
-        if u.kv and self._file_ok(u) and self._load_file(ctx, self.path(uid), u.n, pos):
-            return "disk"
+        if u.kv:
+            data = _read_ok(self.path(uid), u.nbytes, u.digest)
+            if data is not None and self._load_file(ctx, self.path(uid), u.n, pos, data):
+                return "disk"
         ctx.decode(self.unit_tokens(uid), pos, logits="none")
         if not u.kv:
             return "recomputed"
@@ -494,6 +550,15 @@ class UnitStore:
 
     def disk_bytes(self) -> int:
         return store.dir_size(self.root)
+
+
+def _read_ok(path: Path, nbytes: int, digest: str) -> bytes | None:
+    """The file's bytes if it is there, of its size and checksum; else None."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    return data if len(data) == nbytes and store.digest(data) == digest else None
 
 
 def _file_ok(path: Path, nbytes: int, digest: str) -> bool:

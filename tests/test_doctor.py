@@ -26,7 +26,9 @@ def test_doctor_reports_cache_dir_disk_and_units(tmp_path, model_path):
     out = p.stdout
     cache_line = next(l for l in out.splitlines() if l.startswith("cache "))
     assert f"free at {cache}" in cache_line and "bookpot keeps 3.0 MiB there" in cache_line
-    assert "units        memory units take ~22 MiB of cache per 1,000 tokens of book" in out
+    # compact units (K q8_0 + V q4_0 blocks: 9,360 B/token before zstd) against 23,040 B in f16
+    assert ("units        memory units take at most ~8.9 MiB of cache per 1,000 tokens of book "
+            "(K q8_0 + V q4_0 blocks, zstd; f16 would take 22.0)") in out
     assert "KV 23,040 B/token" in out
     assert "plan         pot " in out and "batch " in out
     assert "native       C extension loaded" in out
@@ -69,10 +71,10 @@ def test_doctor_warns_when_the_cache_disk_is_nearly_full(tmp_path, monkeypatch, 
 
 def test_doctor_warns_when_a_long_book_units_would_not_fit(tmp_path, monkeypatch, capsys, model_path, fake_disk):
     monkeypatch.setenv("BOOKPOT_CACHE_DIR", str(tmp_path))
-    fake_disk(2048 * MiB)  # 2 GiB / 23,040 B per token = ~93K tokens of units
+    fake_disk(1200 * MiB)  # 1,200 MiB / 9,360 B per token (compact units) = ~134K tokens of units
     out = _doctor(capsys)
-    assert "room for ~93,206 tokens" in out
-    assert "warning      the cache disk has room for the memory units of ~93,206 tokens only" in out
+    assert "room for ~134,432 tokens" in out
+    assert "warning      the cache disk has room for the memory units of ~134,432 tokens only" in out
     fake_disk(20 * 1024 * MiB)
     out = _doctor(capsys)
     assert "cache disk has room" not in out and "less than 1 GiB" not in out

@@ -30,6 +30,9 @@ class FakeCtx:
         open(path, "wb").write(b"kv" * 10)
         return np.arange(4)
 
+    def state_seq_save_bytes(self, seq):  # not a llama.cpp file: stored as it is
+        return b"kv" * 10
+
 
 MODEL = SimpleNamespace(n_layer=30, n_head=9, n_head_kv=3, head_dim=64)
 
