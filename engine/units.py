@@ -174,7 +174,13 @@ class UnitIndex:
 
 
 class UnitStore:
-    """One book's units: KV, keys and tokens on disk; the index in RAM."""
+    """One book's units: KV, keys and tokens on disk; the index in RAM.
+
+    Larger than ~250 lines: writing, committing, loading, looking up and
+    placing units all keep one crash-safety rule (nothing past the last
+    checkpoint is trusted) over the same four files; the byte format of a
+    unit's KV is apart, in kvpack.py.
+    """
 
     def __init__(self, root: Path, model, cfg: UnitConfig, lexicon=None) -> None:
         self.root = Path(root)
