@@ -106,6 +106,9 @@ class Book:
         self.session.text_pass(self.reader.segments(), progress=progress, cancel=cancel)
         if self.session.text is not None and self.session.text.done and not self.session.text.n_tokens:
             raise BookpotError(f"{self.path} has no text to read")
+        text = self.session.text
+        if self.built.cache is not None and self._reading is not None and self._reading.held and text is not None and text.done:
+            self.built.cache.note_indexed(text.n_tokens)
         return False
 
     def read(self, *, progress: Callable | None = None, cancel: Callable[[], bool] | None = None,

@@ -148,6 +148,19 @@ class BookCache:
             "units_without_kv": st.units_without_kv,
         })
 
+    def note_indexed(self, book_tokens: int) -> None:
+        """Say in the manifest that this book was indexed (textpass.py) but not read, unless a
+        checkpoint already wrote one: so ``cache list`` names the book and ``cache clear BOOK``
+        finds its index and early units (``status`` "indexed", ``book_tokens``)."""
+        if (self.dir / "manifest.json").exists():
+            return
+        store.atomic_write_json(self.dir / "manifest.json", {
+            "key": self.key, "engine": ENGINE_VERSION, "updated": store.now(), "status": "indexed",
+            "document": dict(self.doc_info, path=self.doc_path, hash=self.doc_hash),
+            "model": self.model, "settings": self.settings, "progress": 0.0, "doc_tokens": 0,
+            "book_tokens": int(book_tokens),
+        })
+
     def _kv_files(self) -> list[tuple[int, Path]]:
         out = []
         for p in self.dir.glob("kv-*.bin"):

@@ -248,7 +248,7 @@ def book_state(rec: BookRecord) -> tuple[str, int]:
     if not rec.cache_key:
         return rec.state_text(), rec.tokens
     m = store.read_json(store.cache_root() / "books" / rec.cache_key / "manifest.json")
-    if not isinstance(m, dict):
+    if not isinstance(m, dict) or m.get("status") == "indexed":  # indexed for a question, not read
         return ("failed", rec.tokens) if rec.state == "failed" else ("new", 0)
     tokens = int(m.get("doc_tokens") or 0)
     if m.get("status") == "ready":
