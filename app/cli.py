@@ -316,10 +316,30 @@ def cmd_ask(args) -> int:
         out.write("Sources: " + "; ".join(dict.fromkeys(c["locator"] for c in answer.citations)) + "\n")
     if not args.quiet:
         sys.stderr.write(_stats_line(answer.stats) + "\n")
-        if early:
+        if early and args.no_cache:
+            _note(args, "answered before reading the whole book; nothing was saved (--no-cache)")
+        elif early:
             _note(args, "answered before reading the whole book (the passages it needed were prefilled "
-                        f"now); `bookpot ingest {shlex.quote(args.book)}` reads the rest")
+                        f"now); `{_ingest_hint(args)}` reads the rest")
     return 0
+
+
+def _ingest_hint(args) -> str:
+    """The ``bookpot ingest`` command that reads the rest into the same cache
+    (the options that decide the cache key, as given; a password never echoed)."""
+    cmd = ["bookpot", "ingest", args.book]
+    for flag, value in (("--model", args.model), ("--prompt-style", args.prompt_style),
+                        ("--ram-cap", args.ram_cap), ("--cache-dir", args.cache_dir),
+                        ("--pot-tokens", args.pot_tokens), ("--units", args.units if args.units != 4 else None),
+                        ("--unit-tokens", args.unit_tokens if args.unit_tokens != 128 else None),
+                        ("--alpha", args.alpha if args.alpha != 0.5 else None),
+                        ("--mode", args.mode if args.mode != "auto" else None)):
+        if value is not None:
+            cmd += [flag, str(value)]
+    if args.no_nuc:
+        cmd.append("--no-nuc")
+    line = " ".join(shlex.quote(c) for c in cmd)
+    return line + (" --password …" if args.password else "")
 
 
 def format_quotes(answer) -> str:
