@@ -68,19 +68,39 @@ class Lexicon:
         self._open_or_reset()
 
     def _open_or_reset(self) -> None:
+        """Connect; a file that is not a readable SQLite index is started again.
+
+        "database is locked" is not damage: another process holding the
+        book's lock is writing (a Session is built before it waits for that
+        lock), so the error is raised, never answered by deleting the file.
+        """
         try:
             self._open()
+            self.damaged = False
+        except sqlite3.OperationalError as e:
+            if "locked" in str(e) or "busy" in str(e):
+                from .store import CacheError
+
+                raise CacheError(f"the book's word index is busy in another process ({e}); try again") from e
+            self.damaged = True
+            self.reset()
         except sqlite3.DatabaseError:
             self.damaged = True
             self.reset()
 
     def _open(self) -> None:
         self.generation = getattr(self, "generation", 0) + 1  # a new connection: cached reads are stale
-        self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         self.db.execute("PRAGMA journal_mode=WAL" if self.path else "PRAGMA journal_mode=MEMORY")
         self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("CREATE TABLE IF NOT EXISTS pages(loc INTEGER PRIMARY KEY, text TEXT NOT NULL)")
-        self.db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS units_fts USING fts5(text, tokenize='porter unicode61 remove_diacritics 2')")
+        # Read first, create only what is missing: creating is a write, and
+        # another process reading the book may hold the write lock for a while.
+        have = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master")}
+        if "pages" not in have:
+            self.db.execute("CREATE TABLE IF NOT EXISTS pages(loc INTEGER PRIMARY KEY, text TEXT NOT NULL)")
+        if "units_fts" not in have:
+            self.db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS units_fts USING fts5(text, "
+                            "tokenize='porter unicode61 remove_diacritics 2')")
 
     def reopen(self) -> None:
         """Connect again to the file at ``path`` (another process may have replaced
