@@ -427,3 +427,16 @@ def grid(lengths=("3k", "16k", "64k")) -> dict[str, list[Document]]:
             docs.append(doc)
         out[label] = docs
     return out
+
+
+def pages_by_locator(path) -> dict[str, str]:
+    """The text bookpot's reader gives for each locator of ``path`` (segments of
+    one locator joined with "\n", as the lexicon stores them): quotes'
+    ``start``/``end`` index into these."""
+    from bookpot.engine.readers import open_document
+
+    out: dict[str, str] = {}
+    for seg in open_document(str(path)).segments():
+        key = str(seg.locator)
+        out[key] = out[key] + "\n" + seg.text if key in out else seg.text
+    return out

@@ -24,16 +24,6 @@ pytestmark = [pytest.mark.model,
 N_QUESTIONS = 6
 
 
-def _pages_by_locator(path) -> dict[str, str]:
-    from bookpot.engine.readers import open_document
-
-    out: dict[str, str] = {}
-    for seg in open_document(str(path)).segments():
-        key = str(seg.locator)
-        out[key] = out[key] + "\n" + seg.text if key in out else seg.text
-    return out
-
-
 @pytest.fixture(scope="module")
 def docs(tmp_path_factory):
     from docgen import make_pdf
@@ -63,7 +53,7 @@ def test_plain_questions_beat_plain_llama_cpp(docs, answers, model_path):
     ours = {p: sum(natural.answer_ok(f, r["answer"]) for q, _, f, r in answers if q == p) for p, _ in docs}
     theirs = {}
     for path, doc in docs:
-        text = "\n".join(_pages_by_locator(path).values())
+        text = "\n".join(natural.pages_by_locator(path).values())
         # The whole document, or its last window where it does not fit the
         # model's 8K window (~4 characters a token in this prose).
         prompts = [text[-28000:] + "\n" + f.question for f in doc.facts()]
@@ -85,7 +75,7 @@ def test_no_answer_is_empty_and_every_one_has_quotes(answers):
 
 
 def test_quotes_are_verbatim_page_text_and_hold_the_fact(docs, answers):
-    pages = {path: _pages_by_locator(path) for path, _ in docs}
+    pages = {path: natural.pages_by_locator(path) for path, _ in docs}
     held = 0
     for path, doc, fact, r in answers:
         for c in r["citations"]:

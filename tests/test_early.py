@@ -47,23 +47,13 @@ def early(book):
     return [(f, run_json("ask", path, f.question, "-q", "--threads", "2", env=env)) for f in doc.facts()]
 
 
-def _pages(path) -> dict[str, str]:
-    from bookpot.engine.readers import open_document
-
-    out: dict[str, str] = {}
-    for seg in open_document(str(path)).segments():
-        key = str(seg.locator)
-        out[key] = out[key] + "\n" + seg.text if key in out else seg.text
-    return out
-
-
 def _fact_quote(fact, r) -> dict | None:
     return next((c for c in r["citations"] if "quote" in c and natural.holds_evidence(fact, c["quote"])), None)
 
 
 def test_a_new_book_is_answered_with_its_quote_and_page_before_any_read(book, early):
     path, doc, _, _ = book
-    pages = _pages(path)
+    pages = natural.pages_by_locator(path)
     right = 0
     for fact, r in early:
         st = r["stats"]
