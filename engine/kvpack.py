@@ -154,6 +154,16 @@ def parse(raw: bytes | memoryview) -> SeqFile:
         tensors.append((kind, arr, trans))
         mark = end
 
+    def rows(kind: str, at: int, cells: int) -> int:
+        """One layer's K (or untransposed V) rows at ``at``: type, row bytes, then the rows."""
+        typ, row = struct.unpack_from("<iQ", raw, at)
+        if typ != F16 or row % 64:
+            raise PackError(f"{kind.upper()} type {typ}, row {row} B: only f16 rows of 32-value blocks are packed")
+        at += 12
+        arr = np.frombuffer(raw, "<f2", count=cells * row // 2, offset=at).reshape(cells, row // 2)
+        tensor(kind, arr, False, at, at + cells * row)
+        return at + cells * row
+
     try:
         magic, _version, n_tok = struct.unpack_from("<III", raw, 0)
         if magic != SEQ_MAGIC:
@@ -174,13 +184,7 @@ def parse(raw: bytes | memoryview) -> SeqFile:
             v_trans, n_layer = struct.unpack_from("<II", raw, at)
             at += 8
             for _ in range(n_layer):
-                typ, row = struct.unpack_from("<iQ", raw, at)
-                if typ != F16 or row % 64:
-                    raise PackError(f"K type {typ}, row {row} B: only f16 rows of 32-value blocks are packed")
-                at += 12
-                arr = np.frombuffer(raw, "<f2", count=cells * row // 2, offset=at).reshape(cells, row // 2)
-                tensor("k", arr, False, at, at + cells * row)
-                at += cells * row
+                at = rows("k", at, cells)
             for _ in range(n_layer):
                 if v_trans:
                     typ, el, embd = struct.unpack_from("<iII", raw, at)
@@ -191,13 +195,7 @@ def parse(raw: bytes | memoryview) -> SeqFile:
                     tensor("v", arr, True, at, at + cells * embd * 2)
                     at += cells * embd * 2
                 else:
-                    typ, row = struct.unpack_from("<iQ", raw, at)
-                    if typ != F16 or row % 64:
-                        raise PackError(f"V type {typ}, row {row} B: only f16 rows of 32-value blocks are packed")
-                    at += 12
-                    arr = np.frombuffer(raw, "<f2", count=cells * row // 2, offset=at).reshape(cells, row // 2)
-                    tensor("v", arr, False, at, at + cells * row)
-                    at += cells * row
+                    at = rows("v", at, cells)
     except (struct.error, ValueError) as e:
         if isinstance(e, PackError):
             raise
