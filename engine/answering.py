@@ -196,17 +196,19 @@ class Answering:
         reciprocal rank loaded it for 20 of 27, BM25 first for 27 of 27.
         The keys still serve questions none of whose words is in the book.
         """
-        q_tokens = self.model.tokenize(question)[: self.ctx.n_batch] or [self.model.bos]
-        queries = np.zeros((len(self.units.layers), len(q_tokens), self.model.n_embd), dtype=np.float32)
-        self.ctx.tap.capture(queries, self.units.layers, "Q", len(q_tokens))
-        try:
-            self.ctx.decode(q_tokens, base, logits="none")
-        finally:
-            self.ctx.tap.end_capture()
-            self.ctx.seq_rm(0, base, -1)
-        self.stats.decoded_tokens += len(q_tokens)
         depth = max(64, 16 * self.unit_cfg.k)
-        by_keys = self.units.top(queries, depth)
+        by_keys = []
+        if self.units.units:  # the keys of units read so far; before any read there are none to score
+            q_tokens = self.model.tokenize(question)[: self.ctx.n_batch] or [self.model.bos]
+            queries = np.zeros((len(self.units.layers), len(q_tokens), self.model.n_embd), dtype=np.float32)
+            self.ctx.tap.capture(queries, self.units.layers, "Q", len(q_tokens))
+            try:
+                self.ctx.decode(q_tokens, base, logits="none")
+            finally:
+                self.ctx.tap.end_capture()
+                self.ctx.seq_rm(0, base, -1)
+            self.stats.decoded_tokens += len(q_tokens)
+            by_keys = self.units.top(queries, depth)
         if not self.lexical_lookup:
             by_words = []
         elif self._unread():  # the whole book's units, read or not (textpass.py)
