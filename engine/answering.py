@@ -79,7 +79,7 @@ class Answering:
             raise BookpotError("the question is too long for the room left in the window")
         sampler = Sampler(self.model.n_vocab, temperature=temperature)
         st = self.stats
-        st.decoded_tokens, st.ondemand_tokens, st.ondemand_s, st.units_unread = 0, 0, None, 0
+        st.start_answer()
         parts: list[str] = []
         n_gen = 0
         shown = 0  # pieces streamed so far

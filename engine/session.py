@@ -20,6 +20,7 @@ answers can cite pages.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import deque
 from pathlib import Path
@@ -55,15 +56,14 @@ class Progress:
 
 
 @dataclass
-class Stats:
+class ReadStats:
+    """Reading (``Session.ingest``, the pot, eviction; or a restore from the cache)."""
+
     doc_tokens: int = 0
     kept_tokens: int = 0
     chars: int = 0
     ingest_s: float = 0.0
     ingest_tokens_per_s: float = 0.0
-    ttft_s: float | None = None
-    answer_tokens: int = 0
-    gen_tokens_per_s: float | None = None
     peak_rss_bytes: int = 0
     mode: str = "full"
     n_ctx: int = 0
@@ -74,29 +74,88 @@ class Stats:
     max_position: int = 0  # highest KV position ever used (must stay < n_ctx)
     ram_cap_bytes: int | None = None
     plan: str | None = None
-    prompt_style: str = "completion"
+    prompt_style: str = "completion"  # the prompt prefix the KV was built with
+    cached: bool = False  # restored from the cache, no prefill
+    resumed_from_tokens: int = 0  # an interrupted ingestion resumed here
+    adopted_tokens: int = 0  # read by reusing KV prefilled on demand, not decoded again
+
+
+@dataclass
+class UnitStats:
+    """Memory units saved while reading (units.py, InfLLM)."""
+
     units: int = 0  # memory units saved
     units_kv_bytes: int = 0
     units_without_kv: int = 0  # beyond --disk-cap: recomputed when loaded
-    units_loaded: list = field(default_factory=list)  # last question: [{"unit", "score", "how"}]
     units_rebuilt: int = 0
-    lookup_s: float | None = None
-    evidence_s: float | None = None  # choosing the quotes after the answer
-    cached: bool = False  # restored from the cache, no prefill
-    resumed_from_tokens: int = 0  # an interrupted ingestion resumed here
-    # The text pass (textpass.py) and answers before reading (issue #19):
+
+
+@dataclass
+class TextPassStats:
+    """The text pass before reading (textpass.py, issue #19)."""
+
     book_tokens: int = 0  # the whole book's tokens, counted by the text pass (0: no pass)
     text_pass_s: float | None = None  # this run's text pass
     text_pass_tokens_per_s: float | None = None
-    adopted_tokens: int = 0  # read by reusing KV prefilled on demand, not decoded again
-    decoded_tokens: int = 0  # last question: every token decoded for it (lookup, on demand, prompt, answer)
-    ondemand_tokens: int = 0  # last question: tokens of unread chunks prefilled for it
+
+
+@dataclass
+class AnswerStats:
+    """The last question: lookup, units placed, on-demand prefill, generation, evidence."""
+
+    ttft_s: float | None = None
+    answer_tokens: int = 0
+    gen_tokens_per_s: float | None = None
+    units_loaded: list = field(default_factory=list)  # [{"unit", "score", "how"}]
+    lookup_s: float | None = None
+    evidence_s: float | None = None  # choosing the quotes after the answer
+    decoded_tokens: int = 0  # every token decoded for it (lookup, on demand, prompt, answer)
+    ondemand_tokens: int = 0  # tokens of unread chunks prefilled for it
     ondemand_s: float | None = None
-    units_unread: int = 0  # last question: units placed from parts of the book not read yet
+    units_unread: int = 0  # units placed from parts of the book not read yet
+
+
+PHASES = {"read": ReadStats, "units": UnitStats, "text_pass": TextPassStats, "answer": AnswerStats}
+
+
+@dataclass
+class Stats(AnswerStats, TextPassStats, UnitStats, ReadStats):
+    """Every figure of one session, split by phase (``PHASES``; issue #21).
+
+    Flat on purpose for the callers (``stats.doc_tokens``) and for
+    ``--json``, whose keys stay as they were; ``by_phase()`` groups them.
+    Times in seconds, sizes in bytes, counts in tokens unless named.
+    """
+
+    def start_answer(self) -> None:
+        """A new question: the answer phase's figures back to their defaults."""
+        for f in dataclasses.fields(AnswerStats):
+            setattr(self, f.name, f.default_factory() if f.default_factory is not dataclasses.MISSING
+                    else f.default)
+
+    def by_phase(self) -> dict[str, dict]:
+        """``{"read": {...}, "units": {...}, "text_pass": {...}, "answer": {...}}``."""
+        return {name: {f.name: getattr(self, f.name) for f in dataclasses.fields(cls)}
+                for name, cls in PHASES.items()}
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
 
+
+
+@dataclass
+class Catalyst:
+    """A catalyst given to ``Session.ingest`` for the pot's distillations.
+
+    ``tokens``: appended after the pot for the CaP pass (InfiniPot's
+    catalyst prompt), scored by the attention it pays to each kept token
+    (pot.catalyst_scores). ``after(pos)``: runs inside that pass with the
+    catalyst's KV in place just before ``pos`` (the summarizer writes a
+    section summary there), before the catalyst is removed.
+    """
+
+    tokens: list[int]
+    after: Callable[[int], None] | None = None
 
 
 @dataclass
@@ -189,19 +248,16 @@ class Session(UnreadParts, Answering, Citing):
         self.last_progress = 0.0
         self._prev_row: np.ndarray | None = None  # logits predicting the next chunk's first token
         self._catalyst: list[int] | None = None
-        # Summarizer hook (engine/summarize.py; None otherwise): ``.catalyst``
-        # replaces the catalyst tokens, ``.after_catalyst(pos)`` runs inside
-        # the catalyst pass (see pot.catalyst_scores).
-        self.catalyst_hook = None
         # ``truncate`` without memory units prefills only the book's last
-        # ``budget`` tokens (see ``_hold``); the summarizer, which needs to
-        # see every token, turns this off.
-        self.tail_only = mode == "truncate" and units is None
+        # ``budget`` tokens (see ``_hold``), unless ``ingest(whole=True)``.
+        self._tail_only = mode == "truncate" and units is None
+        self._feed_src = None  # the segments ``ingest`` is reading, and its chunk iterator
+        self._feed = None
         self._tail: deque[tuple[list[int], int]] = deque()
         self._tail_tokens = 0
         self._held_chunks = 0
+        self.n_prefix = len(self.fmt.prefix)  # positions 0..n_prefix-1: the prompt prefix, never evicted
         self._append(self.fmt.prefix, loc_id=-1)
-        self.n_prefix = len(self.fmt.prefix)
 
     # ------------------------------------------------------------ ingestion
     @property
@@ -214,6 +270,12 @@ class Session(UnreadParts, Answering, Citing):
         if self.pot_cfg:
             return self.pot_cfg.pot_tokens
         return self.window - self.reserve
+
+    @property
+    def tail_only(self) -> bool:
+        """Whether ``ingest`` prefills only the book's last ``budget`` tokens
+        (``truncate`` without memory units: the usual truncation baseline)."""
+        return self._tail_only
 
     @property
     def _scoring_nuc(self) -> bool:
@@ -230,7 +292,7 @@ class Session(UnreadParts, Answering, Citing):
         self.kept.nuc.extend(nuc.tolist() if nuc is not None else [0.0] * len(tokens))
         self.stats.max_position = max(self.stats.max_position, self.n_past - 1)
         if capture:
-            sink = self.n_prefix + SINK_TOKENS - pos0 if hasattr(self, "n_prefix") else 0
+            sink = self.n_prefix + SINK_TOKENS - pos0
             self.units.add_chunk(self.ctx, pos0, tokens, loc_id, att, keys, skip=max(0, sink))
             self._unit_stats()
 
@@ -301,7 +363,8 @@ class Session(UnreadParts, Answering, Citing):
 
     def ingest(self, segments: Iterable[Segment], *, progress: Callable[[Progress], None] | None = None,
                cancel: Callable[[], bool] | None = None,
-               after_chunk: Callable[["Session"], None] | None = None) -> Stats:
+               after_chunk: Callable[["Session"], None] | None = None,
+               catalyst: "Catalyst | None" = None, whole: bool = False) -> Stats:
         """Stream the document into the KV cache, chunk by chunk.
 
         Resumable: when ``cancel()`` turns true ingestion stops *between*
@@ -309,11 +372,17 @@ class Session(UnreadParts, Answering, Citing):
         ``segments`` object carries on where it stopped (a question can be
         answered in between). ``finished`` is set only when the document
         has been read to its end.
+
+        ``catalyst``: what the pot's distillations score against instead of
+        the question or the generic catalyst (the summarizer passes its
+        instruction and writes a section inside the catalyst's pass).
+        ``whole``: prefill every token even where ``tail_only`` would hold
+        all but the book's end (the summarizer summarizes every token).
         """
-        if getattr(self, "_feed_src", None) is not segments:
+        if self._feed_src is not segments:
             self._feed_src = segments
             self.finished = False  # a new stream of segments is not read yet
-            resuming = self.chunks_done > 0 and not getattr(self, "_feed", None)
+            resuming = self.chunks_done > 0 and self._feed is None
             self._feed = token_chunks(self.model, segments, separator=self.fmt.doc_separator,
                                       max_tokens=self.ctx.n_batch,
                                       first=resuming or self.stats.doc_tokens == 0)
@@ -333,11 +402,11 @@ class Session(UnreadParts, Answering, Citing):
                 break
             if chunk.text is not None:
                 self.lexicon.add_page(self._loc_id(chunk.locator), chunk.text)
-            if self.tail_only:
+            if self._tail_only and not whole:
                 self._hold(chunk.tokens, self._loc_id(chunk.locator))
             else:
                 if self.n_past + len(chunk.tokens) > self.budget:
-                    self._make_room(len(chunk.tokens))
+                    self._make_room(len(chunk.tokens), catalyst)
                 loc_id = self._loc_id(chunk.locator)
                 if not self._adopt(self.chunks_done, chunk.tokens, loc_id):
                     self._append(chunk.tokens, loc_id)
@@ -393,7 +462,7 @@ class Session(UnreadParts, Answering, Citing):
         self.chunks_done += n_chunks
         self._held_chunks = 0
 
-    def _make_room(self, need: int) -> None:
+    def _make_room(self, need: int, catalyst: "Catalyst | None" = None) -> None:
         """The pot/window is full: distil or drop document tokens as the mode says."""
         mode = self.mode
         if mode == "full":
@@ -402,7 +471,7 @@ class Session(UnreadParts, Answering, Citing):
                 "use --mode auto"
             )
         if self.pot_cfg:
-            self._distill()
+            self._distill(catalyst)
             return
         if mode == "auto":
             mode = "truncate"  # no native extension: the plain fallback
@@ -425,15 +494,27 @@ class Session(UnreadParts, Answering, Citing):
             else:  # a keep mask
                 setattr(self.kept, name, [x for x, k in zip(seq, where) if k])
 
-    def _distill(self) -> None:
+    def drop_document(self) -> None:
+        """Empty the window down to the prompt prefix (``llama_memory_seq_rm``
+        from ``n_prefix`` on), forgetting the kept tokens, their locators and
+        the novelty row carried to the next chunk, so the next ``ingest``
+        starts as a fresh read resumed at this point would. The summarizer
+        calls it after each section; ``stats`` keep counting."""
+        p = self.n_prefix
+        if self.n_past > p:
+            self.ctx.seq_rm(0, p, -1)
+            self._forget(slice(p, None))
+        self._prev_row = None
+
+    def _distill(self, override: "Catalyst | None" = None) -> None:
         """One InfiniPot distillation: CaP + NuC scores, keep |C|, compact."""
         cfg = self.pot_cfg
         n = self.n_past
         if self._catalyst is None:  # the same for every distillation of this book
             self._catalyst = self.fmt.suffix(self.model, self.question or pot_mod.GENERIC_CATALYST)
         catalyst, then = self._catalyst, None
-        if self.catalyst_hook is not None:  # summarize: the catalyst is the summary prompt
-            catalyst, then = self.catalyst_hook.catalyst, self.catalyst_hook.after_catalyst
+        if override is not None:  # summarize: the catalyst is the summary prompt
+            catalyst, then = override.tokens, override.after
         layers = cfg.layers or range(self.model.n_layer)
         cap = pot_mod.catalyst_scores(self.ctx, n, catalyst, layers, then=then)
         self.stats.max_position = max(self.stats.max_position, n + len(catalyst) - 1)
@@ -488,8 +569,7 @@ class Session(UnreadParts, Answering, Citing):
         self.stats = Stats(**{k: v for k, v in header["stats"].items() if k in known})
         # this run's context and plan, not the saved run's
         self.stats.n_ctx, self.stats.ram_cap_bytes, self.stats.plan = now.n_ctx, now.ram_cap_bytes, now.plan
-        self.stats.ttft_s = self.stats.lookup_s = None
-        self.stats.units_loaded = []
+        self.stats.start_answer()  # the saved run's last answer is not this run's
         if self.lexicon.damaged or (self.locators and not self.lexicon.n_pages()):
             raise BookpotError("the book's page text and word index are missing or damaged")
         n_units = 0

@@ -45,6 +45,7 @@ from .llm import Sampler, generate
 from .loops import looping
 from .readers.base import Segment
 from .rss import peak_rss_bytes
+from .session import Catalyst
 
 SUMMARY_FORMAT = 1  # bump when prompts or section rules change: old cache entries go stale
 MIN_SECTION_TOKENS = 128
@@ -363,17 +364,6 @@ class Resume:
     seconds: float
 
 
-class _Hook:
-    """What Session._distill calls: our catalyst, and the summary inside its pass."""
-
-    def __init__(self, summarizer: "Summarizer") -> None:
-        self.s = summarizer
-        self.catalyst = summarizer.instruction
-
-    def after_catalyst(self, pos: int) -> None:
-        self.s._summarize_here(pos, closed_by="pot full")
-
-
 class Summarizer:
     """Summarize one book through ``session`` (freshly made, nothing ingested).
 
@@ -423,9 +413,10 @@ class Summarizer:
         self._gen_s = 0.0
         self._retries = 0
         self._progress_max = 0.0
-        if session.pot_cfg is not None:
-            session.catalyst_hook = _Hook(self)
-        session.tail_only = False  # every token is summarized, not only the book's end
+        # The pot's distillations score against the summary instruction, and
+        # each writes the section it closes inside the catalyst's pass.
+        self._catalyst = Catalyst(self.instruction, self._summarize_at_distillation) \
+            if session.pot_cfg is not None else None
 
     # -- reading ------------------------------------------------------------
     def _check(self) -> None:
@@ -446,6 +437,11 @@ class Summarizer:
             # inside a long segment: never let the bar run backwards.
             self._progress_max = max(self._progress_max, p.progress)
             self.progress(dataclasses.replace(p, progress=self._progress_max))
+
+    def _summarize_at_distillation(self, pos: int) -> None:
+        """Inside a distillation's catalyst pass (pot.catalyst_scores): the
+        instruction sits before ``pos`` after the full pot; summarize it."""
+        self._summarize_here(pos, closed_by="pot full")
 
     def _window_full(self) -> bool:
         """Without a pot: pause before the next chunk could overflow the window."""
@@ -471,7 +467,9 @@ class Summarizer:
             before = len(self.sections)
             self._group_done = False
             while True:
-                s.ingest(group, progress=self._on_progress, cancel=self._window_full)
+                # whole: every token is summarized, not only the book's end
+                s.ingest(group, progress=self._on_progress, cancel=self._window_full,
+                         catalyst=self._catalyst, whole=True)
                 # (Not ``s.finished``: it stays true from the previous chapter's stream.)
                 if self._group_done:
                     break
@@ -516,7 +514,7 @@ class Summarizer:
             self._summarize_here(base + len(self.instruction), closed_by=closed_by)
         finally:
             self.ctx.seq_rm(0, base, -1)
-        _drop_document(s)
+        s.drop_document()
 
     def _summarize_here(self, pos: int, *, closed_by: str) -> None:
         """The instruction sits just before ``pos``; write this section's summary."""
@@ -598,7 +596,7 @@ class Summarizer:
 
     def _summarize_tokens(self, doc: list[int], max_tokens: int) -> Generated:
         s = self.session
-        _drop_document(s)
+        s.drop_document()
         base = s.n_prefix
         # Drop trailing blank-line tokens: the instruction brings its own.
         while doc and not self.model.detokenize(doc[-1:]).strip():
@@ -646,19 +644,3 @@ class Summarizer:
         return {"summary_tokens": self._gen_tokens, "generation_s": round(self._gen_s, 3),
                 "generation_tokens_per_s": round(self._gen_tokens / self._gen_s, 1) if self._gen_s else None,
                 "retries": self._retries, "sections": len(self.sections)}
-
-
-def _drop_document(session) -> None:
-    """Empty the window down to the prompt prefix.
-
-    Reaches into the session's bookkeeping on purpose (the positions kept,
-    and the novelty row carried to the next chunk) so the next chapter
-    starts exactly as a fresh run resumed at this boundary would.
-    """
-    p = session.n_prefix
-    if session.n_past > p:
-        session.ctx.seq_rm(0, p, -1)
-        session._forget(slice(p, None))
-    for name in ("_prev_row_nll", "_prev_row"):  # its name differs between versions
-        if hasattr(session, name):
-            setattr(session, name, None)
