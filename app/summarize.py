@@ -224,6 +224,15 @@ class SummaryModel:
                 pass  # only a speed-up
         return known[tag]
 
+    @property
+    def prompt_style(self) -> str:
+        """The style summaries are asked in: the option, else the registry's measured one for summaries."""
+        if self.options.prompt_style:
+            return self.options.prompt_style
+        if self.entry is None:
+            return "completion"
+        return self.entry.summary_prompt_style or self.entry.default_prompt_style
+
     def settings(self) -> dict:
         """Every setting that changes the summary (the RAM cap only through its plan)."""
         from .. import native
@@ -231,7 +240,7 @@ class SummaryModel:
         from ..engine.version import LLAMA_CPP_PYTHON, VERSION
 
         o = self.options
-        style = o.prompt_style or (self.entry.default_prompt_style if self.entry else "completion")
+        style = self.prompt_style
         d = {"bookpot": VERSION, "summary_format": SUMMARY_FORMAT, "llama_cpp": LLAMA_CPP_PYTHON,
              "model": self.model_id, "length": o.length, "prompt_style": style, "mode": o.mode,
              "native": native.available()}
@@ -295,7 +304,7 @@ def summarize_book(path: str, shared: SummaryModel, *, label: str, bar=None, on_
             before_session()
         # No memory units and no saved book state: units only serve questions,
         # and a pot that summary steps have emptied must not pass for the book's.
-        built = build_session(Options(model=opts.model, prompt_style=opts.prompt_style, mode=opts.mode,
+        built = build_session(Options(model=opts.model, prompt_style=shared.prompt_style, mode=opts.mode,
                                       ram_cap=opts.ram_cap, pot_tokens=opts.pot_tokens, alpha=opts.alpha,
                                       nuc=opts.nuc, threads=opts.threads, use_units=False,
                                       cache=False, largest_pot=True), model, shared.entry, shared.meta)
