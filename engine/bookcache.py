@@ -137,6 +137,7 @@ class BookCache:
         for _, p in old:  # the previous checkpoint's KV: state.bin no longer names it
             with contextlib.suppress(OSError):
                 p.unlink()
+        session.retire_early()  # the chunks this checkpoint vouches for need no early KV
         st = session.stats
         store.atomic_write_json(self.dir / "manifest.json", {
             "key": self.key, "engine": ENGINE_VERSION, "updated": store.now(),

@@ -225,6 +225,27 @@ class TextIndex:
                          np.ascontiguousarray(early.nuc, np.float32).tobytes()))
         self.lexicon.commit()
 
+    def early_bytes(self) -> int:
+        """Disk bytes of the early units' KV files on record."""
+        try:
+            rows = self.db.execute("SELECT units FROM tp_early").fetchall()
+        except Exception:
+            return 0
+        return sum(int(u[2]) for (js,) in rows for u in json.loads(js))
+
+    @writes
+    def retire_early(self, below: int) -> list[tuple[int, str, int]]:
+        """Forget the early units of chunks ``< below`` (read since: their units
+        are ordinary ones now), committed at once; their ``(uid, digest, bytes)``
+        for the caller to delete the files."""
+        rows = self.db.execute("SELECT units FROM tp_early WHERE chunk < ?", (below,)).fetchall()
+        if not rows:
+            return []
+        self.lexicon.begin()
+        self.db.execute("DELETE FROM tp_early WHERE chunk < ?", (below,))
+        self.lexicon.commit()
+        return [tuple(u) for (js,) in rows for u in json.loads(js)]
+
     def early_uids(self) -> set[int]:
         try:
             rows = self.db.execute("SELECT units FROM tp_early").fetchall()

@@ -322,6 +322,26 @@ class UnitStore:
         store.fsync_file(self.early_path(uid))
         return digest, nbytes
 
+    def early_room(self, n_tokens: int, early_bytes: int) -> bool:
+        """Whether ``n_tokens`` more tokens of early units stay under ``disk_cap``
+        beside the units' KV and the early units already on disk (``early_bytes``).
+        Bytes per token: the units' so far, else ``kvpack.bytes_per_token``."""
+        if self.cfg.disk_cap is None:
+            return True
+        return self.kv_bytes + early_bytes + self.kv_bytes_for(n_tokens) <= self.cfg.disk_cap
+
+    def kv_bytes_for(self, n_tokens: int) -> int:
+        """Expected disk bytes of ``n_tokens`` tokens of unit KV: the units' so far
+        per token, else ``kvpack.bytes_per_token`` of the format (before zstd)."""
+        if self._kv_tokens:
+            return round(self.kv_bytes / self._kv_tokens * n_tokens)
+        return kvpack.bytes_per_token(self.cfg.kv_format, self.model.n_layer, self.kv_dim) * n_tokens
+
+    def remove_early(self, uid: int) -> None:
+        """Delete early unit ``uid``'s file (an adopted unit keeps its own name, a hard link)."""
+        with contextlib.suppress(FileNotFoundError):
+            self.early_path(uid).unlink()
+
     def early_ok(self, uid: int, digest: str, nbytes: int) -> bool:
         """Early unit ``uid``'s file is there, of its size and checksum."""
         return _file_ok(self.early_path(uid), nbytes, digest)

@@ -141,6 +141,13 @@ class UnreadParts:
                 c = self.text.chunk_of(uid)
                 end = c.unit_span(uid, self.unit_cfg.unit_tokens)[1]
                 need[c.index] = (c, max(end, need.get(c.index, (c, 0))[1]))
+        if self.unit_cfg.disk_cap is not None:  # beyond --disk-cap: recomputed where placed
+            on_disk, kept = self.text.early_bytes(), {}
+            for i, (c, end) in need.items():
+                if self.units.early_room(end - c.skip, on_disk):
+                    kept[i] = (c, end)
+                    on_disk += self.units.kv_bytes_for(end - c.skip)
+            need = kept
         prev_row, self._prev_row = self._prev_row, None  # reading's row: not this chunk's context
         try:
             for c, end in need.values():
@@ -163,6 +170,15 @@ class UnreadParts:
             self._prev_row = prev_row
         if need:
             self.stats.ondemand_s = time.perf_counter() - t0
+
+    def retire_early(self) -> None:
+        """After a checkpoint: the chunks read since are ordinary units now
+        (adopted from their early KV, or decoded again), so their early rows
+        go, then their files (an adopted unit's file keeps its own name)."""
+        if self.text is None or self.units is None:
+            return
+        for uid, _, _ in self.text.retire_early(self.chunks_done):
+            self.units.remove_early(uid)
 
     def _place_unread(self, uid: int, at: int) -> str:
         """Put unread unit ``uid`` at ``at``.. from its early KV file; "early"

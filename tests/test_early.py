@@ -99,12 +99,29 @@ def test_ingesting_afterwards_reuses_the_prefilled_chunks_and_keeps_the_evidence
     assert st["doc_tokens"] == st["book_tokens"] > 25000, st
     # each of them was put into the pot from its saved KV, not decoded again
     assert 0 < st["adopted_tokens"] == whole <= prefilled, (st, whole, prefilled)
+    # read whole and checkpointed: no early unit is kept beside the ordinary ones
+    con = sqlite3.connect(_lexicon(cache))
+    assert con.execute("SELECT count(*) FROM tp_early").fetchone()[0] == 0
+    con.close()
+    assert not list(_lexicon(cache).parent.glob("units/e*.kv"))
     for fact, before in early:
         after = run_json("ask", path, fact.question, "-q", "--threads", "2", env=env)
         assert after["read_whole"] and after["stats"]["ondemand_tokens"] == 0
         qa, qb = _fact_quote(fact, before), _fact_quote(fact, after)
         assert qb is not None, (fact.question, after["citations"])
         assert (qa["locator"], qa["start"], qa["end"]) == (qb["locator"], qb["start"], qb["end"])
+
+
+def test_under_a_disk_cap_nothing_is_prefilled_beyond_it(book, tmp_path):
+    path, doc, _, _ = book
+    fact = doc.facts()[0]
+    env = {"BOOKPOT_CACHE_DIR": str(tmp_path / "capped")}
+    r = run_json("ask", path, fact.question, "-q", "--threads", "2", "--disk-cap", "100K", env=env)
+    st = r["stats"]
+    assert st["ondemand_tokens"] == 0 and st["units_unread"] > 0, st  # no room for early unit files
+    assert {u["how"] for u in st["units_loaded"]} == {"recomputed"}, st["units_loaded"]
+    assert _fact_quote(fact, r) is not None, r["citations"]  # the lookup and the quote do not need KV
+    assert not list((tmp_path / "capped").glob("books/*/units/units/e*.kv"))
 
 
 # ------------------------------------------------------------------ kills
