@@ -564,7 +564,7 @@ def run_book(job: dict) -> dict:
 
 def _summarize(path: str, cache_dir: str, opts: dict, events: _Events) -> dict:
     from .. import models
-    from .summarize import SummaryModel, SummaryOptions, summarize_book
+    from ..engine.summarycache import SummaryModel, SummaryOptions, summarize_book
 
     options = SummaryOptions(cache_dir=cache_dir, cache=True, **opts)
     model = _model(models.resolve(options.model or models.DEFAULT_MODEL))

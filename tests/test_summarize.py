@@ -346,11 +346,12 @@ def test_summary_options_defaults_are_the_command_lines():
     """The reader builds SummaryOptions from these defaults: they must be what
     `bookpot summarize BOOK` gets, or its summaries would miss the CLI's cache."""
     from bookpot.app.cli import build_parser
-    from bookpot.app.summarize import SummaryOptions
+    from bookpot.app.summarize import summary_options
+    from bookpot.engine.summarycache import SummaryOptions
 
     args = build_parser().parse_args(["summarize", "book"])
-    assert SummaryOptions.from_args(args) == SummaryOptions()
+    assert summary_options(args) == SummaryOptions()
     args = build_parser().parse_args(["summarize", "book", "--no-nuc", "--no-cache", "--length", "short",
                                       "--ram-cap", "1G", "--fresh"])
-    o = SummaryOptions.from_args(args)
+    o = summary_options(args)
     assert (o.nuc, o.cache, o.length, o.ram_cap, o.fresh) == (False, False, "short", "1G", True)

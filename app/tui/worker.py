@@ -133,7 +133,7 @@ class SummaryHooks:
     cancel: Callable[[], bool]
     before_session: Callable[[], None]  # the cache missed: free the reader's context now
 
-    # The progress-line protocol app/summarize.summarize_book takes as ``bar``.
+    # The progress protocol engine/summarycache.summarize_book takes as ``bar``.
     def update(self, p) -> None:
         self.progress(p)
 
@@ -144,7 +144,7 @@ class SummaryHooks:
 def default_summary_runner(request: BookRequest, model, hooks: SummaryHooks):
     """``bookpot summarize BOOK`` with the reader's model, threads and RAM cap (the
     same cache key as that command line), reporting through ``hooks``."""
-    from ..summarize import SummaryModel, SummaryOptions, summarize_book
+    from ...engine.summarycache import SummaryModel, SummaryOptions, summarize_book
 
     opts = SummaryOptions(model=request.model_name, threads=request.threads, quiet=True,
                           ram_cap=request.ram_cap_mb * MB if request.ram_cap_mb else None,
