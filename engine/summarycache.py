@@ -119,12 +119,10 @@ class SummaryModel:
 
     @property
     def prompt_style(self) -> str:
-        """The style summaries are asked in: the option, else the registry's measured one for summaries."""
+        """The style summaries are asked in: the option, else the model's measured default."""
         if self.options.prompt_style:
             return self.options.prompt_style
-        if self.entry is None:
-            return "completion"
-        return self.entry.summary_prompt_style or self.entry.default_prompt_style
+        return self.entry.default_prompt_style if self.entry else "completion"
 
     def settings(self) -> dict:
         """Every setting that changes the summary (the RAM cap only through its plan)."""

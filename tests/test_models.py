@@ -77,7 +77,7 @@ def test_registry_sanity():
         assert re.fullmatch(r"[0-9a-f]{64}", e.sha256)
         assert e.size > 1_000_000
         assert e.packages and e.licence and e.title
-        assert e.default_prompt_style in STYLES and e.summary_prompt_style in (None, *STYLES)
+        assert e.default_prompt_style in STYLES
         assert e.filename == f"{name}.gguf"
         for pkg, ver, member in e.packages:
             assert re.fullmatch(r"[A-Za-z0-9._-]+", pkg) and re.fullmatch(r"[0-9][0-9.]*", ver)
