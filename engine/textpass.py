@@ -35,6 +35,7 @@ entry per page) in RAM.
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterable
@@ -100,6 +101,10 @@ class TextIndex:
     @property
     def db(self):  # the lexicon's connection: it may be reopened or reset under us
         return self.lexicon.db
+
+    @property
+    def path(self):  # for ``writes``' error messages
+        return self.lexicon.path
 
     def _create(self) -> None:
         db = self.db
@@ -238,7 +243,10 @@ class TextIndex:
         """Forget the early units of chunks ``< below`` (read since: their units
         are ordinary ones now), committed at once; their ``(uid, digest, bytes)``
         for the caller to delete the files."""
-        rows = self.db.execute("SELECT units FROM tp_early WHERE chunk < ?", (below,)).fetchall()
+        try:
+            rows = self.db.execute("SELECT units FROM tp_early WHERE chunk < ?", (below,)).fetchall()
+        except sqlite3.OperationalError:  # no text pass in this file: no early units either
+            return []
         if not rows:
             return []
         self.lexicon.begin()

@@ -31,3 +31,23 @@ def test_a_checkpoint_manifest_is_not_overwritten(tmp_path):
     (c.dir / "manifest.json").write_text(json.dumps({"status": "ingesting", "progress": 0.4}))
     c.note_indexed(15000)
     assert json.loads((c.dir / "manifest.json").read_text())["status"] == "ingesting"
+
+
+def test_retiring_early_units_where_no_text_pass_ran_is_a_no_op(tmp_path):
+    """A book read with ``--read first`` has a lexicon without the text pass's tables:
+    the checkpoint's ``retire_early`` finds nothing to retire (a regression: it raised)."""
+    from bookpot.engine.lexicon import Lexicon
+    from bookpot.engine.textpass import Early, TextIndex
+
+    import numpy as np
+
+    lex = Lexicon(tmp_path / "lexicon.sqlite")
+    text = TextIndex(lex)
+    assert text.retire_early(10) == [] and text.early_bytes() == 0
+    text._create()
+    text.add_early(Early(3, [(7, "d", 100), (8, "e", 50)], np.zeros(0, np.float16), np.zeros(0, np.float32)))
+    text.add_early(Early(12, [(30, "f", 40)], np.zeros(0, np.float16), np.zeros(0, np.float32)))
+    assert text.early_bytes() == 190
+    assert text.retire_early(10) == [(7, "d", 100), (8, "e", 50)]  # chunk 3 read, chunk 12 not yet
+    assert text.early(3) is None and text.early(12) is not None and text.early_bytes() == 40
+    lex.close()
