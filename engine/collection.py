@@ -251,7 +251,8 @@ class Collection:
     """
 
     def __init__(self, paths: list[str], options, model, *, lookup: str = "each",
-                 on_note: Callable[[str], None] | None = None) -> None:
+                 on_note: Callable[[str], None] | None = None,
+                 on_skip: Callable[[str, str], None] | None = None) -> None:
         from .store import cache_root
 
         if lookup not in LOOKUPS:
@@ -261,6 +262,7 @@ class Collection:
         self.model = model
         self.lookup_kind = lookup
         self.on_note = on_note
+        self.on_skip = on_skip
         self.root = cache_root(options.cache_dir) / "library"
         self.books: list[Shelved] = []
         self.skipped: list[tuple[str, str]] = []
@@ -313,7 +315,9 @@ class Collection:
         if reason.startswith(path):
             reason = reason[len(path):].lstrip(": ")
         self.skipped.append((path, reason))
-        if self.on_note is not None:
+        if self.on_skip is not None:
+            self.on_skip(path, reason)
+        elif self.on_note is not None:
             self.on_note(f"skipped {path}: {reason}")
 
     def _index(self, path: str, progress, cancel) -> Shelved:
@@ -502,12 +506,14 @@ class Merged:
 
 def open_collection(paths: Iterable[str | Path], options=None, *, model=None, lookup: str = "each",
                     on_note: Callable[[str], None] | None = None,
+                    on_skip: Callable[[str, str], None] | None = None,
                     fetch_progress: Callable[[str, float | None], None] | None = None) -> Collection:
     """Books ``paths`` opened for questions together (see the module docstring).
 
     ``model``: an ``engine.llm.Model`` already loaded from
     ``options.model``'s file (else it is loaded here, once for all books).
-    ``lookup``: "each" or "merged". Raises ``BookpotError`` when no path is
+    ``lookup``: "each" or "merged". ``on_note(text)``: things to tell the
+    user; ``on_skip(path, reason)``: a book left out (default: a note). Raises ``BookpotError`` when no path is
     given, or the options turn off what a collection needs (memory units,
     the cache), and ``ModelError`` as ``open_book`` does. Nothing is indexed
     until ``prepare`` (or the first question).
@@ -527,4 +533,4 @@ def open_collection(paths: Iterable[str | Path], options=None, *, model=None, lo
         from .llm import Model
 
         model = Model(model_path)
-    return Collection(paths, options, model, lookup=lookup, on_note=on_note)
+    return Collection(paths, options, model, lookup=lookup, on_note=on_note, on_skip=on_skip)
