@@ -383,11 +383,13 @@ def _ask_many(args, paths: list[str]) -> int:
 
     books = expand_books(paths, recursive=args.recursive)
     errors = [err for _, err in books if err is not None]
+    usable = [p for p, err in books if err is None]
+    if not usable and len(errors) == 1:
+        raise BookpotError(errors[0])
     for err in errors:
         print(f"bookpot: {err}", file=sys.stderr)
-    usable = [p for p, err in books if err is None]
     if not usable:
-        raise BookpotError(errors[0] if len(errors) == 1 else "no books to ask")
+        raise BookpotError("no books to ask")
 
     def skipped(path: str, reason: str) -> None:
         print(f"bookpot: skipped {path}: {reason}", file=sys.stderr)

@@ -288,6 +288,8 @@ class Collection:
             n = len(self.paths)
             for i, path in enumerate(self.paths):
                 try:
+                    if not os.path.isfile(path):
+                        raise BookpotError("no such file" if not os.path.exists(path) else "not a file")
                     key = Shelf.key(path, settings)
                     got = shelf.get(key, path)
                     if got is None:
