@@ -190,7 +190,7 @@ def shelf_settings(options, model_path: str) -> dict:
     cap = parse_size(options.ram_cap) if options.ram_cap else default_cap()
     return {"model": os.path.abspath(model_path), "style": options.prompt_style, "mode": options.mode,
             "cap": cap, "pot": options.pot_tokens, "alpha": options.alpha, "nuc": options.nuc,
-            "unit_tokens": options.unit_tokens, "units": options.units, "catalyst": options.catalyst}
+            "unit_tokens": options.unit_tokens}
 
 
 class Shelf:
@@ -400,7 +400,8 @@ class Collection:
         """Stream the answer of the book holding the question's best unit; then ``last_answer``.
 
         ``read_first``: read that book whole before answering (as ``bookpot
-        ask --read first``). No unit of any book matches a word of the
+        ask --read first``). ``cancel()``: stops the chosen book's index,
+        read or answer (the answer so far is kept, as ``Book.ask_stream``). No unit of any book matches a word of the
         question: nothing is streamed and ``last_answer.text`` is
         ``NONE_SAID``. Raises ``BookpotError`` when the chosen book cannot
         be opened any more.
@@ -427,7 +428,7 @@ class Collection:
             if not book.index(cancel=cancel) and read_first:
                 book.read(cancel=cancel)
             stats["open_s"] = round(time.perf_counter() - t1, 3)
-            yield from book.ask_stream(question, max_tokens=max_tokens, temperature=temperature)
+            yield from book.ask_stream(question, max_tokens=max_tokens, temperature=temperature, cancel=cancel)
             self.last_answer = CollectionAnswer(book.last_answer, chosen.path, runners, stats)
 
     def ask(self, question: str, **kw) -> CollectionAnswer:
@@ -528,6 +529,8 @@ def open_collection(paths: Iterable[str | Path], options=None, *, model=None, lo
         raise BookpotError("no books to ask")
     if not options.use_units or options.mode == "full":
         raise BookpotError("asking several books needs memory units (not --no-units or --mode full)")
+    if options.catalyst == "question":
+        raise BookpotError("asking several books keeps each book's index in the cache (not --catalyst question)")
     if not options.cache:
         raise BookpotError("asking several books keeps each book's index in the cache (not --no-cache)")
     model_path, _, _ = resolve_model(options.model, progress=fetch_progress)

@@ -123,7 +123,7 @@ def test_a_collection_without_units_or_cache_is_refused_in_one_line():
     from bookpot.engine import Options, open_collection
     from bookpot.engine.errors import BookpotError
 
-    for opts in (Options(use_units=False), Options(mode="full"), Options(cache=False)):
+    for opts in (Options(use_units=False), Options(mode="full"), Options(cache=False), Options(catalyst="question")):
         with pytest.raises(BookpotError):
             open_collection(["a.txt", "b.txt"], opts)
     with pytest.raises(BookpotError):
@@ -217,3 +217,74 @@ def test_no_usable_book_is_one_line_and_exit_2(tmp_path):
     lines = p.stderr.strip().splitlines()
     assert lines[-1] == "bookpot: none of the 2 book(s) could be used", lines
     assert sum(ln.startswith("bookpot: skipped ") for ln in lines) == 2, lines
+
+
+# ------------------------------------------------------------------ the TUI
+@pytest.mark.model
+@pytest.mark.skipif(not natural.prose_available(), reason="the GNU manuals in /usr/share/info")
+def test_the_tui_asks_the_library_and_a_quote_opens_its_book_at_that_page(shelf, tmp_path, monkeypatch):
+    import asyncio
+    import os
+    import time
+
+    from bookpot.app.config import Settings
+    from bookpot.app.library import Library
+    from bookpot.app.tui.app import BookpotApp
+    from bookpot.app.tui.askall import AskLibraryScreen, BookQuoteLink
+    from bookpot.app.tui.booktext import BookText
+    from bookpot.app.tui.reader import ReaderScreen
+
+    folder, docs, env = shelf
+    monkeypatch.setenv("BOOKPOT_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("BOOKPOT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("BOOKPOT_CACHE_DIR", env["BOOKPOT_CACHE_DIR"])
+    lib = Library()
+    for p in [folder / "0-broken.pdf", *(p for p, _ in docs)]:
+        lib.touch(str(p), title=p.name, format=p.suffix[1:], state="new")
+    fact = natural.BY_ID[FACT]
+    path, doc = docs[2]
+    page = next(pl for pl in doc.placed if pl.fact == FACT).page + 1
+
+    async def wait_for(pilot, cond, what, timeout=240.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if cond():
+                return
+            await pilot.pause(0.1)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    async def go():
+        app = BookpotApp(settings=Settings(threads=1), library=lib)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("ctrl+f")
+            screen = app.screen
+            assert isinstance(screen, AskLibraryScreen) and len(screen.paths) == 5
+            await pilot.press(*fact.question)
+            await pilot.press("enter")
+            await wait_for(pilot, screen.done.is_set, "the library's answer")
+            await pilot.pause()
+            assert not screen.error and screen.answer.book == str(path), (screen.error, screen.answer)
+            assert screen.answer_text.strip() and screen.answer_text.strip() in screen.answer.text
+            links = list(screen.query(BookQuoteLink))
+            chosen = next((link for link in links if natural.holds_evidence(fact, link.citation["quote"])), None)
+            assert chosen is not None, [link.line for link in links]
+            assert f"” — {path.name}, p. {page}" in chosen.line, chosen.line  # then " · unread"
+            status = str(screen.query_one("#askall-status").render())
+            assert f"answered from {path.name}" in status and "0-broken.pdf" in status, status
+            chosen.focus()
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, ReaderScreen), "the reader")
+            reader = app.screen
+            assert reader.path == os.path.abspath(path)
+            text = reader.query_one(BookText)
+            await wait_for(pilot, lambda: bool(text.quote_spans), "the quote highlighted")
+            (bi, a, z), *_ = text.quote_spans
+            assert natural.holds_evidence(fact, text.blocks[bi].text[a:z]) or \
+                " ".join(text.blocks[bi].text[a:z].split()) in " ".join(chosen.citation["quote"].split())
+            await pilot.pause(0.3)
+            assert reader.query_one("#text-pane").border_title.startswith(f"p. {page}")
+            app.show_library()
+            await pilot.pause()
+        app.close_engines()
+
+    asyncio.run(go())
