@@ -48,7 +48,7 @@ class LibraryScreen(Screen):
     BINDINGS = [
         Binding("ctrl+o", "focus_path", "Open path", priority=True),
         Binding("ctrl+b", "browse", "Browse", priority=True),
-        Binding("ctrl+f", "ask_library", "Ask the library", priority=True),
+        Binding("ctrl+f", "ask_library", "Ask library", priority=True),
         Binding("delete", "remove", "Remove"),
     ]
 
