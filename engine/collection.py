@@ -224,12 +224,19 @@ class Shelf:
         self.db.close()
 
 
+def _read_only(path: str) -> str:
+    """An SQLite URI opening ``path`` read-only (any character of the path quoted)."""
+    from urllib.parse import quote
+
+    return "file:" + quote(os.path.abspath(path)) + "?mode=ro"
+
+
 def _still_indexed(book: Shelved) -> bool:
     """Whether the index the shelf remembers is still there and vouches for as many units."""
     if not os.path.exists(book.lexicon):
         return False
     try:
-        con = sqlite3.connect(f"file:{book.lexicon}?mode=ro", uri=True, timeout=30)
+        con = sqlite3.connect(_read_only(book.lexicon), uri=True, timeout=30)
         try:
             if book.table == "tp_fts":
                 meta = {k: json.loads(v) for k, v in con.execute("SELECT key, value FROM tp_meta")}
@@ -375,7 +382,7 @@ class Collection:
         from .readers.base import Locator
 
         book = self.books[hit.book]
-        con = sqlite3.connect(f"file:{book.lexicon}?mode=ro", uri=True, timeout=30)
+        con = sqlite3.connect(_read_only(book.lexicon), uri=True, timeout=30)
         try:
             row = con.execute(f"SELECT text FROM {book.table} WHERE rowid=?", (hit.uid,)).fetchone()
             out: dict = {}
@@ -473,7 +480,7 @@ class Merged:
         self.db.execute("BEGIN")
         try:
             self.db.execute("DELETE FROM units WHERE lexicon=?", (book.lexicon,))
-            self.db.execute("ATTACH DATABASE ? AS src", (f"file:{book.lexicon}?mode=ro",))
+            self.db.execute("ATTACH DATABASE ? AS src", (book.lexicon,))  # only read from, DETACHed after
         except sqlite3.Error:
             self.db.execute("ROLLBACK")
             raise
