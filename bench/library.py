@@ -16,7 +16,8 @@ book (right book cited), whether that quote holds the fact, and whether the
 answer holds an accepted answer (natural.answer_ok). Afterwards, in this
 process, the two lookups of engine/collection.py ("each" and "merged") rank
 the books for every question over the same indexes: the right book's rank
-under each.
+under each, and its margin (its best unit's BM25 score over the best other
+book's: how far ahead it is).
 
     .venv/bin/python bench/library.py --threads 1 --tag run
     .venv/bin/python bench/library.py --books 10 --tag quick
@@ -91,9 +92,14 @@ def ranks(books, questions, env: dict, extra: dict) -> dict:
             got = []
             for path, fact in questions:
                 t0 = time.perf_counter()
-                order = [names[h.book] for h in shelf.lookup(fact.question).books()]
-                got.append({"fact": fact.id, "rank": order.index(str(path)) + 1 if str(path) in order else None,
-                            "lookup_s": round(time.perf_counter() - t0, 4)})
+                best = shelf.lookup(fact.question).books()
+                dt = time.perf_counter() - t0
+                order = [names[h.book] for h in best]
+                rank = order.index(str(path)) + 1 if str(path) in order else None
+                # how far ahead the right book is: its best unit's score over the best other book's
+                other = next((h.score for h in best if names[h.book] != str(path)), None)
+                margin = round(best[rank - 1].score / other, 3) if rank and other else None
+                got.append({"fact": fact.id, "rank": rank, "margin": margin, "lookup_s": round(dt, 4)})
             out[kind] = got
     return out
 
@@ -144,6 +150,9 @@ def main() -> int:
         "warm_first_byte_s_max": max(r["first_byte_s"] for r in warm),
         "peak_rss_mib_max": max(r["peak_rss_mib"] for r in rows), "ram_cap_mib": parse_size(a.ram_cap) / 2**20,
         "rank1": {k: sum(g["rank"] == 1 for g in v) for k, v in rank.items()},
+        "margin_median": {k: sorted(g["margin"] or 0 for g in v)[len(v) // 2] for k, v in rank.items()},
+        "margin_min": {k: min(g["margin"] or 0 for g in v) for k, v in rank.items()},
+        "lookup_s_mean": {k: round(sum(g["lookup_s"] for g in v) / len(v), 4) for k, v in rank.items()},
         "failed_runs": sum(r["exit"] != 0 for r in rows),
     }
     result = {"machine": machine(), "command": " ".join(sys.argv), "summary": summary, "ranks": rank,
