@@ -65,12 +65,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from .errors import BookpotError
+from .errors import BookpotError, CacheError, ModelError, RamCapError
 
 HITS = 8  # units kept in the top list across the collection
 RUNNERS = 3  # books shown after the one that answers
 LOOKUPS = ("each", "merged")
 NONE_SAID = "None of these books seems to say."
+
+
+class _Stopped(BookpotError):
+    def __init__(self) -> None:
+        super().__init__("stopped before every book was indexed")
 
 
 @dataclass(frozen=True, order=True)
@@ -284,8 +289,10 @@ class Collection:
 
         ``progress(i, n, path, fraction)`` while book ``i`` (0-based) of
         ``n`` is text-passed (``fraction`` of it). A book that fails is added
-        to ``skipped`` and told to ``on_note`` in one line. Raises
-        ``BookpotError`` when no book is usable.
+        to ``skipped`` and told to ``on_skip`` (or ``on_note``) in one line.
+        Raises ``BookpotError`` when no book is usable or ``cancel()`` said
+        stop (an unfinished text pass resumes next time), and ``ModelError``,
+        ``RamCapError`` or ``CacheError`` at once: those are no book's fault.
         """
         t0 = time.perf_counter()
         settings = shelf_settings(self.options, self.model.path)
@@ -294,6 +301,8 @@ class Collection:
         try:
             n = len(self.paths)
             for i, path in enumerate(self.paths):
+                if cancel is not None and cancel():
+                    raise BookpotError("stopped before every book was indexed")
                 try:
                     if not os.path.isfile(path):
                         raise BookpotError("no such file" if not os.path.exists(path) else "not a file")
@@ -305,6 +314,8 @@ class Collection:
                         shelf.put(key, got)
                         self.stats["indexed_now"] += 1
                     self.books.append(got)
+                except (ModelError, RamCapError, CacheError, _Stopped):
+                    raise  # not the book's fault: the same for every book
                 except (BookpotError, OSError) as e:
                     self._skip(path, str(e))
                 except Exception as e:  # a reader's bug on a strange file: the other books go on
@@ -336,6 +347,8 @@ class Collection:
         with open_book(path, self.options, model=self.model, on_note=self.on_note) as book:
             book.index(progress=lambda tokens, frac: progress(frac), cancel=cancel)
             s = book.session
+            if cancel is not None and cancel() and s.text is not None and not s.text.done:
+                raise _Stopped()
             if s.text is None or s.units is None:
                 raise BookpotError(f"memory units are off ({s.units_why or 'no units'}); a collection needs them")
             if s.text.done and s.text.n_units >= len(s.units.units):

@@ -219,6 +219,27 @@ def test_no_usable_book_is_one_line_and_exit_2(tmp_path):
     assert sum(ln.startswith("bookpot: skipped ") for ln in lines) == 2, lines
 
 
+@pytest.mark.model
+@pytest.mark.skipif(not natural.prose_available(), reason="the GNU manuals in /usr/share/info")
+def test_indexing_stopped_midway_says_so_and_the_next_run_finishes_it(shelf, tmp_path):
+    from bookpot.engine import Options, open_collection
+    from bookpot.engine.errors import BookpotError
+
+    folder, docs, _ = shelf
+    paths = [str(p) for p, _ in docs]
+    opts = Options(threads=1, cache_dir=str(tmp_path / "cache"))
+    seen = []
+    with open_collection(paths, opts) as c:
+        with pytest.raises(BookpotError, match="stopped"):
+            c.prepare(progress=lambda i, n, p, f: seen.append(i), cancel=lambda: len(seen) > 0 and seen[-1] >= 1)
+        assert not c.skipped  # a stop is no book's fault
+        c.prepare()
+        assert [b.path for b in c.books] == paths and c.stats["indexed_now"] >= 3, c.stats
+    with open_collection(paths, opts) as again:
+        again.prepare()
+        assert again.stats["indexed_now"] == 0  # the shelf knows every index now
+
+
 # ------------------------------------------------------------------ the TUI
 @pytest.mark.model
 @pytest.mark.skipif(not natural.prose_available(), reason="the GNU manuals in /usr/share/info")
