@@ -429,7 +429,7 @@ def _ask_many(args, paths: list[str]) -> int:
         out.write(("\n" if streamed else "") + r.text)
     out.write("\n")
     if r.answer is not None:
-        out.write(format_quotes(_Cited(r)))
+        out.write(format_quotes(r))  # a CollectionAnswer: answered, citations with their book
     if r.citations:
         out.write("Sources: " + "; ".join(dict.fromkeys(f"{c['book_name']}, {c['locator']}"
                                                        for c in r.citations)) + "\n")
@@ -443,13 +443,6 @@ def _ask_many(args, paths: list[str]) -> int:
                          + (f"; answered from {r.book_name}" if r.book else "; no book matched the question's words")
                          + (f"; next best: {others}" if others else "") + "\n")
     return 0
-
-
-class _Cited:
-    """A collection's answer as ``format_quotes`` reads one: answered, citations with their book."""
-
-    def __init__(self, r) -> None:
-        self.answered, self.citations = r.answered, r.citations
 
 
 def cmd_ingest(args) -> int:
