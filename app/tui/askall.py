@@ -101,8 +101,11 @@ class AskLibraryScreen(Screen):
         try:
             model = loaded_model(str(resolve_model(self.model_name)[0]))
             opts = engine_options(self.model_name, self.threads, self.ram_cap_mb)
-            with open_collection(self.paths, opts, model=model,
-                                 on_skip=lambda p, why: skipped.append(f"{os.path.basename(p)}: {why}")) as shelf:
+            def skip(path: str, why: str) -> None:
+                name = os.path.basename(path)
+                skipped.append(why if name in why else f"{name}: {why}")
+
+            with open_collection(self.paths, opts, model=model, on_skip=skip) as shelf:
                 def progress(i: int, n: int, path: str, fraction: float) -> None:
                     call(self._status, f"indexing {i + 1}/{n}: {os.path.basename(path)} {fraction:.0%}")
 
