@@ -104,6 +104,11 @@ def ranks(books, questions, env: dict, extra: dict) -> dict:
     return out
 
 
+def _median(xs: list[float]) -> float | None:
+    xs = sorted(xs)
+    return xs[len(xs) // 2] if xs else None
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--bookpot", default=str(ROOT / ".venv" / "bin" / "bookpot"))
@@ -150,8 +155,10 @@ def main() -> int:
         "warm_first_byte_s_max": max(r["first_byte_s"] for r in warm),
         "peak_rss_mib_max": max(r["peak_rss_mib"] for r in rows), "ram_cap_mib": parse_size(a.ram_cap) / 2**20,
         "rank1": {k: sum(g["rank"] == 1 for g in v) for k, v in rank.items()},
-        "margin_median": {k: sorted(g["margin"] or 0 for g in v)[len(v) // 2] for k, v in rank.items()},
-        "margin_min": {k: min(g["margin"] or 0 for g in v) for k, v in rank.items()},
+        # margin None: no other book holds any word of the question
+        "only_book_matching": {k: sum(g["rank"] == 1 and g["margin"] is None for g in v) for k, v in rank.items()},
+        "margin_median": {k: _median([g["margin"] for g in v if g["margin"]]) for k, v in rank.items()},
+        "margin_min": {k: min([g["margin"] for g in v if g["margin"]], default=None) for k, v in rank.items()},
         "lookup_s_mean": {k: round(sum(g["lookup_s"] for g in v) / len(v), 4) for k, v in rank.items()},
         "failed_runs": sum(r["exit"] != 0 for r in rows),
     }
