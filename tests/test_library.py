@@ -241,6 +241,30 @@ def test_indexing_stopped_midway_says_so_and_the_next_run_finishes_it(shelf, tmp
 
 
 # ------------------------------------------------------------------ the TUI
+def test_asking_an_empty_library_says_so_and_stays_on_the_library(tmp_path, monkeypatch):
+    import asyncio
+
+    from bookpot.app.config import Settings
+    from bookpot.app.library import Library
+    from bookpot.app.tui.app import BookpotApp
+    from bookpot.app.tui.library import LibraryScreen
+
+    monkeypatch.setenv("BOOKPOT_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("BOOKPOT_DATA_DIR", str(tmp_path / "data"))
+    lib = Library()
+    lib.touch(str(tmp_path / "gone.pdf"), title="gone", format="pdf")  # in the library, not on disk
+
+    async def go():
+        app = BookpotApp(settings=Settings(threads=1), library=lib)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("ctrl+f")
+            await pilot.pause()
+            assert isinstance(app.screen, LibraryScreen)
+            assert any("no books on disk" in n.message for n in app._notifications)
+
+    asyncio.run(go())
+
+
 @pytest.mark.model
 @pytest.mark.skipif(not natural.prose_available(), reason="the GNU manuals in /usr/share/info")
 def test_the_tui_asks_the_library_and_a_quote_opens_its_book_at_that_page(shelf, tmp_path, monkeypatch):

@@ -120,11 +120,17 @@ class AskLibraryScreen(Screen):
             call(self._failed, one_line(e), skipped)
 
     def _piece(self, piece: str) -> None:
+        if not self.is_attached:  # left while the answer was coming: nothing to show it on
+            return
         self.answer_text += piece
         self.query_one("#askall-answer", Static).update(Text(self.answer_text))
 
     def _answered(self, answer, skipped: list[str]) -> None:
         self.answer = answer
+        if not self.is_attached:
+            self.busy = False
+            self.done.set()
+            return
         self.query_one("#askall-answer", Static).update(Text(answer.text))
         box = self.query_one("#askall-quotes")
         links = [BookQuoteLink(c) for c in answer.citations if c.get("quote")]
@@ -137,6 +143,10 @@ class AskLibraryScreen(Screen):
 
     def _failed(self, error: str, skipped: list[str]) -> None:
         self.error = error
+        if not self.is_attached:
+            self.busy = False
+            self.done.set()
+            return
         self._finish(error, skipped)
         self.notify(error, title="Cannot ask the library", severity="error", timeout=8)
 
