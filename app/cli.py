@@ -1,6 +1,7 @@
 """``bookpot``: the command line. Reads like its --help.
 
     bookpot ask BOOK QUESTION       answer a question about a book
+    bookpot ask PATH... QUESTION    ... about several books or folders of books (the best one answers)
     bookpot ingest BOOK             read a book into the model, print stats
     bookpot info BOOK               format, pages, chapters, characters, tokens, cache, warnings
     bookpot text BOOK               the text bookpot reads, with its pages/chapters
@@ -89,9 +90,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"bookpot {VERSION}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    a = sub.add_parser("ask", help="answer a question about a book")
-    a.add_argument("book")
+    a = sub.add_parser("ask", help="answer a question about a book (or several books, or folders of books)")
+    a.add_argument("book", nargs="+", metavar="PATH",
+                   help="a book; or several books and folders: the book whose passage matches the question "
+                        "best answers, each quote names its book")
     a.add_argument("question")
+    a.add_argument("--recursive", action="store_true", help="folders: their subfolders' books too")
+    a.add_argument("--across", choices=("each", "merged"), default="each",
+                   help="several books: query each book's word index in turn (default) or one merged index "
+                        "of them all (kept in the cache)")
     a.add_argument("--json", action="store_true", help="print one JSON object: answer, citations, stats")
     a.add_argument("--max-tokens", type=int, default=200, metavar="N", help="longest answer (default 200)")
     a.add_argument("--temperature", type=float, default=0.0, help="0 = greedy, reproducible (default)")
@@ -285,6 +292,15 @@ def _stats_line(stats) -> str:
 
 # ----------------------------------------------------------------- commands
 def cmd_ask(args) -> int:
+    """One file: that book (as always). Several paths or a folder: the collection (``_ask_many``)."""
+    paths = args.book
+    if len(paths) == 1 and not os.path.isdir(paths[0]):
+        args.book = paths[0]
+        return _ask_one(args)
+    return _ask_many(args, paths)
+
+
+def _ask_one(args) -> int:
     with _open(args, question=args.question) as book:
         early = False
         if args.read == "first" or not book.answers_early:
@@ -343,14 +359,90 @@ def _ingest_hint(args) -> str:
 
 
 def format_quotes(answer) -> str:
-    """The answer's quotes as lines ``> "…" — p. 12`` (white space folded)."""
+    """The answer's quotes as lines ``> "…" — p. 12`` (white space folded);
+    ``> "…" — BOOKNAME, p. 12`` when the citations name their book."""
     lines = []
     if not answer.answered and any("quote" in c for c in answer.citations):
         lines.append("The passages nearest your question:")
     for c in answer.citations:
         if "quote" in c:
-            lines.append(f"> \"{' '.join(c['quote'].split())}\" — {c['locator']}")
+            where = f"{c['book_name']}, {c['locator']}" if c.get("book_name") else c["locator"]
+            lines.append(f"> \"{' '.join(c['quote'].split())}\" — {where}")
     return "".join(line + "\n" for line in lines)
+
+
+def _ask_many(args, paths: list[str]) -> int:
+    """``bookpot ask PATH... QUESTION`` over a collection (engine/collection.py).
+
+    Books that cannot be used are told on stderr (one line each, even with
+    -q) and left out; none usable: one error line, exit 2.
+    """
+    from ..engine.collection import open_collection
+    from .progress import ProgressLine
+    from .summarize import expand_books
+
+    books = expand_books(paths, recursive=args.recursive)
+    errors = [err for _, err in books if err is not None]
+    usable = [p for p, err in books if err is None]
+    if not usable and len(errors) == 1:
+        raise BookpotError(errors[0])
+    for err in errors:
+        print(f"bookpot: {err}", file=sys.stderr)
+    if not usable:
+        raise BookpotError("no books to ask")
+
+    def skipped(path: str, reason: str) -> None:
+        print(f"bookpot: skipped {path}: {reason}", file=sys.stderr)
+
+    with open_collection(usable, _options(args), lookup=args.across, on_note=lambda m: _note(args, m),
+                         on_skip=skipped, fetch_progress=_fetch_progress(args.quiet)) as shelf:
+        bar = ProgressLine("indexing", quiet=args.quiet)
+
+        def show(i: int, n: int, path: str, fraction: float) -> None:
+            bar.message(f"indexing {i + 1}/{n} {os.path.basename(path)[:60]} {fraction:4.0%}")
+
+        try:
+            shelf.prepare(progress=show)
+        finally:
+            bar.done()
+        kw = dict(max_tokens=args.max_tokens, temperature=args.temperature, read_first=args.read == "first")
+        if args.json:
+            r = shelf.ask(args.question, **kw)
+            a = r.answer
+            passages = [dict(p, book=r.book, book_name=r.book_name) for p in (a.passages if a else [])]
+            print(json.dumps({"answer": r.text, "answered": r.answered, "stem": a.stem if a else None,
+                              "model_text": a.model_text if a else "", "book": r.book, "book_name": r.book_name,
+                              "citations": r.citations, "passages": passages, "runners_up": r.runners_up,
+                              "skipped": [{"book": p, "reason": why} for p, why in shelf.skipped],
+                              "from_unread": bool(a and a.from_unread),
+                              "stats": a.stats.to_dict() if a else {}, "collection": r.stats},
+                             ensure_ascii=False))
+            return 0
+        out = sys.stdout
+        streamed = False
+        for piece in shelf.ask_stream(args.question, **kw):
+            out.write(piece)
+            out.flush()
+            streamed = True
+        r = shelf.last_answer
+    if not r.answered:
+        out.write(("\n" if streamed else "") + r.text)
+    out.write("\n")
+    if r.answer is not None:
+        out.write(format_quotes(r))  # a CollectionAnswer: answered, citations with their book
+    if r.citations:
+        out.write("Sources: " + "; ".join(dict.fromkeys(f"{c['book_name']}, {c['locator']}"
+                                                       for c in r.citations)) + "\n")
+    if not args.quiet:
+        if r.answer is not None:
+            sys.stderr.write(_stats_line(r.answer.stats) + "\n")
+        n = len(shelf.books)
+        others = ", ".join(x["book_name"] for x in r.runners_up)
+        sys.stderr.write(f"bookpot: {n} book{'s' if n != 1 else ''} searched"
+                         + (f" ({shelf.stats['indexed_now']} indexed now)" if shelf.stats["indexed_now"] else "")
+                         + (f"; answered from {r.book_name}" if r.book else "; no book matched the question's words")
+                         + (f"; next best: {others}" if others else "") + "\n")
+    return 0
 
 
 def cmd_ingest(args) -> int:
@@ -623,7 +715,15 @@ def main(argv: list[str] | None = None) -> int:
         except (AttributeError, ValueError):
             pass
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command == "ask" and not any(e.startswith("-") for e in extra):
+        # `ask A B --json QUESTION`: argparse gives each positional one run of
+        # words, so the words after an option come back unparsed; they are
+        # the rest of PATH... QUESTION, in order.
+        words = [*args.book, args.question, *extra]
+        args.book, args.question = words[:-1], words[-1]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     command = args.command or "open"
     if command == "open" and not hasattr(args, "book"):
         args.book, args.model, args.threads, args.ram_cap = None, None, None, None

@@ -46,22 +46,22 @@ def add_arguments(p) -> None:
 
 
 # ------------------------------------------------------------------ books and outputs
-def expand_books(items: list[str]) -> list[tuple[str, str | None]]:
+def expand_books(items: list[str], recursive: bool = False) -> list[tuple[str, str | None]]:
     """``(path, None)`` for every book; ``(item, error)`` for an item that is none.
 
     A folder stands for the books directly in it (by extension, sorted;
-    hidden files skipped). Order is kept and duplicates dropped.
+    hidden files skipped), and with ``recursive`` for those in its
+    subfolders too (depth first, sorted; hidden folders skipped). Order is
+    kept and duplicates dropped.
     """
     out: list[tuple[str, str | None]] = []
     seen: set[str] = set()
     for item in items:
         if os.path.isdir(item):
-            names = sorted(n for n in os.listdir(item) if not n.startswith(".")
-                           and n.lower().endswith(BOOK_EXTENSIONS)
-                           and os.path.isfile(os.path.join(item, n)))
-            if not names:
-                out.append((item, f"{_shown(item)}: the folder holds no books (PDF, EPUB, .txt, .md, .html)"))
-            paths = [os.path.join(item, n) for n in names]
+            paths = _books_in(item, recursive)
+            if not paths:
+                where = "nor its subfolders hold" if recursive else "holds"
+                out.append((item, f"{_shown(item)}: the folder {where} no books (PDF, EPUB, .txt, .md, .html)"))
         else:
             paths = [item]
         for p in paths:
@@ -69,6 +69,18 @@ def expand_books(items: list[str]) -> list[tuple[str, str | None]]:
             if key not in seen:
                 seen.add(key)
                 out.append((p, None))
+    return out
+
+
+def _books_in(folder: str, recursive: bool) -> list[str]:
+    names = sorted(n for n in os.listdir(folder) if not n.startswith("."))
+    out = [os.path.join(folder, n) for n in names if n.lower().endswith(BOOK_EXTENSIONS)
+           and os.path.isfile(os.path.join(folder, n))]
+    if recursive:
+        for n in names:
+            sub = os.path.join(folder, n)
+            if os.path.isdir(sub) and not os.path.islink(sub):
+                out += _books_in(sub, True)
     return out
 
 

@@ -139,9 +139,11 @@ class Book:
             raise BookpotError(f"{self.path} has no text to read")
         return self.session.stats
 
-    def ask_stream(self, question: str, *, max_tokens: int = 200, temperature: float = 0.0) -> Iterator[str]:
-        """The answer as it is generated (text pieces); then ``last_answer`` holds it all."""
-        return self.session.ask_stream(question, max_tokens=max_tokens, temperature=temperature)
+    def ask_stream(self, question: str, *, max_tokens: int = 200, temperature: float = 0.0,
+                   cancel: Callable[[], bool] | None = None) -> Iterator[str]:
+        """The answer as it is generated (text pieces); then ``last_answer`` holds it all.
+        ``cancel()`` stops generation between tokens (the answer so far is kept)."""
+        return self.session.ask_stream(question, max_tokens=max_tokens, temperature=temperature, cancel=cancel)
 
     def ask(self, question: str, *, max_tokens: int = 200, temperature: float = 0.0):
         """The whole answer (``engine.session.Answer``)."""

@@ -74,14 +74,35 @@ class Built:
                 self.units_tmp = None
 
 
+_METADATA: dict[tuple, object] = {}  # (real path, size, mtime_ns) -> ModelMeta: see resolve_model
+
+
 def resolve_model(name: str | None, *, progress=None):
-    """Find (fetching if needed) and check a model: (path, ModelEntry | None, ModelMeta)."""
+    """Find (fetching if needed) and check a model: (path, ModelEntry | None, ModelMeta).
+
+    The GGUF header is parsed once per file version (real path, size,
+    mtime): parsing the tokenizer's arrays takes ~0.2 s, and a collection
+    opens each of its books with the same model (engine/collection.py).
+    A file changed on disk is parsed (and checked) again.
+    """
+    import dataclasses
+
     from .. import models
 
     name = name or models.DEFAULT_MODEL
     path = models.resolve(name, progress=progress)
-    meta = models.read_metadata(path)  # a truncated/corrupt file fails here, before llama.cpp
-    return path, models.REGISTRY.get(name), meta
+    try:
+        st = os.stat(path)
+        key = (os.path.realpath(path), st.st_size, st.st_mtime_ns)
+    except OSError:
+        key = None
+    meta = _METADATA.get(key) if key else None
+    if meta is None:
+        meta = models.read_metadata(path)  # a truncated/corrupt file fails here, before llama.cpp
+        if key:
+            _METADATA.clear()  # one model in use at a time, as a rule: keep the last one
+            _METADATA[key] = meta
+    return path, models.REGISTRY.get(name), dataclasses.replace(meta)
 
 
 def build_session(opts: Options, model, entry, meta, *, book: str | None = None,

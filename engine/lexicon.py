@@ -178,6 +178,11 @@ class Lexicon:
     def n_pages(self) -> int:
         return self.db.execute("SELECT count(*) FROM pages").fetchone()[0]
 
+    @staticmethod
+    def terms(words: Iterable[str]) -> list[str]:
+        """The search terms ``search`` makes of ``words``: lower case, sorted, words only."""
+        return sorted({w.lower() for w in words if _WORD.fullmatch(w)})
+
     def search(self, words: Iterable[str], limit: int = 64, below: int | None = None,
                table: str = "units_fts") -> list[tuple[int, float]]:
         """Units matching any of ``words``, best first: [(uid, score)], score = -bm25 (> 0).
@@ -188,7 +193,7 @@ class Lexicon:
         """
         if table not in ("units_fts", "tp_fts"):
             raise ValueError(table)
-        terms = sorted({w.lower() for w in words if _WORD.fullmatch(w)})
+        terms = self.terms(words)
         if not terms:
             return []
         query = " OR ".join(f'"{t}"' for t in terms)

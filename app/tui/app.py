@@ -60,8 +60,9 @@ class BookpotApp(App):
             self.open_book(self.book_path)
 
     # -- books ---------------------------------------------------------------
-    def open_book(self, path: str, password: str | None = None) -> bool:
-        """Open ``path`` in a reader screen; False (and a notification) if it cannot be."""
+    def open_book(self, path: str, password: str | None = None, at_quote: dict | None = None) -> bool:
+        """Open ``path`` in a reader screen; False (and a notification) if it cannot be.
+        ``at_quote``: a citation (locator, quote) whose sentence the reader shows once loaded."""
         path = os.path.abspath(os.path.expanduser(path))
         try:
             reader = open_document(path, password)
@@ -91,7 +92,7 @@ class BookpotApp(App):
             path, reader, info, model_name=model, threads=self.settings.threads,
             ram_cap_mb=self.settings.ram_cap_mb, library=self.library,
             session_factory=self.session_factory, rss=self.rss, password=password,
-            summary_runner=self.summary_runner))
+            summary_runner=self.summary_runner, at_quote=at_quote))
         return True
 
     # -- models --------------------------------------------------------------

@@ -19,6 +19,7 @@ Everything runs on this machine. **Esc** (or F1, or q) closes this help.
 | Enter | open the selected book, or the path typed below (quotes, `~` and `$VARS` are fine) |
 | Ctrl+B | browse for a file (Backspace: the parent folder) |
 | Delete | forget the selected book and its saved reading (asks first; the file stays) |
+| Ctrl+F | ask the library: one question to all its books; the best book answers, each quote names its book and page (Enter on a quote opens the book there; Esc stops the answer, then goes back) |
 
 ## Reader
 | Key | Action |

@@ -6,7 +6,8 @@ state (``cache_key``): "ready" when the state holds the whole book (it
 reopens with no prefill), "ingesting n%" / "paused n%" at its last
 checkpoint, "new" when there is none (cleared, or never saved); otherwise
 from what its last reader screen recorded. Removing a book also removes its
-saved states (all models and settings) from the cache. Opening is delegated
+saved states (all models and settings) from the cache. Ctrl+F asks one question
+to all the books (askall.py). Opening is delegated
 to the app (``BookpotApp.open_book``), which validates the file and reports
 any problem as a notification, so this screen never has to handle errors.
 """
@@ -47,6 +48,7 @@ class LibraryScreen(Screen):
     BINDINGS = [
         Binding("ctrl+o", "focus_path", "Open path", priority=True),
         Binding("ctrl+b", "browse", "Browse", priority=True),
+        Binding("ctrl+f", "ask_library", "Ask library", priority=True),
         Binding("delete", "remove", "Remove"),
     ]
 
@@ -148,6 +150,23 @@ class LibraryScreen(Screen):
                 self.app.open_book(path)
 
         self.app.push_screen(FileBrowser(os.getcwd()), chosen)
+
+    def action_ask_library(self) -> None:
+        """One question to every book of the library that is still on disk (askall.py)."""
+        from .askall import AskLibraryScreen
+
+        paths = [rec.path for rec in self.app.library.books() if os.path.isfile(rec.path)]
+        if not paths:
+            self.notify("the library has no books on disk yet: open one first", severity="warning")
+            return
+        settings = self.app.settings
+        model = settings.model_name()
+        if self.app.needs_download(model):
+            self.app.ask_download(model, then=self.action_ask_library,
+                                  declined="choose a downloaded model in Settings (F2) to ask the library")
+            return
+        self.app.push_screen(AskLibraryScreen(paths, model_name=model, threads=settings.threads,
+                                              ram_cap_mb=settings.ram_cap_mb))
 
     def action_remove(self) -> None:
         """Ask first, saying what goes (its saved reading: size, reading time), then remove."""

@@ -103,8 +103,9 @@ class ReaderScreen(Screen):
     def __init__(self, path: str, reader: Reader, info: DocumentInfo, *, model_name: str,
                  threads: int | None, ram_cap_mb: int | None, library: Library,
                  session_factory, rss, password: str | None = None,
-                 summary_runner=default_summary_runner) -> None:
+                 summary_runner=default_summary_runner, at_quote: dict | None = None) -> None:
         super().__init__()
+        self._at_quote = at_quote  # a citation to show once its page's text is in (asked from the library)
         self.path = path
         self.reader = reader
         self.info = info
@@ -233,6 +234,15 @@ class ReaderScreen(Screen):
         text = self._text = self.query_one(BookText)
         if msg.blocks:
             text.add_blocks(msg.blocks)
+        if self._at_quote is not None:
+            self._restore = None  # the quote's page wins over where the book was left
+            spans = text.find_quote(self._at_quote)
+            if spans:
+                self.call_after_refresh(text.show_quote, spans)
+                self._at_quote = None
+            elif msg.done:
+                self.jump_to_citation(self._at_quote)
+                self._at_quote = None
         self._try_restore(msg.done)
         if msg.error:
             self.notify(msg.error, title="Reading the text failed", severity="error")

@@ -90,6 +90,27 @@ _MODELS: dict[str, object] = {}
 _MODELS_LOCK = threading.Lock()
 
 
+def loaded_model(path: str):
+    """The ``engine.llm.Model`` of the GGUF file ``path``, loaded once for the life of
+    the process (every book's context, and the library's questions, share it)."""
+    from ...engine.llm import Model
+
+    with _MODELS_LOCK:
+        model = _MODELS.get(path)
+        if model is None:
+            model = _MODELS[path] = Model(path)
+    return model
+
+
+def engine_options(model_name: str, threads: int | None, ram_cap_mb: int | None, *, pot_tokens: int | None = None,
+                   units: int = 4, cache: bool = True):
+    """The engine ``Options`` of the TUI's settings (the CLI's defaults: units on, cached)."""
+    from ...engine.build import Options
+
+    return Options(model=model_name, threads=threads, ram_cap=ram_cap_mb * MB if ram_cap_mb else None,
+                   pot_tokens=pot_tokens, units=units, use_units=units > 0, catalyst="generic", cache=cache)
+
+
 def default_session_factory(request: BookRequest, *, pot_tokens: int | None = None, units: int = 4,
                             cache: bool = True):
     """Resolve (fetching if needed) and load the model; build the book's Session.
@@ -103,19 +124,12 @@ def default_session_factory(request: BookRequest, *, pot_tokens: int | None = No
     tests use it (``functools.partial``) to read a small document past the
     pot; it changes the cache key, as it does in the CLI.
     """
-    from ...engine.build import Options, build_session, resolve_model
-    from ...engine.llm import Model
+    from ...engine.build import build_session, resolve_model
 
     path, entry, meta = resolve_model(request.model_name)
-    path = str(path)
-    with _MODELS_LOCK:
-        model = _MODELS.get(path)
-        if model is None:
-            model = _MODELS[path] = Model(path)
-    opts = Options(model=request.model_name, threads=request.threads,
-                   ram_cap=request.ram_cap_mb * MB if request.ram_cap_mb else None,
-                   pot_tokens=pot_tokens, units=units, use_units=units > 0, catalyst="generic",
-                   cache=cache)
+    model = loaded_model(str(path))
+    opts = engine_options(request.model_name, request.threads, request.ram_cap_mb, pot_tokens=pot_tokens,
+                          units=units, cache=cache)
     from ...engine.readers import open_document
 
     # Routed like the CLI (counted before reading), so both share saved states.
