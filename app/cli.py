@@ -291,6 +291,23 @@ def _stats_line(stats) -> str:
 
 
 # ----------------------------------------------------------------- commands
+def _stream_answer(pieces, last):
+    """Print the answer's pieces on stdout as they come, then the plain "does
+    not say" sentence if the model said nothing usable, and a newline;
+    ``last()`` is the finished answer (a book's or a collection's), returned."""
+    out = sys.stdout
+    streamed = False
+    for piece in pieces:
+        out.write(piece)
+        out.flush()
+        streamed = True
+    answer = last()
+    if not answer.answered:
+        out.write(("\n" if streamed else "") + answer.text)
+    out.write("\n")
+    return answer
+
+
 def cmd_ask(args) -> int:
     """One file: that book (as always). Several paths or a folder: the collection (``_ask_many``)."""
     paths = args.book
@@ -317,16 +334,9 @@ def _ask_one(args) -> int:
                               "from_unread": answer.from_unread, "stats": answer.stats.to_dict()},
                              ensure_ascii=False))
             return 0
-        out = sys.stdout
-        streamed = False
-        for piece in book.ask_stream(args.question, max_tokens=args.max_tokens, temperature=args.temperature):
-            out.write(piece)
-            out.flush()
-            streamed = True
-        answer = book.last_answer
-    if not answer.answered:
-        out.write(("\n" if streamed else "") + answer.text)
-    out.write("\n")
+        answer = _stream_answer(book.ask_stream(args.question, max_tokens=args.max_tokens,
+                                                temperature=args.temperature), lambda: book.last_answer)
+    out = sys.stdout
     out.write(format_quotes(answer))
     if answer.citations:
         out.write("Sources: " + "; ".join(dict.fromkeys(c["locator"] for c in answer.citations)) + "\n")
@@ -418,16 +428,8 @@ def _ask_many(args, paths: list[str]) -> int:
                               "stats": a.stats.to_dict() if a else {}, "collection": r.stats},
                              ensure_ascii=False))
             return 0
-        out = sys.stdout
-        streamed = False
-        for piece in shelf.ask_stream(args.question, **kw):
-            out.write(piece)
-            out.flush()
-            streamed = True
-        r = shelf.last_answer
-    if not r.answered:
-        out.write(("\n" if streamed else "") + r.text)
-    out.write("\n")
+        r = _stream_answer(shelf.ask_stream(args.question, **kw), lambda: shelf.last_answer)
+    out = sys.stdout
     if r.answer is not None:
         out.write(format_quotes(r))  # a CollectionAnswer: answered, citations with their book
     if r.citations:
