@@ -278,7 +278,8 @@ def _stats_line(stats) -> str:
         parts.append(f"{len(s.units_loaded)} units loaded in {s.lookup_s:.2f} s")
     if s.book_tokens and s.doc_tokens < s.book_tokens:
         parts[0] = f"{s.doc_tokens:,} of {s.book_tokens:,} tokens read"
-        parts[1] = f"text pass {s.text_pass_tokens_per_s or 0:,.0f} tok/s"
+        parts[1] = (f"text pass {s.text_pass_tokens_per_s:,.0f} tok/s" if s.text_pass_tokens_per_s
+                    else "indexed before")  # None: the index was already there, no pass ran now
         if s.ondemand_tokens:
             parts.append(f"{s.ondemand_tokens:,} tokens prefilled on demand in {s.ondemand_s or 0:.1f} s")
     if s.adopted_tokens:
