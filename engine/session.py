@@ -219,8 +219,12 @@ class Session(UnreadParts, Answering, Citing):
         if units and window + room > model.n_ctx_train:
             raise BookpotError(f"the pot plus {units.k} memory units of {units.unit_tokens} tokens exceed the "
                                f"model's trained window ({model.n_ctx_train}); use fewer --units or a smaller pot")
-        self.ctx = Context(model, n_ctx=window + room, n_batch=n_batch, n_threads=threads, tap=tap,
-                           n_seq_max=2 if units else 1)
+        # The llama.cpp context is made when KV work first needs it (``ctx``): a text pass, or a
+        # collection looking books up, needs none (~70 ms and its KV memory saved per book).
+        self._ctx: Context | None = None
+        self._ctx_args = dict(n_ctx=window + room, n_batch=n_batch, n_threads=threads, tap=tap,
+                              n_seq_max=2 if units else 1)
+        self.n_batch = n_batch
         # Each page's text and the units' BM25 index: quotes and lookup.
         if units and units_dir:
             Path(units_dir).mkdir(parents=True, exist_ok=True)
@@ -235,7 +239,7 @@ class Session(UnreadParts, Answering, Citing):
         self.neighbours = 1  # the best unit's neighbours loaded with it (0; 1: the one before; 2: both)
         self.mode = mode
         self.question = question
-        self.stats = Stats(mode="full" if mode in ("auto", "pot") else mode, n_ctx=self.ctx.n_ctx,
+        self.stats = Stats(mode="full" if mode in ("auto", "pot") else mode, n_ctx=window + room,
                            prompt_style=prompt_style)
         if self.pot_cfg:
             self.stats.pot_tokens = self.pot_cfg.pot_tokens
@@ -257,7 +261,36 @@ class Session(UnreadParts, Answering, Citing):
         self._tail_tokens = 0
         self._held_chunks = 0
         self.n_prefix = len(self.fmt.prefix)  # positions 0..n_prefix-1: the prompt prefix, never evicted
-        self._append(self.fmt.prefix, loc_id=-1)
+        self.kept.tokens.extend(self.fmt.prefix)  # decoded into the context when it is made (``ctx``)
+        self.kept.loc_ids.extend([-1] * self.n_prefix)
+        self.kept.nuc.extend([0.0] * self.n_prefix)
+        self.stats.max_position = max(0, self.n_prefix - 1)
+
+    @property
+    def ctx(self) -> Context:
+        """The llama.cpp context (engine/llm.py ``Context``, ``llama_init_from_model``), made on
+        first use with the prompt prefix decoded at positions 0..n_prefix-1.
+
+        Until then the Session holds no KV memory: the text pass and the
+        lookup work from the tokenizer and the book's index alone. Raises
+        ``ModelError`` when llama.cpp cannot make the context.
+        """
+        if self._ctx is None:
+            ctx = Context(self.model, **self._ctx_args)
+            try:
+                if self.n_prefix:
+                    ctx.decode(self.fmt.prefix, 0, logits="last")
+            except BaseException:
+                ctx.close()
+                raise
+            self._ctx = ctx
+            self.stats.n_ctx = ctx.n_ctx
+        return self._ctx
+
+    @property
+    def has_context(self) -> bool:
+        """Whether the llama.cpp context was made (``ctx``)."""
+        return self._ctx is not None
 
     # ------------------------------------------------------------ ingestion
     @property
@@ -584,7 +617,8 @@ class Session(UnreadParts, Answering, Citing):
 
     def close(self) -> None:
         try:
-            self.ctx.close()
+            if self._ctx is not None:
+                self._ctx.close()
         finally:
             self.lexicon.close()
 

@@ -34,7 +34,7 @@ class UnreadParts:
 
         if self.text is None:
             return None
-        sig = textpass.signature(self.model, n_batch=self.ctx.n_batch, unit_tokens=self.unit_cfg.unit_tokens,
+        sig = textpass.signature(self.model, n_batch=self.n_batch, unit_tokens=self.unit_cfg.unit_tokens,
                                  separator=self.fmt.doc_separator, sink=SINK_TOKENS, prefix=self.fmt.prefix)
         st = textpass.run(self.text, self.model, segments, sig=sig,
                           text_of=lambda prev, own: self.model.detokenize(list(prev) + list(own)),
