@@ -270,3 +270,42 @@ def test_bar_weighs_books_by_size_and_sums_the_workers_rates():
     assert "books 0/2" in bar.line() and " 50%" in bar.line() and "200 tok/s" in bar.line()
     bar.finished("b")
     assert "books 1/2" in bar.line() and " 88%" in bar.line() and "120 tok/s" in bar.line()
+
+
+def test_ctrl_c_while_a_result_comes_back_leaves_no_traceback():
+    """The client's wait for a book's result, interrupted while Dask's event loop is slow (a busy
+    machine): KeyboardInterrupt, and nothing logged from the loop thread (distributed's own
+    ``Future.result`` left a NameError traceback on stderr there)."""
+    import logging
+    import threading
+
+    import distributed
+
+    from bookpot.app.cluster import _result
+
+    logged: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.ERROR)
+    handler.emit = logged.append
+    loggers = [logging.getLogger(n) for n in ("tornado.application", "asyncio", "distributed")]
+    with distributed.Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as client:
+        fut = client.submit(dict, book="done", pure=False)
+        distributed.wait(fut)
+        main = threading.get_ident()
+
+        def busy() -> None:  # on the loop thread, queued before the wait's own callbacks
+            time.sleep(0.2)
+            signal.pthread_kill(main, signal.SIGINT)  # Ctrl-C reaches the main thread while the loop is busy
+            time.sleep(0.3)
+
+        for lg in loggers:
+            lg.addHandler(handler)
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                client.loop.add_callback(busy)
+                _result(fut)
+            client.sync(client.scheduler.identity)  # the loop ran what the interrupt left queued
+        finally:
+            for lg in loggers:
+                lg.removeHandler(handler)
+        assert _result(fut) == {"book": "done"}  # the client still works
+    assert [r.getMessage() for r in logged] == []
