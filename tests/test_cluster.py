@@ -287,7 +287,8 @@ def test_ctrl_c_while_a_result_comes_back_leaves_no_traceback():
     handler = logging.Handler(logging.ERROR)
     handler.emit = logged.append
     loggers = [logging.getLogger(n) for n in ("tornado.application", "asyncio", "distributed")]
-    with distributed.Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as client:
+    with distributed.Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address="127.0.0.1:0",
+                            scheduler_kwargs={"dashboard": False}) as client:  # its HTTP server: any free port
         fut = client.submit(dict, book="done", pure=False)
         distributed.wait(fut)
         main = threading.get_ident()
