@@ -300,12 +300,14 @@ def test_ctrl_c_while_a_result_comes_back_leaves_no_traceback():
 
         for lg in loggers:
             lg.addHandler(handler)
+        before = signal.signal(signal.SIGINT, signal.default_int_handler)  # pytest may run with it ignored (`&`)
         try:
             with pytest.raises(KeyboardInterrupt):
                 client.loop.add_callback(busy)
                 _result(fut)
             client.sync(client.scheduler.identity)  # the loop ran what the interrupt left queued
         finally:
+            signal.signal(signal.SIGINT, before)
             for lg in loggers:
                 lg.removeHandler(handler)
         assert _result(fut) == {"book": "done"}  # the client still works
