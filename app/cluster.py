@@ -394,10 +394,34 @@ def _close(client, cluster) -> None:
             cluster.close()
 
 
+def _result(fut):
+    """``fut.result()`` (same value, same exceptions: ``Client.gather``), but a Ctrl-C while it waits
+    leaves no traceback behind.
+
+    ``Future.result`` waits in ``distributed.utils.sync``, which answers a
+    KeyboardInterrupt by scheduling a ``cancel`` on the event loop; in
+    distributed 2026.8 that ``cancel`` reads a variable the loop thread has not
+    set yet when the loop is slow (a busy machine), and the loop thread logs a
+    NameError traceback on stderr after "bookpot: interrupted". The test that
+    interrupts the client as a book comes back hits that window under load.
+    Here the wait is on a ``concurrent.futures.Future``, whose ``cancel()`` is
+    safe from any thread at any time.
+    """
+    import asyncio
+
+    client = fut.client
+    waiting = asyncio.run_coroutine_threadsafe(client.gather(fut, asynchronous=True), client.loop.asyncio_loop)
+    try:
+        return waiting.result()
+    except KeyboardInterrupt:
+        waiting.cancel()
+        raise
+
+
 def _outcome(fut, book: str) -> dict:
     """The task's result dict, or ``{"error": reason}`` when Dask gave up on it."""
     try:
-        return fut.result()
+        return _result(fut)
     except Exception as e:
         name, shown = type(e).__name__, printable(book, 160)
         if name == "KilledWorker":
