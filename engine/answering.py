@@ -10,6 +10,7 @@ book's sequence ends as it was. ``Answer`` is what it returns.
 """
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
@@ -31,6 +32,12 @@ def usable(own: str, question: str, stem: str | None) -> bool:
     """Whether the model's own words (after the stem) say something: a word
     or number that neither the question nor the stem brought."""
     return bool(evidence_words(own) - evidence_words(question + " " + (stem or "")))
+
+
+def whole_words(text: str) -> str:
+    """``text`` without its last word when that word may still go on (no space,
+    punctuation or end after it yet): what a streamed answer has surely said."""
+    return re.sub(r"\w+$", "", text)
 
 
 @dataclass
@@ -105,7 +112,8 @@ class Answering:
                 parts.append(piece)
                 # Nothing is shown until the model's words say something the
                 # question did not: a non-answer never streams half a sentence.
-                if shown < len(parts) and (shown or usable("".join(parts), question, stem)):
+                # Only whole words count: " keep" may yet become " keeper", a word of the question.
+                if shown < len(parts) and (shown or usable(whole_words("".join(parts)), question, stem)):
                     if not shown and stem:
                         yield stem
                     yield "".join(parts[shown:])
@@ -122,6 +130,10 @@ class Answering:
                 if period:
                     del parts[-2 * period:]
                     break
+            if not shown and usable("".join(parts), question, stem):  # the answer's last word said it
+                if stem:
+                    yield stem
+                yield "".join(parts)
             self.stats.max_position = max(self.stats.max_position, at + len(suffix) + n_gen - 1)
         finally:
             # Forget units, question and answer: the document stays as it was.

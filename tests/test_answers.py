@@ -105,6 +105,26 @@ def test_a_question_that_gave_an_empty_answer_now_says_something(tmp_path):
     assert r["answer"].strip() and (r["answered"] or r["passages"] or r["citations"])
 
 
+def test_a_non_answer_prints_only_the_not_said_line(tmp_path):
+    """The streamed answer is the answer: the model restating the question
+    ("The last keeper of Harrow Point was the last keeper of Harrow Point.")
+    once streamed its words, then "The book does not seem to say." after
+    them, because " keep" counted as a new word before it became " keeper".
+    The document is this project's README, which holds the sample question
+    but not its answer."""
+    from pathlib import Path
+
+    readme = Path(__file__).resolve().parent.parent / "README.md"
+    book = tmp_path / "readme.md"
+    book.write_text(readme.read_text(encoding="utf-8"), encoding="utf-8")
+    question = "Who was the last keeper of Harrow Point?"
+    p = run_cli("ask", book, question, "-q")
+    assert p.returncode == 0, p.stderr
+    r = json.loads(run_cli("ask", book, question, "--json", "-q").stdout)
+    printed = p.stdout.split("The passages nearest your question:")[0].split("\n> ")[0].strip()
+    assert printed == r["answer"].strip(), (p.stdout, r["answer"])
+
+
 def test_a_fact_cut_by_a_unit_boundary_is_found_and_quoted(tmp_path, model_path):
     """The fact's key sits across the boundary between two memory units (the
     first chunk's units start at token 4, the attention sinks, then every

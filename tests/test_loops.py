@@ -23,3 +23,18 @@ def test_what_is_not_a_repeat():
 def test_looping_returns_the_period():
     assert looping(["The", " hive", " hums", "."] * 3) == 4
     assert looping(["The", " hive", " hums", "."] * 2) == 0
+
+
+def test_a_streamed_answer_counts_only_the_words_it_has_finished():
+    """" keep" may become " keeper" (a word of the question): until a space or a
+    mark follows, the last word does not make the answer say something new."""
+    from bookpot.engine.answering import usable, whole_words
+
+    question = "Who was the last keeper of Harrow Point?"
+    stem = "The last keeper of Harrow Point was"
+    assert whole_words(" the last keep") == " the last "
+    assert not usable(whole_words(" the last keep"), question, stem)
+    assert usable(" the last keep", question, stem)  # what streaming used to test
+    assert not usable(" the last keeper of Harrow Point.", question, stem)
+    assert usable(whole_words(" Ada Brennan."), question, stem)
+    assert whole_words(" 47 sheep") == " 47 "
