@@ -276,7 +276,9 @@ def _unit_file_bytes(book_dir: Path) -> int:
 
 
 def clear(root: Path, doc_hash: str | None = None) -> tuple[int, int, list[str]]:
-    """Remove cached books (all, or those of one document) and, for all, summaries.
+    """Remove cached books (all, or those of one document) and, for all, summaries
+    and the library's shelf and merged indexes (engine/collection.py: they
+    hold copies of the books' text).
 
     Returns (books removed, bytes freed, books skipped because in use).
     """
@@ -303,7 +305,7 @@ def clear(root: Path, doc_hash: str | None = None) -> tuple[int, int, list[str]]
         finally:
             os.close(fd)
     if doc_hash is None:
-        for extra in ("summaries",):
+        for extra in ("summaries", "library"):
             p = Path(root) / extra
             if p.exists():
                 freed += store.dir_size(p)

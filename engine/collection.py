@@ -29,7 +29,8 @@ How a question finds its book:
      ``RUNNERS + 1`` best books) stays in memory;
    - ``"merged"``: the books' unit texts are copied into one FTS5 index on
      disk (``library/merged-<key>.sqlite``, one per set of books, updated
-     when a book changes) and queried once, so BM25 weighs a word by how
+     when a book changes, removed once a book it names has left the cache:
+     ``prune_merged``) and queried once, so BM25 weighs a word by how
      rare it is in the whole collection.
 
    Measured with bench/library.py (bench/RESULTS.md, "Asking a library"):
@@ -63,6 +64,7 @@ of books.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import heapq
 import json
@@ -496,6 +498,7 @@ class Merged:
         for b in books:
             if have.get(b.lexicon) != (b.below, b.table):
                 self._copy(b)
+        prune_merged(root, keep=root / f"merged-{key}.sqlite")
 
     def _copy(self, book: Shelved) -> None:
         self.db.execute("BEGIN")
@@ -533,6 +536,31 @@ class Merged:
 
     def close(self) -> None:
         self.db.close()
+
+
+def prune_merged(root: Path, keep: Path | None = None) -> int:
+    """Remove the merged indexes (``library/merged-*.sqlite``) that name a
+    book index no longer on disk: a book changed (its cache key, so its
+    index file, changed with it) or its cache was cleared. They are copies
+    of book text nobody can query again. Returns how many were removed;
+    one that cannot be read is left alone.
+    """
+    removed = 0
+    for path in sorted(Path(root).glob("merged-*.sqlite")):
+        if keep is not None and path == keep:
+            continue
+        try:
+            with contextlib.closing(sqlite3.connect(str(path), timeout=1)) as db:
+                lexicons = [r[0] for r in db.execute("SELECT lexicon FROM books")]
+        except sqlite3.Error:
+            continue
+        if all(os.path.exists(lex) for lex in lexicons):
+            continue
+        for part in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            with contextlib.suppress(FileNotFoundError):
+                part.unlink()
+        removed += 1
+    return removed
 
 
 def open_collection(paths: Iterable[str | Path], options=None, *, model=None, lookup: str = "each",

@@ -103,6 +103,33 @@ def test_the_merged_index_ranks_units_of_every_book_by_one_bm25(tmp_path):
     assert n == 2 + 6 + 6 and all(b != 0 for b, _ in found)
 
 
+def test_merged_indexes_of_books_gone_from_the_cache_are_removed(tmp_path):
+    """A merged index naming a book index no longer on disk (the book changed,
+    or its cache was cleared) is a copy of text nobody can query: the next
+    merged lookup removes it; one whose books are all there stays."""
+    from bookpot.engine import bookcache
+    from bookpot.engine.collection import Merged, Shelved
+
+    books = []
+    for b in range(3):
+        path = tmp_path / f"b{b}.sqlite"
+        _index(path, [f"unit {i} of book {b} about lighthouses" for i in range(4)])
+        books.append(Shelved(f"b{b}.txt", str(path), "tp_fts", 4))
+    root = tmp_path / "cache" / "library"
+    for pair in (books[:2], books[1:]):
+        Merged(root, pair).close()
+    assert len(list(root.glob("merged-*.sqlite"))) == 2
+    (tmp_path / "b0.sqlite").unlink()  # the first pair's first book: its cache was cleared
+    Merged(root, books[1:]).close()
+    [left] = root.glob("merged-*.sqlite")
+    assert {p.name for p in root.glob("merged-*")} <= {left.name, f"{left.name}-wal", f"{left.name}-shm"}
+    Merged(root, books[1:]).close()
+    assert list(root.glob("merged-*.sqlite")) == [left]  # its books are there: it stays
+    # clearing the whole cache takes the library's files with it
+    bookcache.clear(tmp_path / "cache")
+    assert not root.exists()
+
+
 def test_folders_expand_recursively_only_when_asked(tmp_path):
     from bookpot.app.summarize import expand_books
 
