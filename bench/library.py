@@ -22,6 +22,11 @@ book's: how far ahead it is).
     .venv/bin/python bench/library.py --threads 1 --tag run
     .venv/bin/python bench/library.py --books 10 --tag quick
 
+Cold asks only, this bookpot beside another build in the same run
+(alternating, each with an empty cache; medians and their ratio):
+
+    .venv/bin/python bench/library.py --cold-against /path/to/other/.venv/bin/bookpot --rounds 5 --tag cold
+
 Results go to bench/out/library-TAG.json and a summary on stdout.
 """
 from __future__ import annotations
@@ -109,6 +114,23 @@ def _median(xs: list[float]) -> float | None:
     return xs[len(xs) // 2] if xs else None
 
 
+def cold_pair(a, folder: Path, question: str, work: Path) -> dict:
+    """``--rounds`` cold asks by ``a.bookpot`` and ``a.cold_against``, alternating."""
+    flags = ["--threads", str(a.threads), "--ram-cap", a.ram_cap]
+    times: dict[str, list[float]] = {"this": [], "other": []}
+    for n in range(a.rounds):
+        for name, exe in (("this", a.bookpot), ("other", a.cold_against))[:: 1 if n % 2 == 0 else -1]:
+            cache = work / f"cache-{name}"
+            shutil.rmtree(cache, ignore_errors=True)
+            r = run_ask(exe, [str(folder), question, *flags], dict(os.environ, BOOKPOT_CACHE_DIR=str(cache)))
+            if r["exit"] != 0:
+                raise SystemExit(f"{exe} failed: {r['stderr']}")
+            times[name].append(r["first_byte_s"])
+            print(name, r["first_byte_s"], r["stdout"].split("\n")[0][:80], file=sys.stderr, flush=True)
+    med = {k: _median(v) for k, v in times.items()}
+    return {"cold_first_byte_s": times, "median": med, "other_over_this": round(med["other"] / med["this"], 2)}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--bookpot", default=str(ROOT / ".venv" / "bin" / "bookpot"))
@@ -117,6 +139,8 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--ram-cap", default="1G")
     ap.add_argument("--tag", default="run")
+    ap.add_argument("--cold-against", help="another bookpot executable: cold asks only, side by side")
+    ap.add_argument("--rounds", type=int, default=5)
     a = ap.parse_args()
     if not natural.prose_available():
         print("bench/library.py: the GNU manuals in /usr/share/info are missing", file=sys.stderr)
@@ -126,6 +150,13 @@ def main() -> int:
     folder = work / "books"
     books = library(folder, a.books, a.tokens)
     questions = [(p, f) for p, f in books if f is not None]
+    if a.cold_against:
+        result = {"machine": machine(), "command": " ".join(sys.argv), "books": a.books,
+                  **cold_pair(a, folder, questions[0][1].question, work)}
+        OUT.mkdir(parents=True, exist_ok=True)
+        (OUT / f"library-{a.tag}.json").write_text(json.dumps(result, indent=1))
+        print(json.dumps(result, indent=1))
+        return 0
     env = dict(os.environ, BOOKPOT_CACHE_DIR=str(work / "cache"))
     flags = ["--threads", str(a.threads), "--ram-cap", a.ram_cap]
     rows = []
