@@ -12,6 +12,16 @@ engine's version, so the same request returns at once without touching the
 model. An interrupted run leaves ``<key>.partial.json``: the summaries of
 the chapters finished so far, reused by the next identical run, which goes
 on from the next chapter (see engine/summarize.py for why that is exact).
+Not reused: the memory units a book's questions prefilled on demand
+(issue #19 asked for it; measured, then left out). A unit's KV was computed
+beside what that question's context held (the prompt prefix and the earlier
+units of its chunk), not beside the section the summarizer reads, so taking
+it would make a summary depend on which questions were asked before — which
+the cache key cannot say, and which would break the promise that the same
+book gives the same summary on every machine (app/cluster.py). The saving
+would be small: a question prefills ~800–1,150 of a ~96K-token book's
+tokens (bench/RESULTS.md, "Answers before reading"), ~1% of a summary's
+prefill per question asked.
 Errors: ``BookpotError`` (a broken book, no text, no usable summary),
 ``ModelError``/``RamCapError`` from the model and the plan,
 ``engine.summarize.Cancelled`` when ``cancel()`` turned true.
