@@ -96,9 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "best answers, each quote names its book")
     a.add_argument("question")
     a.add_argument("--recursive", action="store_true", help="folders: their subfolders' books too")
-    a.add_argument("--across", choices=("each", "merged"), default="each",
-                   help="several books: query each book's word index in turn (default) or one merged index "
-                        "of them all (kept in the cache)")
+    a.add_argument("--across", choices=("merged", "each"), default="merged",
+                   help="several books: one word index of them all, kept in the cache (default: a word "
+                        "weighs by how rare it is in the whole library), or each book's index in turn")
     a.add_argument("--json", action="store_true", help="print one JSON object: answer, citations, stats")
     a.add_argument("--max-tokens", type=int, default=200, metavar="N", help="longest answer (default 200)")
     a.add_argument("--temperature", type=float, default=0.0, help="0 = greedy, reproducible (default)")

@@ -23,33 +23,30 @@ How a question finds its book:
 2. ``lookup``: the question's words (``evidence.raw_words``) against the
    indexes. Two ways, both with memory bounded whatever the number of books:
 
-   - ``"each"`` (the default): each book's BM25 index (SQLite FTS5) is
-     queried on its own, one book at a time, and only a small top list
-     (``TopList``: the best ``HITS`` units and the best unit of each of the
-     ``RUNNERS + 1`` best books) stays in memory;
-   - ``"merged"``: the books' unit texts are copied into one FTS5 index on
-     disk (``library/merged-<key>.sqlite``, one per set of books, updated
-     when a book changes, removed once a book it names has left the cache:
-     ``prune_merged``) and queried once, so BM25 weighs a word by how
-     rare it is in the whole collection.
+   - ``"merged"`` (the default): the books' unit texts are copied into one
+     FTS5 index on disk (``library/merged-<key>.sqlite``, one per set of
+     books, updated when a book changes; ``prune_merged`` removes one once a
+     book it names has left the cache, and all but the ``MERGED_KEPT`` last
+     used) and queried once, so BM25 weighs a word by how rare it is in the
+     whole collection;
+   - ``"each"``: each book's BM25 index (SQLite FTS5) is queried on its own,
+     one book at a time, and only a small top list (``TopList``: the best
+     ``HITS`` units and the best unit of each of the ``RUNNERS + 1`` best
+     books) stays in memory; no copy of the text on disk.
 
-   Measured with bench/library.py (bench/RESULTS.md, "Asking a library"):
-   50 books of GNU-manual prose, 20 of them holding one fact, the facts'
-   20 questions. Both lookups put the right book first for 20 of 20. The
-   merged index wins by more (the right book's best score over the best
-   other book's: median 3.9 against 2.6), most likely because its BM25
-   weighs a word by how rare it is in the whole library: a word common in
-   the library but rare in one distractor ("made", "count") weighs little
-   there, while per-book BM25 rates it as rare in that book. Its closest
-   call was
-   closer, though (1.56 against 1.73), and it queries in 4.5 ms against
-   19 ms. "each" stays the default: the same books cited, no copy of the
-   collection's text on disk, nothing to rebuild when a book is added or
-   changes, and a folder searched once costs no more than its indexes
-   (its lookup time grows with the number of books: ~0.4 ms a book).
-   The reason both get every book right here: a question's distinctive
-   words (a name, a place) occur in one book only, and a unit holding
-   several of them outscores any unit holding the common ones.
+   Why merged is the default (bench/RESULTS.md, "Asking a library"): on 50
+   books of GNU-manual prose, 20 holding one invented fact each, both put
+   the right book first 20/20 (margins: median 3.9 merged, 2.6 each). On
+   real files written by others (a newcomer's folder: two PDFs, two
+   licences, two Markdown READMEs, an EPUB), "each" cited the wrong book
+   for 4 of 4 questions that named their subject ("Who named git?" was
+   answered from a SAT-solver paper whose "name" matched "named") and
+   "merged" for none: per-book BM25 rates a word by how rare it is in that
+   one book, so a word all through the right book ("git" in git's README)
+   counts for little there while a common word rare in a stranger counts
+   for much. Merged BM25 weighs a word by the whole library, as a person
+   would. Its cost: a copy of the units' text (~4 bytes a token) made on
+   the first ask of a set of books, and 4.5 ms a lookup against 19 ms.
 3. ``ask_stream``: the book holding the best unit answers, through the
    book's own answer path (``Book.ask_stream``: its own lookup, the units of
    unread chunks prefilled on demand, quotes cut from its pages); the book
@@ -79,7 +76,8 @@ from .errors import BookpotError, CacheError, ModelError, RamCapError
 
 HITS = 8  # units kept in the top list across the collection
 RUNNERS = 3  # books shown after the one that answers
-LOOKUPS = ("each", "merged")
+LOOKUPS = ("merged", "each")
+MERGED_KEPT = 8  # merged indexes kept (the last used): one per set of books asked together
 NONE_SAID = "None of these books seems to say."
 
 
@@ -272,7 +270,7 @@ class Collection:
     ``prepare``; ``skipped``: [(path, reason)].
     """
 
-    def __init__(self, paths: list[str], options, model, *, lookup: str = "each",
+    def __init__(self, paths: list[str], options, model, *, lookup: str = "merged",
                  on_note: Callable[[str], None] | None = None,
                  on_skip: Callable[[str, str], None] | None = None) -> None:
         from .store import cache_root
@@ -498,7 +496,9 @@ class Merged:
         for b in books:
             if have.get(b.lexicon) != (b.below, b.table):
                 self._copy(b)
-        prune_merged(root, keep=root / f"merged-{key}.sqlite")
+        mine = root / f"merged-{key}.sqlite"
+        os.utime(mine)  # last used: prune_merged keeps the MERGED_KEPT last used
+        prune_merged(root, keep=mine)
 
     def _copy(self, book: Shelved) -> None:
         self.db.execute("BEGIN")
@@ -538,32 +538,43 @@ class Merged:
         self.db.close()
 
 
-def prune_merged(root: Path, keep: Path | None = None) -> int:
+def prune_merged(root: Path, keep: Path | None = None, kept: int = MERGED_KEPT) -> int:
     """Remove the merged indexes (``library/merged-*.sqlite``) that name a
-    book index no longer on disk: a book changed (its cache key, so its
-    index file, changed with it) or its cache was cleared. They are copies
-    of book text nobody can query again. Returns how many were removed;
-    one that cannot be read is left alone.
+    book index no longer on disk (a book changed, so its cache key and
+    index file changed with it, or its cache was cleared: copies of text
+    nobody can query again), then all but the ``kept`` last used (by
+    mtime; ``keep``, the one in use, always stays). Returns how many were
+    removed; one that cannot be read is left alone.
     """
     removed = 0
-    for path in sorted(Path(root).glob("merged-*.sqlite")):
+    left = []
+    for path in Path(root).glob("merged-*.sqlite"):
         if keep is not None and path == keep:
             continue
         try:
             with contextlib.closing(sqlite3.connect(str(path), timeout=1)) as db:
                 lexicons = [r[0] for r in db.execute("SELECT lexicon FROM books")]
-        except sqlite3.Error:
+            used = path.stat().st_mtime
+        except (sqlite3.Error, OSError):
             continue
         if all(os.path.exists(lex) for lex in lexicons):
+            left.append((used, path))
             continue
-        for part in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-            with contextlib.suppress(FileNotFoundError):
-                part.unlink()
-        removed += 1
+        removed += _remove_merged(path)
+    left.sort(reverse=True)
+    for _, path in left[max(0, kept - (keep is not None)):]:
+        removed += _remove_merged(path)
     return removed
 
 
-def open_collection(paths: Iterable[str | Path], options=None, *, model=None, lookup: str = "each",
+def _remove_merged(path: Path) -> int:
+    for part in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            part.unlink()
+    return 1
+
+
+def open_collection(paths: Iterable[str | Path], options=None, *, model=None, lookup: str = "merged",
                     on_note: Callable[[str], None] | None = None,
                     on_skip: Callable[[str, str], None] | None = None,
                     fetch_progress: Callable[[str, float | None], None] | None = None) -> Collection:
