@@ -311,6 +311,9 @@ def _stream_answer(pieces, last):
 
 def cmd_ask(args) -> int:
     """One file: that book (as always). Several paths or a folder: the collection (``_ask_many``)."""
+    from ..engine.answering import check_question
+
+    check_question(args.question)  # before any model work
     paths = args.book
     if len(paths) == 1 and not os.path.isdir(paths[0]):
         args.book = paths[0]

@@ -34,6 +34,14 @@ def usable(own: str, question: str, stem: str | None) -> bool:
     return bool(evidence_words(own) - evidence_words(question + " " + (stem or "")))
 
 
+def check_question(question: str) -> None:
+    """Raise ``BookpotError`` when ``question`` holds no letter or digit
+    ("", blanks, "?"): nothing to look up, and the model would answer
+    whatever the document's end suggests."""
+    if not any(c.isalnum() for c in question):
+        raise BookpotError("the question has no words: type what you want to know")
+
+
 def whole_words(text: str) -> str:
     """``text`` without its last word when that word may still go on (no space,
     punctuation or end after it yet): what a streamed answer has surely said."""
@@ -78,6 +86,7 @@ class Answering:
         quotes (evidence.py); when the model said nothing usable,
         ``last_answer.answered`` is False and its text is ``NOT_SAID``.
         """
+        check_question(question)
         t0 = time.perf_counter()
         base = self.n_past
         stem = answer_stem(question) if self.use_stem else None

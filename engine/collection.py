@@ -431,11 +431,13 @@ class Collection:
         ask --read first``). ``cancel()``: stops the chosen book's index,
         read or answer (the answer so far is kept, as ``Book.ask_stream``). No unit of any book matches a word of the
         question: nothing is streamed and ``last_answer.text`` is
-        ``NONE_SAID``. Raises ``BookpotError`` when the chosen book cannot
-        be opened any more.
+        ``NONE_SAID``. Raises ``BookpotError`` when the question has no
+        words, or the chosen book cannot be opened any more.
         """
+        from .answering import check_question
         from .api import open_book
 
+        check_question(question)
         t0 = time.perf_counter()
         top = self.lookup(question)
         t_lookup = time.perf_counter() - t0

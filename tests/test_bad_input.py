@@ -370,3 +370,19 @@ def test_ask_book_failing_half_way_leaves_a_clean_cache(tmp_path, model_path):
     assert "Traceback" not in p.stderr
     assert json.loads(p.stdout)["stats"]["doc_tokens"] > 5
     check_cache_clean(cache)
+
+
+@pytest.mark.parametrize("question", ["", "   ", "?"])
+def test_a_question_with_no_words_is_refused_before_any_model_work(tmp_path, question):
+    """It used to run the model (39 s on a licence) and print a made-up line with quotes."""
+    book = tmp_path / "book.txt"
+    book.write_text("The lighthouse at Harrow Point was kept by Ada Brennan.\n" * 40)
+    folder = tmp_path / "shelf"
+    folder.mkdir()
+    (folder / "a.txt").write_text(book.read_text())
+    for where in (book, folder):
+        p = run_cli("ask", where, question, "--cache-dir", tmp_path / "cache")
+        assert p.returncode == 2, (where, p.stdout, p.stderr)
+        assert p.stderr.strip() == "bookpot: the question has no words: type what you want to know"
+        assert p.stdout == ""
+    assert not (tmp_path / "cache").exists()  # nothing was read
