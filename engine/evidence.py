@@ -65,10 +65,16 @@ def _lemma(w: str) -> str:
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each sentence of ``text``, leading/trailing space excluded."""
+    """(start, end) of each sentence of ``text``, leading/trailing space excluded.
+
+    A full stop followed by a lower-case word ends no sentence ("patches,
+    etc. to the list", "e.g. the"): an abbreviation, not an end.
+    """
     spans = []
     pos = 0
     for m in _END.finditer(text):
+        if m.group(0).count("\n") < 2 and text[m.start() - 1] == "." and text[m.end():m.end() + 1].islower():
+            continue
         _add(text, pos, m.start() + len(m.group(0).rstrip()) if m.group(0).strip() else m.start(), spans)
         pos = m.end()
     _add(text, pos, len(text), spans)

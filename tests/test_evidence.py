@@ -188,3 +188,14 @@ def test_a_number_can_start_an_answer(model_path):
     assert not any(m.cannot_start(t) for t in digits)
     assert all(m.cannot_start(t) for t in m.tokenize("\n\n") + m.tokenize(".") + [m.eos])
     m.close()
+
+
+def test_a_full_stop_before_a_lower_case_word_ends_no_sentence():
+    """procps's bugs.md: the quote stopped at "etc." and lost where to send them."""
+    from bookpot.engine.evidence import sentence_spans
+
+    text = ("Alternatively send comments, bug reports, patches, etc. to the email list procps@freelists.org. "
+            "Use a tool, e.g. the one below. It ends.\n\nlower case after a blank line.")
+    got = [text[a:b] for a, b in sentence_spans(text)]
+    assert got == ["Alternatively send comments, bug reports, patches, etc. to the email list procps@freelists.org.",
+                   "Use a tool, e.g. the one below.", "It ends.", "lower case after a blank line."]
