@@ -60,8 +60,8 @@ def expand_books(items: list[str], recursive: bool = False) -> list[tuple[str, s
         if os.path.isdir(item):
             paths = _books_in(item, recursive)
             if not paths:
-                where = "nor its subfolders hold" if recursive else "holds"
-                out.append((item, f"{_shown(item)}: the folder {where} no books (PDF, EPUB, .txt, .md, .html)"))
+                where = "the folder and its subfolders hold" if recursive else "the folder holds"
+                out.append((item, f"{_shown(item)}: {where} no books (PDF, EPUB, .txt, .md, .html)"))
         else:
             paths = [item]
         for p in paths:
