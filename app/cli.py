@@ -299,6 +299,10 @@ def _stream_answer(pieces, last):
     out = sys.stdout
     streamed = False
     for piece in pieces:
+        if not streamed:
+            piece = piece.lstrip()  # a completion answer starts with a space (as JSON's "answer" does not)
+            if not piece:
+                continue
         out.write(piece)
         out.flush()
         streamed = True
