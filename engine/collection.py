@@ -73,6 +73,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from .errors import BookpotError, CacheError, ModelError, RamCapError
+from .readers.base import printable
 
 HITS = 8  # units kept in the top list across the collection
 RUNNERS = 3  # books shown after the one that answers
@@ -306,6 +307,7 @@ class Collection:
         settings = shelf_settings(self.options, self.model.path)
         shelf = Shelf(self.root)
         self.books, self.skipped = [], []
+        first: dict[str, str] = {}  # index file -> the first path given with that text
         try:
             n = len(self.paths)
             for i, path in enumerate(self.paths):
@@ -321,6 +323,9 @@ class Collection:
                                           cancel)
                         shelf.put(key, got)
                         self.stats["indexed_now"] += 1
+                    if got.lexicon in first:  # a copy: the same text, so the same cache and index
+                        raise BookpotError(f"the same text as {printable(first[got.lexicon], 160)}")
+                    first[got.lexicon] = path
                     self.books.append(got)
                 except (ModelError, RamCapError, CacheError, _Stopped):
                     raise  # not the book's fault: the same for every book

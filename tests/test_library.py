@@ -394,9 +394,13 @@ def test_a_question_naming_its_subject_is_answered_from_that_book_among_real_fil
     folder.mkdir()
     for name, src in REAL_SHELF.items():
         shutil.copyfile(src, folder / name)
+    shutil.copyfile(REAL_SHELF["procps-bugs.md"], folder / "zz-copy.md")  # a copy is one book, not two
     env = {"BOOKPOT_CACHE_DIR": str(tmp_path / "cache")}
     for question, book in (("Who named git?", "git-readme.md"),
                            ("Where can I report bugs in procps?", "procps-bugs.md")):
         r = run_json("ask", folder, question, "-q", "--threads", "1", env=env)
         assert r["book_name"] == book, (question, r["book_name"], r["runners_up"])
         assert r["citations"] and all(c["book_name"] == book for c in r["citations"])
+        assert [(s["book"], s["reason"]) for s in r["skipped"]] == \
+            [(str(folder / "zz-copy.md"), f"the same text as {folder / 'procps-bugs.md'}")]
+        assert "zz-copy.md" not in {x["book_name"] for x in r["runners_up"]}
