@@ -310,6 +310,16 @@ class Session(UnreadParts, Answering, Citing):
         (``truncate`` without memory units: the usual truncation baseline)."""
         return self._tail_only
 
+    def _read_fraction(self, reader_fraction: float) -> float:
+        """How much of the book is read, 0..1: tokens read over the book's tokens
+        once the text pass has counted them, else where the reader got to (a
+        reader that hands a short book over in one piece is at 1.0 after its
+        first chunk: the reader showed "paused 100%" at 171 of 922 tokens)."""
+        t = self.text
+        if t is not None and t.done and t.n_tokens:
+            return min(1.0, self.stats.doc_tokens / t.n_tokens)
+        return reader_fraction
+
     @property
     def _scoring_nuc(self) -> bool:
         return bool(self.pot_cfg and self.pot_cfg.nuc)
@@ -446,13 +456,13 @@ class Session(UnreadParts, Answering, Citing):
                 self.chunks_done += 1
             self.stats.doc_tokens += len(chunk.tokens)
             self.stats.chars += chunk.chars
-            self.last_progress = chunk.progress
+            self.last_progress = self._read_fraction(chunk.progress)
             if after_chunk is not None and not self._tail:
                 self.stats.ingest_s = spent + time.perf_counter() - t0
                 after_chunk(self)
             if progress is not None:
                 dt = spent + time.perf_counter() - t0
-                progress(Progress(self.stats.doc_tokens, chunk.progress,
+                progress(Progress(self.stats.doc_tokens, self.last_progress,
                                   self.stats.doc_tokens / dt if dt > 0 else 0.0, chunk.locator))
         dt = spent + time.perf_counter() - t0
         self.stats.ingest_s = dt

@@ -230,3 +230,22 @@ def test_an_ask_killed_during_its_prefill_never_trusts_a_missing_unit(book, tmp_
     assert r["stats"]["ondemand_tokens"] > 0  # the chunk the kill cut short was prefilled again
     assert _fact_quote(doc.facts()[1], r) is not None, r["citations"]
     assert len(vouched()) > len(before)
+
+
+def test_reading_progress_counts_tokens_once_the_text_pass_has_counted_them(tmp_path):
+    """A TXT reader hands a small book over in one piece, so its own fraction is
+    1.0 after the first chunk: the reader's library showed "paused 100%" at 171
+    of 922 tokens. With the book's tokens counted by the text pass, the
+    progress is tokens read over tokens in the book."""
+    from bookpot.engine import Options, open_book
+
+    doc = natural.build(2500, [], "txt", offset=300, name="progress")
+    path = doc.write(tmp_path)
+    seen = []
+    with open_book(path, Options(threads=1, cache_dir=str(tmp_path / "cache"))) as b:
+        b.index()
+        total = b.session.text.n_tokens
+        b.read(progress=seen.append)
+    assert len(seen) >= 3, seen  # several chunks of at most 512 tokens
+    assert [p.progress for p in seen] == pytest.approx([min(1.0, p.tokens / total) for p in seen])
+    assert seen[0].progress < 0.5 and seen[-1].progress == pytest.approx(1.0)
