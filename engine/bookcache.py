@@ -39,30 +39,26 @@ ENGINE_VERSION = "bookpot-engine-4"  # bump when KV, unit or scoring formats cha
 MAGIC = b"BPSTATE1"
 
 
-_MODEL_IDS: dict[tuple, str] = {}  # (real path, size, mtime_ns) -> model_id
+_MODEL_IDS: dict[tuple, str] = {}  # see model_id
 
 
 def model_id(path: str | Path) -> str:
     """A cheap identity for a GGUF: size + hash of its first and last 4 MiB.
 
-    Hashed once per file version (real path, size, mtime) in a process: a
-    collection opens every book with the same model (~7 ms a book saved).
+    Hashed once per file version in a process (``store.once_per_file_version``):
+    a collection opens every book with the same model (~7 ms a book saved).
     """
-    p = Path(path)
-    st = p.stat()
-    key = (os.path.realpath(p), st.st_size, st.st_mtime_ns)
-    if key in _MODEL_IDS:
-        return _MODEL_IDS[key]
-    size = st.st_size
-    h = hashlib.blake2b(digest_size=12)
-    with open(p, "rb") as f:
-        h.update(f.read(4 << 20))
-        if size > 8 << 20:
-            f.seek(size - (4 << 20))
-            h.update(f.read())
-    _MODEL_IDS.clear()  # one model in use at a time, as a rule: keep the last one
-    _MODEL_IDS[key] = f"{size}-{h.hexdigest()}"
-    return _MODEL_IDS[key]
+    def make() -> str:
+        size = os.path.getsize(path)
+        h = hashlib.blake2b(digest_size=12)
+        with open(path, "rb") as f:
+            h.update(f.read(4 << 20))
+            if size > 8 << 20:
+                f.seek(size - (4 << 20))
+                h.update(f.read())
+        return f"{size}-{h.hexdigest()}"
+
+    return store.once_per_file_version(_MODEL_IDS, path, make)
 
 
 def book_key(doc_hash: str, model: str, settings: dict) -> str:

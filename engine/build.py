@@ -74,7 +74,7 @@ class Built:
                 self.units_tmp = None
 
 
-_METADATA: dict[tuple, object] = {}  # (real path, size, mtime_ns) -> ModelMeta: see resolve_model
+_METADATA: dict[tuple, object] = {}  # the last model's ModelMeta: see resolve_model
 
 
 def resolve_model(name: str | None, *, progress=None):
@@ -89,19 +89,12 @@ def resolve_model(name: str | None, *, progress=None):
 
     from .. import models
 
+    from .store import once_per_file_version
+
     name = name or models.DEFAULT_MODEL
     path = models.resolve(name, progress=progress)
-    try:
-        st = os.stat(path)
-        key = (os.path.realpath(path), st.st_size, st.st_mtime_ns)
-    except OSError:
-        key = None
-    meta = _METADATA.get(key) if key else None
-    if meta is None:
-        meta = models.read_metadata(path)  # a truncated/corrupt file fails here, before llama.cpp
-        if key:
-            _METADATA.clear()  # one model in use at a time, as a rule: keep the last one
-            _METADATA[key] = meta
+    # a truncated/corrupt file fails here, before llama.cpp
+    meta = once_per_file_version(_METADATA, path, lambda: models.read_metadata(path))
     return path, models.REGISTRY.get(name), dataclasses.replace(meta)
 
 

@@ -287,11 +287,6 @@ class Session(UnreadParts, Answering, Citing):
             self.stats.n_ctx = ctx.n_ctx
         return self._ctx
 
-    @property
-    def has_context(self) -> bool:
-        """Whether the llama.cpp context was made (``ctx``)."""
-        return self._ctx is not None
-
     # ------------------------------------------------------------ ingestion
     @property
     def n_past(self) -> int:

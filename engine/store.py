@@ -240,5 +240,22 @@ def document_hash(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+def once_per_file_version(memo: dict, path: str | os.PathLike, make: Callable[[], object]):
+    """``make()``, computed once per version of the file at ``path`` (real path,
+    size, mtime) and kept in ``memo``, which holds the last one only: a
+    process uses one model at a time, as a rule. A file that cannot be
+    stat'ed is not memoized (``make`` reports the problem)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return make()
+    key = (os.path.realpath(path), st.st_size, st.st_mtime_ns)
+    if key not in memo:
+        value = make()
+        memo.clear()
+        memo[key] = value
+    return memo[key]
+
+
 def now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S")
