@@ -298,14 +298,15 @@ def _stream_answer(pieces, last):
     ``last()`` is the finished answer (a book's or a collection's), returned."""
     out = sys.stdout
     streamed = False
+    blank = ""  # white space held back until more text follows: the printed answer is JSON's, stripped
     for piece in pieces:
-        if not streamed:
-            piece = piece.lstrip()  # a completion answer starts with a space (as JSON's "answer" does not)
-            if not piece:
-                continue
-        out.write(piece)
-        out.flush()
-        streamed = True
+        text = blank + piece if streamed else piece.lstrip()
+        body = text.rstrip()
+        blank = text[len(body):]
+        if body:
+            out.write(body)
+            out.flush()
+            streamed = True
     answer = last()
     if not answer.answered:
         out.write(("\n" if streamed else "") + answer.text)

@@ -192,3 +192,17 @@ def test_a_book_longer_than_the_plain_context_goes_into_the_bounded_pot(tmp_path
     assert s["mode"] == "pot" and s["pot_tokens"] == 2048 and s["distillations"] >= 6, s
     assert "books up to 7,680 tokens run plain" in s["plan"]
     assert s["n_ctx"] == 2048 + 512
+
+
+def test_a_streamed_answer_prints_as_its_json_text_without_outer_blanks(capsys):
+    """A completion answer starts with a space and may end with a line break;
+    what is printed is the answer as --json gives it (stripped), inner
+    spaces and line breaks kept."""
+    from types import SimpleNamespace
+
+    from bookpot.app.cli import _stream_answer
+
+    pieces = [" ", " The keeper", " was", "\n", " Ada", " Brennan.", "\n", " "]
+    answer = SimpleNamespace(answered=True, text="The keeper was\n Ada Brennan.")
+    assert _stream_answer(iter(pieces), lambda: answer) is answer
+    assert capsys.readouterr().out == "The keeper was\n Ada Brennan.\n"
