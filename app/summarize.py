@@ -31,7 +31,9 @@ FORMATS = ("md", "json")
 
 def add_arguments(p) -> None:
     p.description = ("Summarize books by chapter through the bounded pot. The memory-unit and catalyst "
-                     "flags do not apply (summaries use neither); --no-cache keeps nothing on disk.")
+                     "flags do not apply (summaries use neither); --no-cache keeps nothing on disk. "
+                     "A book already read (ingest, the reader) is not decoded again: the KV its reading "
+                     "saved is loaded instead (--no-reuse decodes every token).")
     p.add_argument("books", nargs="+", metavar="BOOK", help="books or folders of books")
     p.add_argument("--out", default=None, metavar="FILE|DIR",
                    help="write here instead of stdout (a folder when several books: one file each)")
@@ -43,6 +45,9 @@ def add_arguments(p) -> None:
         p.add_argument("--cache-dir", default=None, metavar="DIR",
                        help="where finished and partial summaries are kept (default: the user cache)")
     p.add_argument("--fresh", action="store_true", help="ignore cached and partial summaries")
+    p.add_argument("--no-reuse", action="store_true",
+                   help="decode every token, even of a book whose reading saved its KV (slower; the summary "
+                        "then depends only on the book and these settings)")
 
 
 # ------------------------------------------------------------------ books and outputs
@@ -154,7 +159,7 @@ def render_json(s: BookSummary, *, indent: int | None = None) -> str:
 
 def summary_options(args) -> SummaryOptions:
     """``SummaryOptions`` from ``bookpot summarize``'s parsed arguments."""
-    renamed = {"nuc": not args.no_nuc, "cache": not args.no_cache}
+    renamed = {"nuc": not args.no_nuc, "cache": not args.no_cache, "reuse": not args.no_reuse}
     return SummaryOptions(**{f.name: renamed[f.name] if f.name in renamed else getattr(args, f.name)
                              for f in fields(SummaryOptions)})
 

@@ -78,6 +78,8 @@ class ReadStats:
     cached: bool = False  # restored from the cache, no prefill
     resumed_from_tokens: int = 0  # an interrupted ingestion resumed here
     adopted_tokens: int = 0  # read by reusing KV prefilled on demand, not decoded again
+    reused_tokens: int = 0  # loaded from units the book's reading saved (savedkv.py), not decoded
+    reuse_load_s: float = 0.0  # time spent loading them
 
 
 @dataclass
@@ -251,6 +253,7 @@ class Session(UnreadParts, Answering, Citing):
         self.chunks_done = 0
         self.last_progress = 0.0
         self._prev_row: np.ndarray | None = None  # logits predicting the next chunk's first token
+        self.saved_kv = None  # engine.savedkv.SavedKV: chunks loaded instead of decoded (``use_saved_kv``)
         self._catalyst: list[int] | None = None
         # ``truncate`` without memory units prefills only the book's last
         # ``budget`` tokens (see ``_hold``), unless ``ingest(whole=True)``.
@@ -333,6 +336,41 @@ class Session(UnreadParts, Answering, Citing):
             sink = self.n_prefix + SINK_TOKENS - pos0
             self.units.add_chunk(self.ctx, pos0, tokens, loc_id, att, keys, skip=max(0, sink))
             self._unit_stats()
+
+    def use_saved_kv(self, saved) -> None:
+        """Load chunks from ``saved`` (engine.savedkv.SavedKV: units a reading of this book
+        saved) instead of decoding them, wherever it holds every token of a chunk.
+
+        For a session that saves no units of its own (the summarizer's): call
+        before the context is made (``ctx``), which then gets the scratch
+        sequence the loads go through. Raises ``RuntimeError`` otherwise.
+        """
+        if self._ctx is not None or self.units is not None:
+            raise RuntimeError("use_saved_kv needs a session without units or a context yet")
+        self.saved_kv = saved
+        self._ctx_args["n_seq_max"] = 2
+
+    def _load_saved(self, tokens: list[int], loc_id: int) -> bool:
+        """The chunk ``tokens`` (book tokens from ``stats.doc_tokens`` on) loaded from
+        ``saved_kv`` at the pot's next positions; False (decode it) when not all saved.
+
+        Loaded tokens get no novelty score (NaN: ``_distill`` then scores by
+        the catalyst alone) and the next chunk's first token none either.
+        """
+        if self.saved_kv is None or loc_id < 0:
+            return False
+        t0 = time.perf_counter()
+        pieces = self.saved_kv.cover(self.stats.doc_tokens, tokens)
+        if pieces is None or not self.saved_kv.load(self.ctx, pieces, self.n_past):
+            return False
+        self.kept.tokens.extend(tokens)
+        self.kept.loc_ids.extend([loc_id] * len(tokens))
+        self.kept.nuc.extend([float("nan")] * len(tokens))
+        self._prev_row = None
+        self.stats.max_position = max(self.stats.max_position, self.n_past - 1)
+        self.stats.reused_tokens += len(tokens)
+        self.stats.reuse_load_s += time.perf_counter() - t0
+        return True
 
     def _unit_stats(self) -> None:
         self.stats.units = len(self.units.units)
@@ -446,7 +484,8 @@ class Session(UnreadParts, Answering, Citing):
                 if self.n_past + len(chunk.tokens) > self.budget:
                     self._make_room(len(chunk.tokens), catalyst)
                 loc_id = self._loc_id(chunk.locator)
-                if not self._adopt(self.chunks_done, chunk.tokens, loc_id):
+                if not self._adopt(self.chunks_done, chunk.tokens, loc_id) \
+                        and not self._load_saved(chunk.tokens, loc_id):
                     self._append(chunk.tokens, loc_id)
                 self.chunks_done += 1
             self.stats.doc_tokens += len(chunk.tokens)
@@ -557,8 +596,11 @@ class Session(UnreadParts, Answering, Citing):
         cap = pot_mod.catalyst_scores(self.ctx, n, catalyst, layers, then=then)
         self.stats.max_position = max(self.stats.max_position, n + len(catalyst) - 1)
         nuc = np.asarray(self.kept.nuc, dtype=np.float32) if cfg.nuc else None
+        alpha = cfg.alpha if cfg.nuc else 0.0
+        if nuc is not None and np.isnan(nuc).any():  # tokens loaded, not decoded (``_load_saved``)
+            nuc, alpha = None, 0.0
         keep = pot_mod.select(cap, nuc, protect=min(n, self.n_prefix + cfg.sink),
-                              keep=cfg.keep_tokens, alpha=cfg.alpha if cfg.nuc else 0.0)
+                              keep=cfg.keep_tokens, alpha=alpha)
         pot_mod.compact(self.ctx, keep)
         self._forget(keep.tolist())
         self.stats.distillations += 1

@@ -12,16 +12,13 @@ engine's version, so the same request returns at once without touching the
 model. An interrupted run leaves ``<key>.partial.json``: the summaries of
 the chapters finished so far, reused by the next identical run, which goes
 on from the next chapter (see engine/summarize.py for why that is exact).
-Not reused: the memory units a book's questions prefilled on demand
-(issue #19 asked for it; measured, then left out). A unit's KV was computed
-beside what that question's context held (the prompt prefix and the earlier
-units of its chunk), not beside the section the summarizer reads, so taking
-it would make a summary depend on which questions were asked before — which
-the cache key cannot say, and which would break the promise that the same
-book gives the same summary on every machine (app/cluster.py). The saving
-would be small: a question prefills ~800–1,150 of a ~96K-token book's
-tokens (bench/RESULTS.md, "Answers before reading"), ~1% of a summary's
-prefill per question asked.
+A book already read (``bookpot ingest``, the reader's background reading),
+or parts of it prefilled on demand for questions, is not decoded again: the
+session loads the KV those saved wherever it holds a whole chunk
+(engine/savedkv.py; ``reuse``, ``--no-reuse`` to decode every token). Such a
+summary depends on the units it loaded, so their identity is part of the
+key (``settings()["reused_kv"]``), and the stats say how many tokens were
+loaded (``reused_tokens``) and from which book cache (``reused_from``).
 Errors: ``BookpotError`` (a broken book, no text, no usable summary),
 ``ModelError``/``RamCapError`` from the model and the plan,
 ``engine.summarize.Cancelled`` when ``cancel()`` turned true.
@@ -78,6 +75,7 @@ class SummaryOptions:
     cache_dir: str | None = None  # None: store.cache_root()
     cache: bool = True  # False (--no-cache): neither read nor write the summary cache
     fresh: bool = False  # ignore cached and partial summaries
+    reuse: bool = True  # load the KV a reading of the book saved instead of decoding (savedkv.py)
     quiet: bool = False  # no progress line
 
 
@@ -126,6 +124,17 @@ class SummaryModel:
             except BookpotError:
                 pass  # only a speed-up
         return known[tag]
+
+    def saved_kv(self, doc_hash: str):
+        """The KV a cached reading of this document saved (engine.savedkv.SavedKV), when the
+        options allow loading it (``reuse``), else None."""
+        if not self.options.reuse:
+            return None
+        from .bookcache import model_id
+        from .savedkv import SavedKV
+
+        return SavedKV.find(store.cache_root(self.options.cache_dir), doc_hash=doc_hash,
+                            model=model_id(self.path), style=self.prompt_style)
 
     @property
     def prompt_style(self) -> str:
@@ -179,7 +188,11 @@ def summarize_book(path: str, shared: SummaryModel, *, label: str, bar=None, on_
     reader = open_document(path, password=opts.password)  # a broken file fails here, cheaply
     info = reader.info()
     settings = shared.settings()
-    key = cache_key(store.document_hash(path), settings)
+    doc_hash = store.document_hash(path)
+    saved = shared.saved_kv(doc_hash)
+    if saved is not None:  # the summary depends on the units it loads: the key says which
+        settings = dict(settings, reused_kv=saved.identity)
+    key = cache_key(doc_hash, settings)
     final = shared.root / f"{key}.json"
     partial = shared.root / f"{key}.partial.json"
     keep = opts.cache  # --no-cache: neither read nor write the cache
@@ -210,6 +223,8 @@ def summarize_book(path: str, shared: SummaryModel, *, label: str, bar=None, on_
                                       nuc=opts.nuc, threads=opts.threads, use_units=False,
                                       cache=False, largest_pot=True), model, shared.entry, shared.meta)
         session = built.session
+        if saved is not None:
+            session.use_saved_kv(saved)
 
         def checkpoint(state: dict) -> None:
             if keep:
@@ -238,6 +253,8 @@ def summarize_book(path: str, shared: SummaryModel, *, label: str, bar=None, on_
             "chapters": len(info.chapters), "ingest_s": round(st.ingest_s, 3),
             "ingest_tokens_per_s": round(st.ingest_tokens_per_s, 1), **summarizer.stats(),
             "total_s": round(time.perf_counter() - t0, 3), "peak_rss_bytes": st.peak_rss_bytes,
+            "reused_tokens": st.reused_tokens, "reuse_load_s": round(st.reuse_load_s, 3),
+            "reused_from": saved.dir.name if saved is not None else None,
             "distillations": st.distillations, "mode": st.mode, "n_ctx": st.n_ctx,
             "pot_tokens": st.pot_tokens, "keep_tokens": st.keep_tokens, "max_position": st.max_position,
             "ram_cap_bytes": st.ram_cap_bytes, "plan": st.plan, "prompt_style": st.prompt_style,

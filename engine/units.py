@@ -380,30 +380,8 @@ class UnitStore:
         self._keys_pending.append(np.asarray(rec, np.float16).reshape(self.rec_shape))
 
     def _load_file(self, ctx, path: Path, n: int, pos: int, data: bytes | None = None) -> bool:
-        """Restore a unit file into the scratch sequence, shift it to pos.. (llama_memory_seq_add)
-        and copy it into sequence 0; False when the file does not load or does not hold ``n``
-        consecutive positions. A compact file (kvpack.py; ``data``: its bytes if already read)
-        is decoded to llama.cpp's f16 file in memory first, its own checksum checked there;
-        a file without kvpack's magic is llama.cpp's (the f16 format) and loads as it is."""
-        try:
-            if data is None:
-                with open(path, "rb") as f:
-                    if kvpack.is_packed(f.read(len(kvpack.MAGIC))):
-                        data = path.read_bytes()
-            if data is not None and kvpack.is_packed(data):
-                positions = ctx.state_seq_load_bytes(lambda write: kvpack.unpack_to(data, write), SCRATCH_SEQ)
-            else:
-                positions = ctx.state_seq_load(path, SCRATCH_SEQ)
-            p0 = int(positions.min())
-            if positions.size == n and int(positions.max()) == p0 + n - 1:
-                ctx.seq_add(SCRATCH_SEQ, p0, p0 + n, pos - p0)
-                ctx.seq_cp(SCRATCH_SEQ, 0, pos, pos + n)
-                return True
-        except (ModelError, kvpack.PackError, OSError):
-            pass
-        finally:
-            ctx.seq_rm(SCRATCH_SEQ, -1, -1)
-        return False
+        """Restore unit file ``path`` (``n`` tokens) into sequence 0 at pos.. (``load_file``)."""
+        return load_file(ctx, path, n, pos, data)
 
     def text_for_index(self, uid: int, tokens: list[int] | None = None) -> str:
         """What the lexicon indexes for unit ``uid``: the end of the unit before
@@ -553,7 +531,7 @@ class UnitStore:
         """
         u = self.units[uid]
         if u.kv:
-            data = _read_ok(self.path(uid), u.nbytes, u.digest)
+            data = read_ok(self.path(uid), u.nbytes, u.digest)
             if data is not None and self._load_file(ctx, self.path(uid), u.n, pos, data):
                 return "disk"
         ctx.decode(self.unit_tokens(uid), pos, logits="none")
@@ -578,7 +556,41 @@ class UnitStore:
         return store.dir_size(self.root)
 
 
-def _read_ok(path: Path, nbytes: int, digest: str) -> bytes | None:
+def load_file(ctx, path: Path, n: int, pos: int, data: bytes | None = None,
+              part: tuple[int, int] | None = None) -> bool:
+    """Restore a unit file into the scratch sequence, shift it (llama_memory_seq_add) and copy
+    its tokens ``part`` = [a, b) (all ``n`` by default) into sequence 0 at pos..pos+b-a.
+
+    False when the file does not load (no free cells, a damaged file) or does
+    not hold ``n`` consecutive positions; sequence 0 is then as before. A
+    compact file (kvpack.py; ``data``: its bytes if already read) is decoded
+    to llama.cpp's f16 file in memory first, its own checksum checked there;
+    a file without kvpack's magic is llama.cpp's (the f16 format) and loads
+    as it is. The scratch sequence is empty again afterwards.
+    """
+    a, b = part or (0, n)
+    try:
+        if data is None:
+            with open(path, "rb") as f:
+                if kvpack.is_packed(f.read(len(kvpack.MAGIC))):
+                    data = path.read_bytes()
+        if data is not None and kvpack.is_packed(data):
+            positions = ctx.state_seq_load_bytes(lambda write: kvpack.unpack_to(data, write), SCRATCH_SEQ)
+        else:
+            positions = ctx.state_seq_load(path, SCRATCH_SEQ)
+        p0 = int(positions.min())
+        if positions.size == n and int(positions.max()) == p0 + n - 1 and 0 <= a < b <= n:
+            ctx.seq_add(SCRATCH_SEQ, p0, p0 + n, pos - a - p0)
+            ctx.seq_cp(SCRATCH_SEQ, 0, pos, pos + b - a)
+            return True
+    except (ModelError, kvpack.PackError, OSError):
+        pass
+    finally:
+        ctx.seq_rm(SCRATCH_SEQ, -1, -1)
+    return False
+
+
+def read_ok(path: Path, nbytes: int, digest: str) -> bytes | None:
     """The file's bytes if it is there, of its size and checksum; else None."""
     try:
         data = path.read_bytes()

@@ -202,6 +202,82 @@ def test_interrupted_run_resumes_after_the_last_finished_chapter(tmp_path, model
     assert [s.tokens for s in resumed.sections] == [s.tokens for s in whole.sections]
 
 
+@pytest.mark.model
+def test_a_read_book_is_summarized_from_the_kv_its_reading_saved(book, tmp_path, model_path):
+    """Issue #19: a summary after ``ingest`` loads the units' KV instead of decoding the book
+    again, still names every chapter's topic, and a damaged unit file is decoded instead."""
+    cache = tmp_path / "cache"
+    p = run_cli("ingest", book["pdf"], "--cache-dir", cache, "-q", *THREAD_ARGS)
+    assert p.returncode == 0, p.stderr
+
+    def summary(*extra) -> dict:
+        p = run_cli("summarize", book["pdf"], "--pot-tokens", "2048", "--json", "-q", "--cache-dir", cache,
+                    *THREAD_ARGS, *extra)
+        assert p.returncode == 0, p.stderr
+        assert "Traceback" not in p.stderr
+        return json.loads(p.stdout)
+
+    r = summary()
+    st = r["stats"]
+    print({k: st[k] for k in ("doc_tokens", "reused_tokens", "reuse_load_s", "ingest_s", "total_s")})
+    _check_topics(r)
+    # Every chunk but the book's first (its attention sinks are in no unit) was loaded.
+    assert st["reused_tokens"] >= 0.9 * st["doc_tokens"] and st["reused_from"]
+    assert r["settings"]["reused_kv"]
+    assert st["distillations"] >= 4 and st["max_position"] < st["n_ctx"]
+
+    # A unit file damaged on disk: its chunk is decoded, the rest still loaded.
+    units = sorted((cache / "books" / st["reused_from"] / "units" / "units").glob("u*.kv"))
+    victim = units[len(units) // 2]
+    victim.write_bytes(b"\0" * victim.stat().st_size)
+    again = summary("--fresh")
+    assert 0 < again["stats"]["reused_tokens"] < st["reused_tokens"]
+    _check_topics(again)
+
+    # --no-reuse decodes every token, under another cache key.
+    plain = summary("--no-reuse")
+    assert plain["cached"] is False and plain["stats"]["reused_tokens"] == 0
+    assert "reused_kv" not in plain["settings"]
+
+
+def test_saved_kv_covers_a_chunk_only_with_the_same_tokens(tmp_path):
+    """savedkv.SavedKV: book token ranges -> unit files; a gap or other tokens -> None."""
+    import numpy as np
+
+    from bookpot.engine.lexicon import Lexicon
+    from bookpot.engine.savedkv import SavedKV
+    from bookpot.engine.textpass import SINK_TOKENS, Early, TextIndex
+
+    book = tmp_path / "book"
+    (book / "units" / "units").mkdir(parents=True)
+    toks = list(range(1000, 1000 + 40))  # the book's tokens after its attention sinks
+    lines = [json.dumps({"id": i, "tok0": 10 * i, "n": 10, "loc": 0, "kv": i != 2, "digest": f"d{i}",
+                         "bytes": 1}) for i in range(4)]
+    (book / "units" / "units.jsonl").write_text("\n".join(lines) + "\n")
+    np.asarray(toks, np.int32).tofile(book / "units" / "tokens.i32")
+    # An early unit (prefilled on demand) past the read ones: chunk 5 holds book tokens 60..80.
+    lex = Lexicon(book / "units" / "lexicon.sqlite")
+    text = TextIndex(lex)
+    text._create()
+    early_toks = list(range(5000, 5020))
+    lex.db.execute("INSERT INTO tp_chunks VALUES (5, 60, 9, 2, 0, 0, ?)", (np.asarray(early_toks, np.int32).tobytes(),))
+    text.add_early(Early(5, [(10, "e10", 1)], np.zeros(0, np.float16), np.zeros(0, np.float32)))
+    lex.db.close()
+
+    saved = SavedKV.read(book, n_units=3, unit_tokens=10)  # unit 3: past the checkpoint, not offered
+    assert [(u.g0, u.n) for u in saved.units] == [(SINK_TOKENS, 10), (SINK_TOKENS + 10, 10), (70, 10)]
+    # Book tokens 9..19 span units 0 and 1.
+    got = saved.cover(9, toks[5:15])
+    assert [(u.g0, a, b) for u, a, b in got] == [(SINK_TOKENS, 5, 10), (SINK_TOKENS + 10, 0, 5)]
+    assert saved.cover(9, toks[5:14] + [7]) is None  # another token
+    assert saved.cover(20, toks[16:26]) is None  # unit 2 has no KV file: a gap
+    assert saved.cover(0, [1, 2, 3]) is None  # the attention sinks are in no unit
+    assert saved.cover(70, early_toks[10:20])[0][0].path.name == "e0000010.kv"
+    assert saved.cover(60, early_toks[:10]) is None  # unit 9 of chunk 5 was not prefilled
+    other = SavedKV.read(book, n_units=1, unit_tokens=10)  # a reading stopped earlier
+    assert other.identity != saved.identity
+
+
 def test_errors_are_one_line(tmp_path):
     p = run_cli("summarize", tmp_path / "missing.pdf", "--cache-dir", tmp_path)
     assert p.returncode == 2 and p.stderr.strip().startswith("bookpot: ") and "Traceback" not in p.stderr

@@ -1,0 +1,195 @@
+"""KV a book's reading already saved, loaded by a summary instead of decoded again (issue #19).
+
+Reading a book (``bookpot ingest``, the reader's background reading) saves
+every chunk's KV as memory units, and a question about an unread book saves
+the chunks it prefilled on demand as early units (units.py, textpass.py).
+A summary reads the whole book again through its own pot; prefill is ~99%
+of its time (~100-200 tokens/s here). ``SavedKV`` finds the book's units in
+the cache and gives the summarizer the KV of a chunk when every token of it
+was saved: the chunk is loaded from the unit files (a few ms per unit)
+instead of decoded. The units' KV is placed as ``Session._adopt`` places an
+early chunk: restored into the scratch sequence, shifted to the pot's next
+positions (``llama_memory_seq_add``), copied into sequence 0
+(``llama_memory_seq_cp``).
+
+What that changes, and why it is allowed:
+
+- a unit's KV was computed next to what reading's context held (the prompt
+  prefix and reading's pot), not next to the summary's pot, which starts
+  empty at each chapter; and unit files store K and V quantized (kvpack.py).
+  So a summary made this way is not the same text as one decoded token by
+  token. It was measured against that one (bench/summarize.py ``--reuse``,
+  bench/RESULTS.md "Summaries from a read book");
+- a loaded token has no novelty score (NuC needs the logits of a decode),
+  so a pot holding loaded tokens is distilled on the catalyst's attention
+  alone (``Session._distill``; InfiniPot's CaP without NuC);
+- the summary cache key names the units it may load (``identity``): a
+  summary made from a read book is never served for a request whose book
+  was read differently, or not at all (engine/summarycache.py).
+
+Only units the book's last checkpoint vouches for (the manifest's count) and
+early units on record are offered; each file is checked against its
+checksum, and each unit's tokens against the summary's tokens, when it is
+loaded: a missing, damaged or different unit means that chunk is decoded.
+"""
+from __future__ import annotations
+
+import bisect
+import contextlib
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import store
+from .textpass import SINK_TOKENS
+from .units import read_ok, load_file
+
+
+@dataclass(frozen=True)
+class SavedUnit:
+    """One saved unit: the book's tokens [g0, g0 + n) and its KV file."""
+
+    g0: int  # the unit's first token in the book's token stream
+    n: int
+    path: Path
+    digest: str
+    nbytes: int
+    tokens_at: tuple  # ("file", offset into tokens.i32) or ("list", tokens)
+
+
+class SavedKV:
+    """The saved units of one book's cache directory, found by book token offset.
+
+    ``cover(g0, tokens)`` says which units hold the chunk ``tokens`` that
+    starts at book token ``g0``; ``load`` puts them into a context.
+    """
+
+    def __init__(self, book_dir: Path, units: list[SavedUnit]) -> None:
+        self.dir = Path(book_dir)
+        self.units = sorted(units, key=lambda u: u.g0)
+        self._starts = [u.g0 for u in self.units]
+        self.tokens = sum(u.n for u in self.units)
+
+    @property
+    def identity(self) -> str:
+        """A digest of every unit offered (range and checksum): part of a summary's cache key."""
+        blob = json.dumps([self.dir.name] + [[u.g0, u.n, u.digest] for u in self.units]).encode()
+        return store.digest(blob)
+
+    # ------------------------------------------------------------------ find
+    @classmethod
+    def find(cls, cache_root: Path, *, doc_hash: str, model: str, style: str) -> "SavedKV | None":
+        """The cached reading of this document with this model and prompt style that saved the
+        most units, or None. ``model``: ``bookcache.model_id``; ``style``: the prompt style
+        (the units' KV was computed after that style's prompt prefix)."""
+        from .bookcache import list_books
+
+        best = None
+        for m in list_books(cache_root):
+            s = m.get("settings") or {}
+            if (m.get("document") or {}).get("hash") != doc_hash or m.get("model") != model \
+                    or s.get("style") != style or not s.get("units"):
+                continue
+            found = cls.read(Path(m["dir"]), n_units=int(m.get("units") or 0),
+                             unit_tokens=int(s.get("unit_tokens") or 0))
+            if found.units and (best is None or found.tokens > best.tokens):
+                best = found
+        return best
+
+    @classmethod
+    def read(cls, book_dir: Path, *, n_units: int, unit_tokens: int) -> "SavedKV":
+        """The units of one book directory: the first ``n_units`` read ones (what its last
+        checkpoint vouches for) and the early ones on record in its text pass."""
+        root = Path(book_dir) / "units"
+        units: list[SavedUnit] = []
+        with contextlib.suppress(OSError):
+            with open(root / "units.jsonl", "rb") as f:
+                for i, line in enumerate(f):
+                    if i >= n_units:
+                        break
+                    try:
+                        d = json.loads(line)
+                    except ValueError:
+                        break
+                    if d.get("kv"):  # units beyond the disk cap have no KV file
+                        units.append(SavedUnit(SINK_TOKENS + int(d["tok0"]), int(d["n"]),
+                                               root / "units" / f"u{int(d['id']):07d}.kv", str(d["digest"]),
+                                               int(d["bytes"]), ("file", int(d["tok0"]))))
+        read_end = max((u.g0 + u.n for u in units), default=0)
+        if unit_tokens > 0:
+            units += [u for u in _early_units(root, unit_tokens) if u.g0 >= read_end]
+        return cls(book_dir, units)
+
+    # ----------------------------------------------------------------- cover
+    def cover(self, g0: int, tokens: list[int]) -> list[tuple[SavedUnit, int, int]] | None:
+        """The units holding book tokens [g0, g0 + len(tokens)), as (unit, a, b) with [a, b) the
+        part of the unit used, in order; None unless every token is covered by a unit whose
+        tokens are these tokens."""
+        n = len(tokens)
+        if n == 0:
+            return None
+        out: list[tuple[SavedUnit, int, int]] = []
+        g = g0
+        while g < g0 + n:
+            i = bisect.bisect_right(self._starts, g) - 1
+            if i < 0:
+                return None
+            u = self.units[i]
+            if not u.g0 <= g < u.g0 + u.n:
+                return None
+            a, b = g - u.g0, min(u.n, g0 + n - u.g0)
+            if self._tokens(u)[a:b] != tokens[g - g0 : g - g0 + b - a]:
+                return None
+            out.append((u, a, b))
+            g += b - a
+        return out
+
+    def _tokens(self, u: SavedUnit) -> list[int]:
+        kind, where = u.tokens_at
+        if kind == "list":
+            return list(where)
+        arr = np.fromfile(self.dir / "units" / "tokens.i32", dtype=np.int32, count=u.n, offset=4 * where)
+        return arr.tolist() if arr.size == u.n else []
+
+    # ------------------------------------------------------------------ load
+    def load(self, ctx, pieces: list[tuple[SavedUnit, int, int]], pos: int) -> bool:
+        """Put ``pieces`` (from ``cover``) into sequence 0 at pos.. in order; False, with
+        sequence 0 as before, when a file is missing, damaged or would not load.
+        ``ctx`` needs a second sequence (the scratch one) and room for one unit's cells."""
+        p = pos
+        for u, a, b in pieces:
+            data = read_ok(u.path, u.nbytes, u.digest)
+            if data is None or not load_file(ctx, u.path, u.n, p, data, part=(a, b)):
+                ctx.seq_rm(0, pos, -1)
+                return False
+            p += b - a
+        return True
+
+
+def _early_units(root: Path, unit_tokens: int) -> list[SavedUnit]:
+    """Early units (prefilled on demand, textpass.py) on record in the book's lexicon file."""
+    path = root / "lexicon.sqlite"
+    if not path.exists():
+        return []
+    out = []
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        try:
+            rows = db.execute("SELECT e.units, c.tok0, c.first_uid, c.skip, c.tokens FROM tp_early e "
+                              "JOIN tp_chunks c ON c.chunk = e.chunk").fetchall()
+        finally:
+            db.close()
+    except sqlite3.Error:  # no text pass, or a busy or damaged file: no early units offered
+        return []
+    for units_js, tok0, first_uid, skip, blob in rows:
+        toks = np.frombuffer(blob, dtype=np.int32).tolist()
+        for uid, digest, nbytes in json.loads(units_js):
+            a = skip + (uid - first_uid) * unit_tokens
+            b = min(len(toks), a + unit_tokens)
+            if 0 <= a < b:
+                out.append(SavedUnit(tok0 + a, b - a, root / "units" / f"e{uid:07d}.kv", digest, nbytes,
+                                     ("list", tuple(toks[a:b]))))
+    return out
