@@ -15,7 +15,9 @@ and the summary's quality by two checks that need no reference summary:
   words left out) that occur in the text of the chapters it summarizes;
 - own chapter: whether a part shares more of its words with its own
   chapters than with any other chapter of the book (a summary that speaks
-  of its chapter can be told apart from its neighbours').
+  of its chapter can be told apart from its neighbours');
+- copied: the share of a part's word 6-grams found word for word in its
+  chapters (a summary that copies sentences is grounded, but no summary).
 
 Also the parts' word overlap between the two runs (Jaccard of stems).
 
@@ -50,6 +52,11 @@ def stems(text: str) -> set[str]:
     return {w[:5] for w in re.findall(r"[a-z]{4,}", text.lower()) if w not in GENERIC}
 
 
+def ngrams(text: str, n: int = 6) -> set[tuple[str, ...]]:
+    words = re.findall(r"[a-z0-9']+", text.lower())
+    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+
+
 def chapter_texts(doc) -> list[tuple[str, str]]:
     return [(doc.paras[ch[0]].node, "\n\n".join(doc.paras[i].text for i in ch)) for ch in doc.chapters()]
 
@@ -58,7 +65,7 @@ def quality(result: dict, chapters: list[tuple[str, str]]) -> dict:
     """Grounded share and own-chapter attribution of every part (see the module docstring)."""
     vocab = [stems(t) for _, t in chapters]
     j = 0
-    grounded, own, parts = [], 0, 0
+    grounded, copied, own, parts = [], [], 0, 0
     for p in result.get("parts", []):
         n = max(1, len(p.get("chapters") or []))
         mine = set(range(j, min(j + n, len(chapters))))
@@ -69,12 +76,18 @@ def quality(result: dict, chapters: list[tuple[str, str]]) -> dict:
         parts += 1
         inside = set().union(*(vocab[i] for i in mine))
         grounded.append(len(words & inside) / len(words))
+        grams = ngrams(p["summary"].removeprefix("This text is about"))
+        if grams:
+            source = set().union(*(ngrams(chapters[i][1]) for i in mine))
+            copied.append(len(grams & source) / len(grams))
         best_other = max((len(words & vocab[i]) for i in range(len(vocab)) if i not in mine), default=0)
         own += len(words & inside) > best_other
     return {"parts": len(result.get("parts", [])), "scored": parts,
             "degenerate": result.get("stats", {}).get("degenerate"),
             "grounded_mean": round(sum(grounded) / len(grounded), 3) if grounded else None,
-            "own_chapter": own, "overview_method": result.get("overview_method")}
+            "copied_mean": round(sum(copied) / len(copied), 3) if copied else None,
+            "own_chapter": own, "overview_method": result.get("overview_method"),
+            "summaries": [p["summary"] for p in result.get("parts", [])]}
 
 
 def overlap(a: dict, b: dict) -> float | None:
@@ -125,7 +138,8 @@ def main() -> None:
         data["runs"].append(row)
         data["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
         save(OUT / f"summary_reuse{tag}.json", data)
-        log(str(row))
+        log(str({k: ({x: y for x, y in v.items() if x != "summaries"} if isinstance(v, dict) else v)
+                 for k, v in row.items()}))
 
 
 if __name__ == "__main__":

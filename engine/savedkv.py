@@ -23,9 +23,13 @@ What that changes, and why it is allowed:
 - a loaded token has no novelty score (NuC needs the logits of a decode),
   so a pot holding loaded tokens is distilled on the catalyst's attention
   alone (``Session._distill``; InfiniPot's CaP without NuC);
-- the summary cache key names the units it may load (``identity``): a
-  summary made from a read book is never served for a request whose book
-  was read differently, or not at all (engine/summarycache.py).
+- the summary cache keeps the first summary made for a request, whether
+  it loaded saved KV or not (its stats say: ``reused_tokens``,
+  ``reused_from``). The key does not name the units loaded: in the reader
+  the book goes on being read while a summary is stopped and resumed, and
+  a key that changed with every checkpoint would lose both the finished
+  chapters and the finished summary. ``--no-reuse`` has a key of its own
+  (every token decoded: the summary depends only on the book and settings).
 
 Only units the book's last checkpoint vouches for (the manifest's count) and
 early units on record are offered; each file is checked against its
@@ -43,7 +47,6 @@ from pathlib import Path
 
 import numpy as np
 
-from . import store
 from .textpass import SINK_TOKENS
 from .units import read_ok, load_file
 
@@ -72,12 +75,6 @@ class SavedKV:
         self.units = sorted(units, key=lambda u: u.g0)
         self._starts = [u.g0 for u in self.units]
         self.tokens = sum(u.n for u in self.units)
-
-    @property
-    def identity(self) -> str:
-        """A digest of every unit offered (range and checksum): part of a summary's cache key."""
-        blob = json.dumps([self.dir.name] + [[u.g0, u.n, u.digest] for u in self.units]).encode()
-        return store.digest(blob)
 
     # ------------------------------------------------------------------ find
     @classmethod
@@ -124,28 +121,42 @@ class SavedKV:
         return cls(book_dir, units)
 
     # ----------------------------------------------------------------- cover
-    def cover(self, g0: int, tokens: list[int]) -> list[tuple[SavedUnit, int, int]] | None:
-        """The units holding book tokens [g0, g0 + len(tokens)), as (unit, a, b) with [a, b) the
-        part of the unit used, in order; None unless every token is covered by a unit whose
-        tokens are these tokens."""
-        n = len(tokens)
-        if n == 0:
-            return None
-        out: list[tuple[SavedUnit, int, int]] = []
-        g = g0
-        while g < g0 + n:
-            i = bisect.bisect_right(self._starts, g) - 1
-            if i < 0:
-                return None
-            u = self.units[i]
-            if not u.g0 <= g < u.g0 + u.n:
-                return None
-            a, b = g - u.g0, min(u.n, g0 + n - u.g0)
-            if self._tokens(u)[a:b] != tokens[g - g0 : g - g0 + b - a]:
-                return None
-            out.append((u, a, b))
-            g += b - a
+    def runs(self, g0: int, tokens: list[int]) -> list[tuple[int, int, list | None]]:
+        """The chunk ``tokens`` (book tokens from ``g0`` on) as consecutive runs [a, b) of the
+        chunk: ``(a, b, pieces)`` where saved units hold those tokens (``pieces``: (unit, ua, ub),
+        the part [ua, ub) of each unit, in order), ``(a, b, None)`` where none does (or holds
+        other tokens: the document changed, or was cut another way)."""
+        out: list[tuple[int, int, list | None]] = []
+        n, i = len(tokens), 0
+
+        def put(a: int, b: int, piece) -> None:
+            if out and (out[-1][2] is None) == (piece is None) and out[-1][1] == a:
+                pa, _, ps = out[-1]
+                out[-1] = (pa, b, None if piece is None else ps + [piece])
+            else:
+                out.append((a, b, None if piece is None else [piece]))
+
+        while i < n:
+            g = g0 + i
+            k = bisect.bisect_right(self._starts, g) - 1
+            u = self.units[k] if k >= 0 else None
+            if u is None or g >= u.g0 + u.n:  # no unit here: up to the next one
+                nxt = self._starts[k + 1] - g0 if k + 1 < len(self._starts) else n
+                j = min(n, max(i + 1, nxt))
+                put(i, j, None)
+                i = j
+                continue
+            ua, ub = g - u.g0, min(u.n, g0 + n - u.g0)
+            j = i + ub - ua
+            same = self._tokens(u)[ua:ub] == tokens[i:j]
+            put(i, j, (u, ua, ub) if same else None)
+            i = j
         return out
+
+    def cover(self, g0: int, tokens: list[int]) -> list[tuple[SavedUnit, int, int]] | None:
+        """The pieces (unit, ua, ub) holding every token of the chunk, or None (``runs``)."""
+        r = self.runs(g0, tokens) if tokens else []
+        return r[0][2] if len(r) == 1 and r[0][2] is not None else None
 
     def _tokens(self, u: SavedUnit) -> list[int]:
         kind, where = u.tokens_at

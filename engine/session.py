@@ -351,25 +351,33 @@ class Session(UnreadParts, Answering, Citing):
         self._ctx_args["n_seq_max"] = 2
 
     def _load_saved(self, tokens: list[int], loc_id: int) -> bool:
-        """The chunk ``tokens`` (book tokens from ``stats.doc_tokens`` on) loaded from
-        ``saved_kv`` at the pot's next positions; False (decode it) when not all saved.
+        """The chunk ``tokens`` (book tokens from ``stats.doc_tokens`` on) into the pot's next
+        positions, its saved runs loaded from ``saved_kv`` and the rest decoded, in order;
+        False (decode it all) when no token of it was saved.
 
         Loaded tokens get no novelty score (NaN: ``_distill`` then scores by
-        the catalyst alone) and the next chunk's first token none either.
+        the catalyst alone), nor does the first token decoded after them.
         """
         if self.saved_kv is None or loc_id < 0:
             return False
-        t0 = time.perf_counter()
-        pieces = self.saved_kv.cover(self.stats.doc_tokens, tokens)
-        if pieces is None or not self.saved_kv.load(self.ctx, pieces, self.n_past):
+        runs = self.saved_kv.runs(self.stats.doc_tokens, tokens)
+        if all(pieces is None for _, _, pieces in runs):
             return False
+        pos0 = self.n_past
+        nuc = np.full(len(tokens), np.nan, dtype=np.float32)
+        for a, b, pieces in runs:
+            t0 = time.perf_counter()
+            if pieces is not None and self.saved_kv.load(self.ctx, pieces, pos0 + a):
+                self._prev_row = None
+                self.stats.reused_tokens += b - a
+                self.stats.reuse_load_s += time.perf_counter() - t0
+            else:  # not saved, or its file would not load: decoded
+                got = self._decode_doc(tokens[a:b], pos0 + a, True)
+                nuc[a:b] = got if got is not None else 0.0
         self.kept.tokens.extend(tokens)
         self.kept.loc_ids.extend([loc_id] * len(tokens))
-        self.kept.nuc.extend([float("nan")] * len(tokens))
-        self._prev_row = None
+        self.kept.nuc.extend(nuc.tolist())
         self.stats.max_position = max(self.stats.max_position, self.n_past - 1)
-        self.stats.reused_tokens += len(tokens)
-        self.stats.reuse_load_s += time.perf_counter() - t0
         return True
 
     def _unit_stats(self) -> None:

@@ -15,10 +15,10 @@ on from the next chapter (see engine/summarize.py for why that is exact).
 A book already read (``bookpot ingest``, the reader's background reading),
 or parts of it prefilled on demand for questions, is not decoded again: the
 session loads the KV those saved wherever it holds a whole chunk
-(engine/savedkv.py; ``reuse``, ``--no-reuse`` to decode every token). Such a
-summary depends on the units it loaded, so their identity is part of the
-key (``settings()["reused_kv"]``), and the stats say how many tokens were
-loaded (``reused_tokens``) and from which book cache (``reused_from``).
+(engine/savedkv.py; ``reuse``). The first summary made for a key is kept,
+loaded or not (its stats say how many tokens were loaded, ``reused_tokens``,
+and from which book cache, ``reused_from``); ``--no-reuse`` decodes every
+token, under a key of its own (``settings()["reuse"]``).
 Errors: ``BookpotError`` (a broken book, no text, no usable summary),
 ``ModelError``/``RamCapError`` from the model and the plan,
 ``engine.summarize.Cancelled`` when ``cancel()`` turned true.
@@ -154,6 +154,8 @@ class SummaryModel:
         d = {"bookpot": VERSION, "summary_format": SUMMARY_FORMAT, "llama_cpp": LLAMA_CPP_PYTHON,
              "model": self.model_id, "length": o.length, "prompt_style": style, "mode": o.mode,
              "native": native.available()}
+        if not o.reuse:  # every token decoded: not the summary a read book may give (savedkv.py)
+            d["reuse"] = False
         if o.mode != "full":
             cap = parse_size(o.ram_cap) if o.ram_cap else default_cap()
             plan = make_plan(self.meta, cap, pot_tokens=o.pot_tokens, nuc=o.nuc)
@@ -189,9 +191,6 @@ def summarize_book(path: str, shared: SummaryModel, *, label: str, bar=None, on_
     info = reader.info()
     settings = shared.settings()
     doc_hash = store.document_hash(path)
-    saved = shared.saved_kv(doc_hash)
-    if saved is not None:  # the summary depends on the units it loads: the key says which
-        settings = dict(settings, reused_kv=saved.identity)
     key = cache_key(doc_hash, settings)
     final = shared.root / f"{key}.json"
     partial = shared.root / f"{key}.partial.json"
@@ -223,6 +222,7 @@ def summarize_book(path: str, shared: SummaryModel, *, label: str, bar=None, on_
                                       nuc=opts.nuc, threads=opts.threads, use_units=False,
                                       cache=False, largest_pot=True), model, shared.entry, shared.meta)
         session = built.session
+        saved = shared.saved_kv(doc_hash)  # looked up under the lock: after the cache missed
         if saved is not None:
             session.use_saved_kv(saved)
 
