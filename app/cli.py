@@ -11,7 +11,9 @@
     bookpot doctor                  machine, model, RAM plan, warnings
 
 Every failure a user can cause prints one line, ``bookpot: ...``, and exits
-with code 2; nothing prints a traceback unless BOOKPOT_DEBUG=1.
+with code 2; nothing prints a traceback unless BOOKPOT_DEBUG=1. Over several
+paths (``ask``, ``ingest``, ``summarize``) a path that cannot be used is one
+such line, the other books are used, and the exit code is 1 (2: none could be).
 """
 from __future__ import annotations
 
@@ -23,6 +25,11 @@ import sys
 
 from ..engine.errors import BookpotError
 from ..engine.version import VERSION
+
+
+EXIT_STATUS = ("exit status: 0 every book used; 1 a path given (or a book in a folder given) does not exist, "
+               "is no book or cannot be read (one line each on stderr) and the other books were used; "
+               "2 bad usage or no usable book")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -90,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"bookpot {VERSION}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    a = sub.add_parser("ask", help="answer a question about a book (or several books, or folders of books)")
+    a = sub.add_parser("ask", help="answer a question about a book (or several books, or folders of books)",
+                       epilog=EXIT_STATUS)
     a.add_argument("book", nargs="+", metavar="PATH",
                    help="a book; or several books and folders: the book whose passage matches the question "
                         "best answers, each quote names its book")
@@ -121,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .cluster import add_arguments as cluster_arguments
 
-    i = sub.add_parser("ingest", help="read books into the model (saved in the cache) and report speed and memory")
+    i = sub.add_parser("ingest", help="read books into the model (saved in the cache) and report speed and memory",
+                       epilog=EXIT_STATUS)
     i.add_argument("books", nargs="+", metavar="BOOK", help="books or folders of books")
     i.add_argument("--json", action="store_true", help="one JSON object (a line) per book")
     _common(i)
@@ -129,7 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .summarize import add_arguments as summarize_arguments
 
-    s = sub.add_parser("summarize", help="summarize books (or folders of books) by chapter, as Markdown or JSON")
+    s = sub.add_parser("summarize", help="summarize books (or folders of books) by chapter, as Markdown or JSON",
+                       epilog=EXIT_STATUS)
     _common(s)
     summarize_arguments(s)
     cluster_arguments(s)
@@ -394,11 +404,13 @@ def _ask_many(args, paths: list[str]) -> int:
     """``bookpot ask PATH... QUESTION`` over a collection (engine/collection.py).
 
     Books that cannot be used are told on stderr (one line each, even with
-    -q) and left out; none usable: one error line, exit 2.
+    -q), left out and listed in --json's ``skipped``; the answer is still
+    given and the exit code is 1 (a copy of a book used is skipped but no
+    failure). None usable: one error line, exit 2.
     """
     from ..engine.collection import open_collection
     from .progress import ProgressLine
-    from .summarize import expand_books
+    from .summarize import exit_code, expand_books
 
     books = expand_books(paths, recursive=args.recursive)
     errors = [err for _, err in books if err is not None]
@@ -425,6 +437,9 @@ def _ask_many(args, paths: list[str]) -> int:
         finally:
             bar.done()
         kw = dict(max_tokens=args.max_tokens, temperature=args.temperature, read_first=args.read == "first")
+        unused = [(p, err[len(p):].lstrip(": ") if err.startswith(p) else err) for p, err in books if err]
+        unused += shelf.skipped
+        status = exit_code(len(shelf.books), len([p for p, _ in unused if p not in shelf.copies]))
         if args.json:
             r = shelf.ask(args.question, **kw)
             a = r.answer
@@ -432,11 +447,11 @@ def _ask_many(args, paths: list[str]) -> int:
             print(json.dumps({"answer": r.text, "answered": r.answered, "stem": a.stem if a else None,
                               "model_text": a.model_text if a else "", "book": r.book, "book_name": r.book_name,
                               "citations": r.citations, "passages": passages, "runners_up": r.runners_up,
-                              "skipped": [{"book": p, "reason": why} for p, why in shelf.skipped],
+                              "skipped": [{"book": p, "reason": why} for p, why in unused],
                               "from_unread": bool(a and a.from_unread),
                               "stats": a.stats.to_dict() if a else {}, "collection": r.stats},
                              ensure_ascii=False))
-            return 0
+            return status
         r = _stream_answer(shelf.ask_stream(args.question, **kw), lambda: shelf.last_answer)
     out = sys.stdout
     if r.answer is not None:
@@ -453,12 +468,12 @@ def _ask_many(args, paths: list[str]) -> int:
                          + (f" ({shelf.stats['indexed_now']} indexed now)" if shelf.stats["indexed_now"] else "")
                          + (f"; answered from {r.book_name}" if r.book else "; no book matched the question's words")
                          + (f"; next best: {others}" if others else "") + "\n")
-    return 0
+    return status
 
 
 def cmd_ingest(args) -> int:
     from .cluster import run, spread
-    from .summarize import expand_books
+    from .summarize import exit_code, expand_books
 
     if spread(args):
         return run(args, "ingest", stats_line=_stats_line)
@@ -484,7 +499,7 @@ def cmd_ingest(args) -> int:
             print((f"{path}: " if len(books) > 1 else "") + _stats_line(stats))
     for msg in failures:
         print(f"bookpot: {msg}", file=sys.stderr)
-    return 2 if failures else 0
+    return exit_code(len(books) - len(failures), len(failures))
 
 
 def cmd_cache(args) -> int:

@@ -301,11 +301,11 @@ def jobs_options(args, kind: str, n_local: int) -> dict:
 
 
 def run(args, kind: str, *, stats_line=None) -> int:
-    """``bookpot ingest|summarize`` over Dask; the exit code (0, or 2 when a book failed).
+    """``bookpot ingest|summarize`` over Dask; the exit code (``summarize.exit_code``).
 
     ``stats_line(stats)``: how ``ingest`` prints a book's Stats (the CLI's line).
     """
-    from .summarize import expand_books, output_paths, write_summary
+    from .summarize import exit_code, expand_books, output_paths, write_summary
 
     if getattr(args, "no_cache", False):
         raise BookpotError("--no-cache cannot be used with --cluster or --workers: the workers hand the books "
@@ -381,7 +381,7 @@ def run(args, kind: str, *, stats_line=None) -> int:
     if failures and len(books) > 1:
         print(f"bookpot: {len(books) - len(failures)} of {len(books)} books done, {len(failures)} failed",
               file=sys.stderr)
-    return 2 if failures else 0
+    return exit_code(len(books) - len(failures), len(failures))
 
 
 def _close(client, cluster) -> None:

@@ -4,7 +4,7 @@ The engine side (sections, prompts, degeneration checks) is
 engine/summarize.py; this module is what a user touches: which files a
 folder holds, where each summary goes, the progress line, the cache, and
 that one bad book never stops the others (each failure is reported at the
-end, one line each, and the exit code is non-zero).
+end, one line each, and the exit code is non-zero: ``exit_code``).
 
 The summary cache and one book's run are the engine's
 (engine/summarycache.py: ``summarize_book``), shared with the reader and
@@ -51,6 +51,14 @@ def add_arguments(p) -> None:
 
 
 # ------------------------------------------------------------------ books and outputs
+def exit_code(done: int, failed: int) -> int:
+    """The exit code of ``ask``, ``ingest`` or ``summarize`` over several paths:
+    0 when every book was used; 1 when ``failed`` of them (a named path that
+    does not exist, is no book or cannot be read, a book in a named folder
+    that cannot be read) were not and the other ``done`` were; 2 when none was."""
+    return 0 if not failed else 1 if done else 2
+
+
 def expand_books(items: list[str], recursive: bool = False) -> list[tuple[str, str | None]]:
     """``(path, None)`` for every book; ``(item, error)`` for an item that is none.
 
@@ -228,4 +236,4 @@ def run(args) -> int:
     if failures and len(books) > 1:
         print(f"bookpot: {len(books) - len(failures)} of {len(books)} books summarized, "
               f"{len(failures)} failed", file=sys.stderr)
-    return 2 if failures else 0
+    return exit_code(len(books) - len(failures), len(failures))

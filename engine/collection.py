@@ -268,7 +268,8 @@ class Collection:
 
     Built by ``open_collection``. Not thread-safe (one caller at a time:
     the CLI, or the TUI's worker thread). ``books``: the usable books after
-    ``prepare``; ``skipped``: [(path, reason)].
+    ``prepare``; ``skipped``: [(path, reason)]; ``copies``: the paths of
+    ``skipped`` that hold the same text as a book used (one book, not a failure).
     """
 
     def __init__(self, paths: list[str], options, model, *, lookup: str = "merged",
@@ -287,6 +288,7 @@ class Collection:
         self.root = cache_root(options.cache_dir) / "library"
         self.books: list[Shelved] = []
         self.skipped: list[tuple[str, str]] = []
+        self.copies: list[str] = []
         self.last_answer: CollectionAnswer | None = None
         self.stats: dict = {"books": len(self.paths), "indexed_now": 0, "index_s": 0.0}
         self._prepared = False
@@ -306,7 +308,7 @@ class Collection:
         t0 = time.perf_counter()
         settings = shelf_settings(self.options, self.model.path)
         shelf = Shelf(self.root)
-        self.books, self.skipped = [], []
+        self.books, self.skipped, self.copies = [], [], []
         first: dict[str, str] = {}  # index file -> the first path given with that text
         try:
             n = len(self.paths)
@@ -324,6 +326,7 @@ class Collection:
                         shelf.put(key, got)
                         self.stats["indexed_now"] += 1
                     if got.lexicon in first:  # a copy: the same text, so the same cache and index
+                        self.copies.append(path)
                         raise BookpotError(f"the same text as {printable(first[got.lexicon], 160)}")
                     first[got.lexicon] = path
                     self.books.append(got)

@@ -223,7 +223,7 @@ def test_a_bad_book_is_reported_at_the_end_and_the_others_go_on(books, cluster, 
     shared = tmp_path / "shared-cache"
     p = run_cli("summarize", empty, books["small"][1], "--cluster", cluster["address"], "--cache-dir", shared,
                 "--json", "-q", *ENGINE)
-    assert p.returncode == 2
+    assert p.returncode == 1  # the other book done (2: none)
     [result] = _json_lines(p.stdout)
     assert result["path"] == str(books["small"][1])
     lines = p.stderr.strip().splitlines()

@@ -7,6 +7,7 @@ question whose fact is in its third book.
 """
 from __future__ import annotations
 
+import json
 import os
 import random
 
@@ -201,7 +202,9 @@ def test_a_folder_answers_from_the_book_holding_the_fact_with_its_page(shelf):
     folder, docs, env = shelf
     fact = natural.BY_ID[FACT]
     path, doc = docs[2]
-    r = run_json("ask", folder, fact.question, "-q", "--threads", "1", env=env)
+    p = run_cli("ask", folder, fact.question, "-q", "--json", "--threads", "1", env=env)
+    assert p.returncode == 1, p.stderr  # the broken PDF could not be used
+    r = json.loads(p.stdout)
     assert r["book"] == str(path) and r["book_name"] == path.name, (r["book"], r["runners_up"])
     assert [s["book"] for s in r["skipped"]] == [str(folder / "0-broken.pdf")] and r["skipped"][0]["reason"]
     quotes = [c for c in r["citations"] if "quote" in c]
@@ -224,7 +227,7 @@ def test_the_text_output_names_each_quotes_book_and_the_skipped_file(shelf):
     path = docs[2][0]
     books = [str(p) for p, _ in docs] + [str(folder / "0-broken.pdf")]
     p = run_cli("ask", *books, natural.BY_ID[FACT].question, "--threads", "1", env=env)
-    assert p.returncode == 0, p.stderr
+    assert p.returncode == 1, p.stderr  # answered; the broken PDF named could not be used
     quotes = [ln for ln in p.stdout.splitlines() if ln.startswith("> ")]
     assert quotes and all(f"— {path.name}, p. " in ln for ln in quotes), p.stdout
     skipped = [ln for ln in p.stderr.splitlines() if "0-broken.pdf" in ln]

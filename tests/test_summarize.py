@@ -135,7 +135,7 @@ def test_folder_with_a_broken_book_summarizes_the_rest(tmp_path, model_path):
     out = tmp_path / "out"
     p = run_cli("summarize", books, "--out", out, "--cache-dir", tmp_path / "cache", "--length", "short",
                 *THREAD_ARGS)
-    assert p.returncode == 2, p.stderr
+    assert p.returncode == 1, p.stderr  # the others summarized (2: none)
     assert "Traceback" not in p.stderr
     errors = [l for l in p.stderr.splitlines() if l.startswith("bookpot: ")]
     assert any("broken.pdf" in l for l in errors), p.stderr
