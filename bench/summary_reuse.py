@@ -23,6 +23,8 @@ Also the parts' word overlap between the two runs (Jaccard of stems).
 
     .venv/bin/python bench/summary_reuse.py                     # 16K and 64K tokens
     .venv/bin/python bench/summary_reuse.py --lengths 16384 --threads 1
+    .venv/bin/python bench/summary_reuse.py --lengths 16384 --pot-tokens 1024
+        # summary pots smaller than a chapter: distilled, on the catalyst alone when loaded
 
 Writes bench/out/summary_reuse[-<lengths>].json and .log.
 """
@@ -106,13 +108,15 @@ def main() -> None:
     ap.add_argument("--lengths", type=lambda s: [int(x) for x in s.split(",")], default=[16384, 65536])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--ram-cap", default=None)
+    ap.add_argument("--pot-tokens", default=None, help="the summaries' pot (default: the plan's largest)")
     a = ap.parse_args()
     tag = "-" + "-".join(map(str, a.lengths)) if a.lengths != [16384, 65536] else ""
+    tag += f"-pot{a.pot_tokens}" if a.pot_tokens else ""
     OUT.mkdir(parents=True, exist_ok=True)
     log = logger(OUT / f"summary_reuse{tag}.log")
     common = ["--threads", str(a.threads)] + (["--ram-cap", a.ram_cap] if a.ram_cap else [])
     data = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": machine(), "threads": a.threads,
-            "ram_cap": a.ram_cap, "loadavg": open("/proc/loadavg").read().split()[:3], "runs": []}
+            "ram_cap": a.ram_cap, "pot_tokens": a.pot_tokens, "loadavg": open("/proc/loadavg").read().split()[:3], "runs": []}
     for n in a.lengths:
         doc = natural.build(n, [], "epub", offset=7919, name=f"reuse-{n}")
         chapters = chapter_texts(doc)
@@ -120,8 +124,9 @@ def main() -> None:
             path = str(doc.write(tmp))
             cache = ["--cache-dir", str(Path(tmp) / "cache")]
             ing = run(["ingest", path, *cache, *common], log)
-            reuse = run(["summarize", path, "--format", "json", *cache, *common], log)
-            plain = run(["summarize", path, "--format", "json", "--no-reuse", *cache, *common], log)
+            pot = ["--pot-tokens", a.pot_tokens] if a.pot_tokens else []
+            reuse = run(["summarize", path, "--format", "json", *cache, *common, *pot], log)
+            plain = run(["summarize", path, "--format", "json", "--no-reuse", *cache, *common, *pot], log)
         row = {"length": n, "chapters": len(chapters), "ingest_wall_s": ing["wall_s"],
                "errors": [r.get("error") for r in (ing, reuse, plain) if r["rc"] != 0]}
         for name, r in (("reuse", reuse), ("decode", plain)):
