@@ -164,8 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--password", default=None, help="password of an encrypted PDF")
     _shared(t.add_argument_group("model and cache"), unused="model prompt-style ram-cap threads")
 
-    o = sub.add_parser("open", help="open the reader (Textual TUI); no BOOK: the library")
-    o.add_argument("book", nargs="?")
+    o = sub.add_parser("open", help="open the reader (Textual TUI); no BOOK: the library; a FOLDER: choose a book in it")
+    o.add_argument("book", nargs="?", metavar="BOOK|FOLDER")
     _shared(o.add_argument_group("model and cache"), unused="prompt-style", export_cache=True)
 
     c = sub.add_parser("cache", help="list or clear saved book states and units")

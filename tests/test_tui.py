@@ -1621,6 +1621,26 @@ def test_encrypted_pdf_asks_for_the_password_and_browse_opens(tmp_path):
     run(go())
 
 
+def test_open_with_a_folder_shows_the_file_browser_there(tmp_path):
+    """`bookpot open FOLDER`: the file browser at that folder (before: "Cannot open the book"),
+    and the book chosen in it opens."""
+    shelf = tmp_path / "shelf"
+    shelf.mkdir()
+    book = make_book_pdf(shelf / "a.pdf", pages=2)
+
+    async def go():
+        app = BookpotApp(str(shelf), session_factory=fake_factory())
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            assert isinstance(app.screen, FileBrowser) and app.screen.root == shelf
+            assert not notifications(app, "error")
+            app.screen.dismiss(str(book))  # what choosing a file in the tree does
+            await wait_for(pilot, lambda: isinstance(app.screen, ReaderScreen) and app.screen.path == str(book),
+                           5, "the chosen book")
+
+    run(go())
+
+
 def test_getting_to_a_file_parent_folder_pasted_quotes_home_and_variables(tmp_path, monkeypatch):
     """Issue #22 item 7: the browser goes up to the parent folder (Backspace); the path
     box takes a pasted quoted or shell-escaped path, ``~``, ``$VARS`` and file:// URLs."""

@@ -53,10 +53,13 @@ class BookpotApp(App):
 
     def on_mount(self) -> None:
         self.theme = self.settings.theme
-        self.push_screen(LibraryScreen())
+        library = LibraryScreen()
+        self.push_screen(library)
         if self.startup_warning:
             self.notify(self.startup_warning, severity="warning")
-        if self.book_path:
+        if self.book_path and os.path.isdir(os.path.expanduser(self.book_path)):
+            library.browse(os.path.expanduser(self.book_path))  # `bookpot open FOLDER`: choose a book there
+        elif self.book_path:
             self.open_book(self.book_path)
 
     # -- books ---------------------------------------------------------------

@@ -145,11 +145,15 @@ class LibraryScreen(Screen):
         self.query_one("#path").focus()
 
     def action_browse(self) -> None:
+        self.browse(os.getcwd())
+
+    def browse(self, root: str) -> None:
+        """The file browser at folder ``root``; the book chosen there opens."""
         def chosen(path: str | None) -> None:
             if path:
                 self.app.open_book(path)
 
-        self.app.push_screen(FileBrowser(os.getcwd()), chosen)
+        self.app.push_screen(FileBrowser(root), chosen)
 
     def action_ask_library(self) -> None:
         """One question to every book of the library that is still on disk (askall.py)."""
