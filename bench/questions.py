@@ -34,6 +34,7 @@ printed and everything is saved to bench/out/questions-TAG.json.
     .venv/bin/python bench/questions.py --lengths 3k --limit 5 --tag quick
     .venv/bin/python bench/questions.py --prompt-style chat --plain none --tag chat
     .venv/bin/python bench/questions.py --bookpot /other/.venv/bin/bookpot --tag other
+    .venv/bin/python bench/questions.py --lengths 3k --phrasing requests --tag requests
 
 Exit 2 with one line when the manuals are missing or BOOKPOT is not a program.
 """
@@ -81,6 +82,8 @@ def _args():
     ap.add_argument("--no-bookpot", action="store_true", help="plain llama.cpp only")
     ap.add_argument("--cache", default=None, metavar="NAME",
                     help="share bookpot's cache bench/out/questions-NAME-cache between runs (default: the tag's)")
+    ap.add_argument("--phrasing", choices=("questions", "requests"), default="questions",
+                    help="the facts' questions as typed, or as requests (tests/natural.py REQUESTS: 'Tell me ...')")
     ap.add_argument("--tag", default="run", help="names the outputs: bench/out/questions-TAG.{jsonl,json,log}")
     return ap.parse_args()
 
@@ -369,15 +372,16 @@ def main() -> int:
                     key = (label, doc.name, fact.id, system)
                     if key in done:
                         continue
+                    question = natural.REQUESTS[fact.id] if a.phrasing == "requests" else fact.question
                     base = {"length": label, "doc": doc.name, "fmt": doc.fmt, "fact": fact.id, "kind": fact.kind,
-                            "question": fact.question, "system": system,
+                            "question": question, "system": system,
                             "depth": next(p.depth for p in doc.placed if p.fact == fact.id)}
                     if system == bp_system:
-                        rec = run_bookpot(a, path, fact.question, cache)
+                        rec = run_bookpot(a, path, question, cache)
                         detok = get_plain().detokenize
                         it = {**base, **score_bookpot(fact, rec, cache, detok), "cmd": rec["cmd"]}
                     else:
-                        r = get_plain().ask(path, fact.question, system.split("-", 1)[1])
+                        r = get_plain().ask(path, question, system.split("-", 1)[1])
                         it = {**base, **r, "right": natural.answer_ok(fact, r["answer"]),
                               "empty": r["answer"].strip() == ""}
                     done[key] = it

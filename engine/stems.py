@@ -21,6 +21,16 @@ why / how many / how + adjective) in their common shapes:
     How many singers are in the choir?    -> The choir has
     Why did the ship sink?                -> The ship sank because
 
+Requests are typed as often as questions; the question inside them is
+answered the same way (``_request``):
+
+    Tell me how many sheep Marta counted.          -> Marta counted
+    Can you tell me where Vale buried the logbook? -> Vale buried
+    I want to know when the bridge was opened.     -> The bridge was opened
+    Explain why the ship sank.                      -> The ship sank because
+    Tell me the pass key.                           -> The pass key is
+    Tell me about the lighthouse. / Describe Ada.   -> The lighthouse / Ada
+
 Verb forms (hide -> hid, hidden) come from ``lemminflect``'s English
 lexicon. A question of no known shape, or one the person already followed
 with the beginning of an answer ("What is the pass key? The pass key is"),
@@ -101,12 +111,82 @@ def _split_subject(words: list[str]) -> tuple[list[str], str, list[str]] | None:
     return None
 
 
+_WH = ("what", "who", "where", "when", "which", "whose", "why", "how")
+_YOU = r"(?:please\s+)?(?:(?:can|could|would|will)\s+you\s+(?:please\s+)?)?"
+# "Tell me ...", "Can you tell me ...", "I want to know ...", "Do you know ...": the question follows.
+_ASKING = re.compile(r"^(?:" + _YOU + r"(?:tell|show|give)\s+me|" + _YOU + r"explain|(?:do|does)\s+(?:you|anyone)\s+know|"
+                     r"i(?:\s+want|\s+would\s+like|'d\s+like|\s+wish)\s+to\s+know|i\s+wonder)\s+(.+)$", re.I)
+# "Tell me about X", "Describe X", "What about X": a subject, no question.
+_ABOUT = re.compile(r"^(?:" + _YOU + r"(?:tell\s+me\s+(?:about|of)|describe|talk\s+about)|what\s+about)\s+(.+)$",
+                    re.I)
+_BE_ALL = _BE | {"be", "been", "am"}
+_PRON = {"i", "you", "he", "she", "it", "we", "they"}
+
+
+def _inflected(word: str) -> bool:
+    """A finite verb form a person typed in a statement: "counted", "keeps", "has" (not "shop")."""
+    lemma = _verb_lemma(word)
+    return bool(lemma) and (word != lemma or word in _BE_ALL) and word not in (_lemmas().getInflection(lemma, tag="VBG") or ())
+
+
+def _clause_stem(words: list[str], *, whole: bool) -> str | None:
+    """A statement's words as a stem: all of them (``whole``, or when it has a form of "be"),
+    else up to its first finite verb ("Vale buried the logbook" -> "Vale buried")."""
+    if not words:
+        return None
+    if whole or any(w.lower() in _BE for w in words[1:]):
+        return _cap(" ".join(words))
+    for i in range(1, len(words)):
+        if words[i - 1].lower() not in _DET and _inflected(words[i]):
+            return _cap(" ".join(words[: i + 1]))
+    return None
+
+
+def _request(q: str) -> str | None:
+    """The stem of a request: "Tell me where Vale buried the logbook" -> "Vale buried";
+    "Tell me about the lighthouse" -> "The lighthouse"; None if it is none."""
+    m = _ABOUT.match(q)
+    if m and m.group(1).split(" ")[0].lower() not in _WH:
+        return _cap(m.group(1))
+    m = _ASKING.match(q)
+    if not m:
+        return None
+    rest = m.group(1)
+    if rest.lower().startswith(("me ", "us ")):
+        rest = rest[3:]  # "explain me"
+    words = rest.split(" ")
+    w0 = words[0].lower()
+    if w0 not in _WH:  # "Tell me the pass key": what it is
+        if w0 in _DET and len(words) >= 2:
+            head = next((words[i - 1] for i in range(2, len(words)) if words[i].lower() in _PREP), words[-1])
+            plural = head.lower().endswith("s") and not head.lower().endswith(("ss", "'s", "us"))
+            return _cap(rest) + (" are" if plural else " is")  # "the last words in ... are"
+        return None
+    direct = answer_stem(rest)  # "how many singers are in the choir", "who painted the portrait"
+    if direct is not None and w0 != "why":
+        return direct
+    clause = words[1:]
+    if w0 == "how" and clause and clause[0].lower() in ("many", "much"):
+        clause = clause[2:]  # the asked noun ("sheep", "jars of honey"): up to the subject
+        while len(clause) > 1 and clause[0].islower() and clause[0] not in _DET | _PRON:
+            clause = clause[1:]
+        return _clause_stem(clause, whole=False)
+    if w0 in ("what", "which", "whose") and clause and clause[0].lower() not in _DET and not clause[0][:1].isupper():
+        clause = clause[1:]  # "what colour the door is"
+    if w0 == "why":
+        return _cap(" ".join(clause + ["because"])) if clause else None
+    if w0 in ("what", "which", "whose", "who") and clause and clause[-1].lower() in _BE:
+        return _cap(" ".join(clause))  # "what the pass key is" -> "The pass key is"
+    return _clause_stem(clause, whole=False)
+
+
 def answer_stem(question: str) -> str | None:
     """The start of a natural answer to ``question``, or None for other shapes.
 
     ``question``: one line as a person typed it (case and a trailing "?"
-    are free). The stem never ends with a space; the model's continuation
-    brings its own leading space.
+    are free), a question or a request ("tell me ...", ``_request``). The
+    stem never ends with a space; the model's continuation brings its own
+    leading space.
     """
     q = " ".join(question.strip().split())
     if "?" in q.rstrip("?. "):
@@ -114,6 +194,10 @@ def answer_stem(question: str) -> str | None:
     for pat, rep in _CONTRACT:
         q = pat.sub(rep, q)
     q = q.rstrip("?.! ").strip()
+    if len(q) > 300:
+        return None
+    if _ASKING.match(q) or _ABOUT.match(q):
+        return _request(q)
     words = q.split(" ")
     if len(words) < 2 or len(q) > 300:
         return None

@@ -46,6 +46,7 @@ __all__ = [
     "Document",
     "Fact",
     "ProseMissing",
+    "REQUESTS",
     "answer_ok",
     "build",
     "grid",
@@ -402,6 +403,52 @@ def build(n_tokens: int, fact_ids, fmt: str = "txt", offset: int = 0, name: str 
     doc.placed.sort(key=lambda pl: pl.depth)
     return doc
 
+
+
+# The same 40 questions typed as requests ("tell me ...", "can you tell me ...",
+# "do you know ..."): how people also ask (bench/questions.py --phrasing requests).
+REQUESTS = {
+    "F01": "Tell me how many sheep Marta Quill counted.",
+    "F02": "Can you tell me where Professor Rook keeps his brass telescope?",
+    "F03": "Tell me who made the silver compass.",
+    "F04": "I want to know when the bridge over the Harrow River was opened.",
+    "F05": "Tell me the pass key to the archive room.",
+    "F06": "Do you know the motto of the Crane Street Rowing Club?",
+    "F07": "Explain why Hettie Larkspur closed her bakery early on Fridays.",
+    "F08": "Tell me how many passengers the ferry carried on its final crossing.",
+    "F09": "Can you tell me where Captain Idris Vale buried the logbook?",
+    "F10": "Tell me who the first woman to climb Mount Calder was.",
+    "F11": "I'd like to know when the Pellworth town clock stopped.",
+    "F12": "Give me the password for the Ravenholt garden gate.",
+    "F13": "Tell me what Oona Bright said whenever a storm came.",
+    "F14": "Explain why Lower Fenby moved its market to Tuesdays.",
+    "F15": "Can you tell me how many jars of honey Walter Pym filled?",
+    "F16": "Tell me where Clara Deverell's violin was found.",
+    "F17": "Do you know who drew the map of the salt caves?",
+    "F18": "Tell me when the orchard at Bramley Cross was planted.",
+    "F19": "Tell me the combination of the laboratory safe.",
+    "F20": "Tell me the name of the ship's cat on the Marigold.",
+    "F21": "Tell me why Doctor Selwyn Ashe walked to work.",
+    "F22": "I want to know how many singers are in the choir at Saint Bride's.",
+    "F23": "Tell me where Nadia Korrin hid the spare key.",
+    "F24": "Can you tell me who leads the lantern festival in Harwick?",
+    "F25": "Tell me when Lydia Penrose sailed for Valparaiso.",
+    "F26": "Give me the wifi password at the Gull and Anchor.",
+    "F27": "Tell me the last words in Felix Amberley's diary.",
+    "F28": "Explain why the Greystone mill was closed every winter.",
+    "F29": "Tell me how many typewriters Rosalind Achterberg owns.",
+    "F30": "Do you know where the Westmarch cheese fair is held?",
+    "F31": "Tell me who painted the portrait in the east hall.",
+    "F32": "Tell me when the Kettering observatory recorded its first comet.",
+    "F33": "I want to know the secret word for the smugglers' tunnel.",
+    "F34": "Tell me what the sign on Quentin Drabble's shop says.",
+    "F35": "Can you explain why the mayor of Thistleby cancelled the fireworks?",
+    "F36": "Tell me how many steps the tallest tower of Castle Morrow has.",
+    "F37": "Tell me where Inspector Maud Ferris found the stolen emerald.",
+    "F38": "Do you know who the treasurer of the Pinewood Chess Society is?",
+    "F39": "Tell me when the great flood reached Amberleigh.",
+    "F40": "Tell me why Pip Callow learned to swim.",
+}
 
 FORMATS = ("txt", "pdf", "epub")
 LENGTHS = {"3k": 3072, "12k": 12288, "16k": 16384, "64k": 65536, "64k-pdf": 65536, "128k": 131072}

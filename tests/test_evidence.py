@@ -36,6 +36,31 @@ def test_stems_of_plain_questions(question, stem):
     assert answer_stem(question) == stem
 
 
+@pytest.mark.parametrize("request_,stem", [
+    ("Tell me how many sheep Marta Quill counted.", "Marta Quill counted"),
+    ("Can you tell me how many jars of honey Walter Pym filled?", "Walter Pym filled"),
+    ("tell me how many sheep she counted", "She counted"),
+    ("Can you tell me where Captain Idris Vale buried the logbook?", "Captain Idris Vale buried"),
+    ("I'd like to know when the Pellworth town clock stopped.", "The Pellworth town clock stopped"),
+    ("I want to know when the bridge over the Harrow River was opened.",
+     "The bridge over the Harrow River was opened"),
+    ("Explain why Hettie Larkspur closed her bakery early on Fridays.",
+     "Hettie Larkspur closed her bakery early on Fridays because"),
+    ("Tell me who the first woman to climb Mount Calder was.", "The first woman to climb Mount Calder was"),
+    ("Do you know who drew the map of the salt caves?", "The map of the salt caves was drawn by"),
+    ("Tell me what Oona Bright said whenever a storm came.", "Oona Bright said"),
+    ("Tell me what the sign on Quentin Drabble's shop says.", "The sign on Quentin Drabble's shop says"),
+    ("Tell me the pass key to the archive room.", "The pass key to the archive room is"),
+    ("Tell me the last words in Felix Amberley's diary.", "The last words in Felix Amberley's diary are"),
+    ("Do you know the motto of the Crane Street Rowing Club?", "The motto of the Crane Street Rowing Club is"),
+    ("Tell me about the lighthouse", "The lighthouse"),
+    ("Describe Ada Brennan", "Ada Brennan"),
+])
+def test_stems_of_requests(request_, stem):
+    """Requests ("tell me ...", "can you tell me ...", "describe ...") as people type them."""
+    assert answer_stem(request_) == stem
+
+
 @pytest.mark.parametrize("question", [
     "What is the pass key? The pass key is",  # the person began the answer already
     "Did Marta count the sheep?",  # yes/no: no stem
