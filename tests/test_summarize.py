@@ -289,6 +289,40 @@ def test_saved_kv_covers_a_chunk_only_with_the_same_tokens(tmp_path):
     assert SavedKV.read(book, n_units=1, unit_tokens=10).tokens == 10 + 10  # a reading stopped earlier
 
 
+def test_chapter_streams_have_the_tokens_of_one_reading(tmp_path, model_path):
+    """The summarizer reads each chapter as a token stream of its own; together they are the
+    tokens a reading of the whole book has (the saved KV it loads is found by those tokens):
+    the blank lines before a Markdown heading, or a chapter of blank segments, are not lost."""
+    import itertools
+
+    from bookpot.engine.llm import Model
+    from bookpot.engine.readers import open_document
+    from bookpot.engine.readers.base import Locator, Segment
+    from bookpot.engine.summarize import chapter_streams
+    from bookpot.engine.tokens import token_chunks
+
+    vocab = Model(model_path, vocab_only=True)
+    md = tmp_path / "book.md"
+    md.write_text("".join(f"# {t}\n\n{x[:1500]}\n\n\n" for t, x in topic_chapters(400)))
+    made = [Segment("  \n", Locator(chapter="Cover")), Segment("One.\n\n", Locator(chapter="A")),
+            Segment("\n \n", Locator(chapter="B")), Segment("Two.", Locator(chapter="C")),
+            Segment("Three.\n", Locator(chapter="D")), Segment("\tFour.", Locator(chapter="E"))]
+
+    def tokens(segments, **kw) -> list[int]:
+        return [t for c in token_chunks(vocab, segments, separator="|", **kw) for t in c.tokens]
+
+    def by_chapter(segments) -> list[int]:  # as Summarizer.run: first=False once a token was read
+        out = []
+        for _, group in itertools.groupby(segments, key=lambda s: s.locator.chapter):
+            out += tokens(group, first=not out)
+        return out
+
+    for segments in (lambda: open_document(md).segments(), lambda: iter(made)):
+        read = tokens(segments())
+        assert by_chapter(segments()) != read  # the case at hand: plain chapter streams lose whitespace
+        assert by_chapter(chapter_streams(segments())) == read
+
+
 def test_errors_are_one_line(tmp_path):
     p = run_cli("summarize", tmp_path / "missing.pdf", "--cache-dir", tmp_path)
     assert p.returncode == 2 and p.stderr.strip().startswith("bookpot: ") and "Traceback" not in p.stderr
