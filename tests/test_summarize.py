@@ -287,6 +287,9 @@ def test_saved_kv_covers_a_chunk_only_with_the_same_tokens(tmp_path):
     assert saved.cover(70, early_toks[10:20])[0][0].path.name == "e0000010.kv"
     assert saved.cover(60, early_toks[:10]) is None  # unit 9 of chunk 5 was not prefilled
     assert SavedKV.read(book, n_units=1, unit_tokens=10).tokens == 10 + 10  # a reading stopped earlier
+    # The book's cache cleared while a summary runs (``bookpot cache clear BOOK``): decoded, no error.
+    (book / "units" / "tokens.i32").unlink()
+    assert [(a, b, p) for a, b, p in saved.runs(9, toks[5:25])] == [(0, 20, None)]
 
 
 def test_chapter_streams_have_the_tokens_of_one_reading(tmp_path, model_path):
