@@ -225,10 +225,12 @@ def generate_summary(ctx, pos: int, *, max_tokens: int, repeat_penalty: float = 
     sampler = Sampler(ctx.model.n_vocab, repeat_penalty=repeat_penalty, repeat_last_n=64)
     pieces: list[str] = []
     looped = False
+    n = 0  # tokens generated (``pieces`` is cut to the text kept at a blank line)
     try:
         for piece in generate(ctx, pos, max_tokens=max_tokens, sampler=sampler):
             if cancel is not None and cancel():
                 raise Cancelled()
+            n += 1
             pieces.append(piece)
             text = "".join(pieces)
             if stop_blank_line and "\n\n" in text.lstrip():
@@ -239,7 +241,6 @@ def generate_summary(ctx, pos: int, *, max_tokens: int, repeat_penalty: float = 
                 break
     finally:
         sampler.close()
-    n = len(pieces)
     text = drop_repeats(tidy("".join(pieces)))  # a sentence said twice is never news
     if n >= max_tokens or looped:
         text = finish_sentence(text)

@@ -88,6 +88,14 @@ def test_pdf_summary_one_part_per_chapter_with_pages_and_topics(book, pdf_run):
     assert st["cached"] is False and st["distillations"] >= 4 and st["mode"] == "pot"
     assert st["max_position"] < st["n_ctx"]
     assert any(s["closed_by"] == "pot full" for s in r["sections"])
+    # Every token generated is counted, also when the summary stopped at a blank line
+    # (each word after the lead took one token at least).
+    for s in r["sections"]:
+        if s["degenerate"]:  # a marker, not generated text
+            continue
+        words = len(s["summary"].split()) - len("This text is about".split())
+        assert s["summary_tokens"] >= words, s
+    assert st["summary_tokens"] >= sum(s["summary_tokens"] for s in r["sections"])
     # Page references: each chapter starts on the page its outline entry names.
     for part, nxt in zip(r["parts"], r["parts"][1:] + [None]):
         assert part["first"]["page"] == book["first_page"][part["title"]]
