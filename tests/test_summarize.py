@@ -255,6 +255,23 @@ def test_a_summary_loads_the_kv_questions_and_reading_saved(book, tmp_path, mode
     assert st["reused_tokens"] - 512 <= again["stats"]["reused_tokens"] < st["reused_tokens"]
 
 
+@pytest.mark.model
+def test_the_cache_key_names_the_pot_the_summary_uses(tmp_path):
+    """A summary reads through the largest pot its RAM cap allows; the cache key names that
+    pot, so a summary made under another cap (another pot, other sections) is not returned."""
+    doc = tmp_path / "crafts.txt"
+    doc.write_text(topic_chapters(300)[0][1])
+    runs = {}
+    for cap in ("600M", "2G"):
+        p = run_cli("summarize", doc, "--ram-cap", cap, "--json", "-q", "--cache-dir", tmp_path / "cache",
+                    *THREAD_ARGS)
+        assert p.returncode == 0, p.stderr
+        runs[cap] = json.loads(p.stdout)
+        assert runs[cap]["settings"]["pot_tokens"] == runs[cap]["stats"]["pot_tokens"]
+    assert runs["600M"]["stats"]["pot_tokens"] != runs["2G"]["stats"]["pot_tokens"]
+    assert runs["2G"]["cached"] is False
+
+
 def test_saved_kv_covers_a_chunk_only_with_the_same_tokens(tmp_path):
     """savedkv.SavedKV: book token ranges -> unit files; a gap or other tokens -> None."""
     import numpy as np
