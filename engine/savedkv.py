@@ -165,7 +165,10 @@ class SavedKV:
         kind, where = u.tokens_at
         if kind == "list":
             return list(where)
-        arr = np.fromfile(self.dir / "units" / "tokens.i32", dtype=np.int32, count=u.n, offset=4 * where)
+        try:
+            arr = np.fromfile(self.dir / "units" / "tokens.i32", dtype=np.int32, count=u.n, offset=4 * where)
+        except OSError:  # the book's cache was cleared meanwhile: no tokens, so decoded
+            return []
         return arr.tolist() if arr.size == u.n else []
 
     # ------------------------------------------------------------------ load

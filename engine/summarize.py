@@ -69,6 +69,33 @@ REPEAT_PENALTY = 1.3  # without it 2 of 5 completion prompts looped on some chap
 RETRY_PENALTY = 1.6
 
 
+def chapter_streams(segments: Iterable[Segment]) -> Iterator[Segment]:
+    """``segments``, each chapter's first one led by the whitespace the reading holds there.
+
+    The summarizer tokenizes each chapter as a stream of its own
+    (``token_chunks(..., first=False)``), which starts with no whitespace
+    held back and so joins with the separator; reading the book as one
+    stream joins with the whitespace that ended the previous chapter (the
+    blank lines before a Markdown heading). Its saved KV is found by book
+    token offset and tokens (savedkv.py), so the streams must give the same
+    tokens as the one: this hands each chapter's first segment the
+    whitespace ``token_chunks`` holds back at that point (the previous
+    segment's trailing whitespace and blank segments after it). Yields
+    Segments (text: str), as many as ``segments``; only texts change.
+    """
+    started, pending, chapter = False, "", None
+    for i, seg in enumerate(segments):
+        text = seg.text
+        yield dataclasses.replace(seg, text=pending + text) \
+            if i and seg.locator.chapter != chapter and pending else seg
+        chapter = seg.locator.chapter
+        # What one stream holds back after this segment (token_chunks' rule).
+        if not text.strip():
+            pending += text if started else ""
+        else:
+            started, pending = True, text[len(text.rstrip()):]
+
+
 @dataclass(frozen=True)
 class Length:
     section: int  # max new tokens for a section summary
@@ -198,10 +225,12 @@ def generate_summary(ctx, pos: int, *, max_tokens: int, repeat_penalty: float = 
     sampler = Sampler(ctx.model.n_vocab, repeat_penalty=repeat_penalty, repeat_last_n=64)
     pieces: list[str] = []
     looped = False
+    n = 0  # tokens generated (``pieces`` is cut to the text kept at a blank line)
     try:
         for piece in generate(ctx, pos, max_tokens=max_tokens, sampler=sampler):
             if cancel is not None and cancel():
                 raise Cancelled()
+            n += 1
             pieces.append(piece)
             text = "".join(pieces)
             if stop_blank_line and "\n\n" in text.lstrip():
@@ -212,7 +241,6 @@ def generate_summary(ctx, pos: int, *, max_tokens: int, repeat_penalty: float = 
                 break
     finally:
         sampler.close()
-    n = len(pieces)
     text = drop_repeats(tidy("".join(pieces)))  # a sentence said twice is never news
     if n >= max_tokens or looped:
         text = finish_sentence(text)
@@ -451,7 +479,7 @@ class Summarizer:
     def run(self, segments: Iterable[Segment], *, resume: Resume | None = None) -> list[Section]:
         """Read the whole book, closing sections as it goes; return them."""
         s = self.session
-        it = iter(segments)
+        it = chapter_streams(segments)  # each chapter a stream of its own, as one reading's tokens
         if resume is not None:
             for _ in itertools.islice(it, resume.segments):
                 pass  # read but not prefilled: these chapters are summarized already

@@ -159,6 +159,10 @@ class SummaryModel:
         if o.mode != "full":
             cap = parse_size(o.ram_cap) if o.ram_cap else default_cap()
             plan = make_plan(self.meta, cap, pot_tokens=o.pot_tokens, nuc=o.nuc)
+            if o.pot_tokens is None and plan.plain_tokens > plan.pot_tokens:
+                # The summary's session has the largest pot the cap allows (build._plain,
+                # ``largest_pot``): the pot it reads through, hence its sections.
+                plan = make_plan(self.meta, cap, nuc=o.nuc, plain=True)
             d.update(pot_tokens=plan.pot_tokens, keep_tokens=plan.keep_tokens, n_batch=plan.n_batch,
                      nuc=plan.nuc, alpha=o.alpha)
         return d

@@ -88,6 +88,14 @@ def test_pdf_summary_one_part_per_chapter_with_pages_and_topics(book, pdf_run):
     assert st["cached"] is False and st["distillations"] >= 4 and st["mode"] == "pot"
     assert st["max_position"] < st["n_ctx"]
     assert any(s["closed_by"] == "pot full" for s in r["sections"])
+    # Every token generated is counted, also when the summary stopped at a blank line
+    # (each word after the lead took one token at least).
+    for s in r["sections"]:
+        if s["degenerate"]:  # a marker, not generated text
+            continue
+        words = len(s["summary"].split()) - len("This text is about".split())
+        assert s["summary_tokens"] >= words, s
+    assert st["summary_tokens"] >= sum(s["summary_tokens"] for s in r["sections"])
     # Page references: each chapter starts on the page its outline entry names.
     for part, nxt in zip(r["parts"], r["parts"][1:] + [None]):
         assert part["first"]["page"] == book["first_page"][part["title"]]
@@ -247,6 +255,23 @@ def test_a_summary_loads_the_kv_questions_and_reading_saved(book, tmp_path, mode
     assert st["reused_tokens"] - 512 <= again["stats"]["reused_tokens"] < st["reused_tokens"]
 
 
+@pytest.mark.model
+def test_the_cache_key_names_the_pot_the_summary_uses(tmp_path):
+    """A summary reads through the largest pot its RAM cap allows; the cache key names that
+    pot, so a summary made under another cap (another pot, other sections) is not returned."""
+    doc = tmp_path / "crafts.txt"
+    doc.write_text(topic_chapters(300)[0][1])
+    runs = {}
+    for cap in ("600M", "2G"):
+        p = run_cli("summarize", doc, "--ram-cap", cap, "--json", "-q", "--cache-dir", tmp_path / "cache",
+                    *THREAD_ARGS)
+        assert p.returncode == 0, p.stderr
+        runs[cap] = json.loads(p.stdout)
+        assert runs[cap]["settings"]["pot_tokens"] == runs[cap]["stats"]["pot_tokens"]
+    assert runs["600M"]["stats"]["pot_tokens"] != runs["2G"]["stats"]["pot_tokens"]
+    assert runs["2G"]["cached"] is False
+
+
 def test_saved_kv_covers_a_chunk_only_with_the_same_tokens(tmp_path):
     """savedkv.SavedKV: book token ranges -> unit files; a gap or other tokens -> None."""
     import numpy as np
@@ -287,6 +312,43 @@ def test_saved_kv_covers_a_chunk_only_with_the_same_tokens(tmp_path):
     assert saved.cover(70, early_toks[10:20])[0][0].path.name == "e0000010.kv"
     assert saved.cover(60, early_toks[:10]) is None  # unit 9 of chunk 5 was not prefilled
     assert SavedKV.read(book, n_units=1, unit_tokens=10).tokens == 10 + 10  # a reading stopped earlier
+    # The book's cache cleared while a summary runs (``bookpot cache clear BOOK``): decoded, no error.
+    (book / "units" / "tokens.i32").unlink()
+    assert [(a, b, p) for a, b, p in saved.runs(9, toks[5:25])] == [(0, 20, None)]
+
+
+def test_chapter_streams_have_the_tokens_of_one_reading(tmp_path, model_path):
+    """The summarizer reads each chapter as a token stream of its own; together they are the
+    tokens a reading of the whole book has (the saved KV it loads is found by those tokens):
+    the blank lines before a Markdown heading, or a chapter of blank segments, are not lost."""
+    import itertools
+
+    from bookpot.engine.llm import Model
+    from bookpot.engine.readers import open_document
+    from bookpot.engine.readers.base import Locator, Segment
+    from bookpot.engine.summarize import chapter_streams
+    from bookpot.engine.tokens import token_chunks
+
+    vocab = Model(model_path, vocab_only=True)
+    md = tmp_path / "book.md"
+    md.write_text("".join(f"# {t}\n\n{x[:1500]}\n\n\n" for t, x in topic_chapters(400)))
+    made = [Segment("  \n", Locator(chapter="Cover")), Segment("One.\n\n", Locator(chapter="A")),
+            Segment("\n \n", Locator(chapter="B")), Segment("Two.", Locator(chapter="C")),
+            Segment("Three.\n", Locator(chapter="D")), Segment("\tFour.", Locator(chapter="E"))]
+
+    def tokens(segments, **kw) -> list[int]:
+        return [t for c in token_chunks(vocab, segments, separator="|", **kw) for t in c.tokens]
+
+    def by_chapter(segments) -> list[int]:  # as Summarizer.run: first=False once a token was read
+        out = []
+        for _, group in itertools.groupby(segments, key=lambda s: s.locator.chapter):
+            out += tokens(group, first=not out)
+        return out
+
+    for segments in (lambda: open_document(md).segments(), lambda: iter(made)):
+        read = tokens(segments())
+        assert by_chapter(segments()) != read  # the case at hand: plain chapter streams lose whitespace
+        assert by_chapter(chapter_streams(segments())) == read
 
 
 def test_errors_are_one_line(tmp_path):
