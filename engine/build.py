@@ -110,7 +110,7 @@ def build_session(opts: Options, model, entry, meta, *, book: str | None = None,
     tokens before reading (only up to the cap's plain context): a book that
     fits is read plain, any other into the bounded pot.
     """
-    from .plan import default_cap, make_plan, parse_size
+    from .plan import default_cap, parse_size
     from .pot import PotConfig
     from .session import Session
     from .units import UnitConfig
@@ -134,11 +134,8 @@ def build_session(opts: Options, model, entry, meta, *, book: str | None = None,
         _answering(session, opts, entry)
         return Built(session, by_question=by_question, plain=True)
     cap = parse_size(opts.ram_cap) if opts.ram_cap else default_cap()
-    plan = make_plan(meta, cap, pot_tokens=opts.pot_tokens, nuc=opts.nuc,
-                     unit_room=units.room() if units else 0)
-    plain = _plain(opts, plan, model, segments)
-    if plain:
-        plan = make_plan(meta, cap, nuc=opts.nuc, unit_room=units.room() if units else 0, plain=True)
+    plan, plain = session_plan(opts, meta, cap, unit_room=units.room() if units else 0, model=model,
+                               segments=segments)
     pot = PotConfig(plan.pot_tokens, plan.keep_tokens, alpha=opts.alpha, nuc=plan.nuc)
     cache = units_tmp = units_dir = None
     cached = not (by_question or not opts.cache) and book is not None
@@ -168,6 +165,24 @@ def build_session(opts: Options, model, entry, meta, *, book: str | None = None,
     session.stats.plan = plan.describe()
     _answering(session, opts, entry)
     return built
+
+
+def session_plan(opts: Options, meta, cap: int, *, unit_room: int = 0, model=None,
+                 segments: Callable[[], Iterable] | None = None):
+    """The RAM plan a session of ``opts`` gets under ``cap`` bytes: (engine.plan.Plan, plain).
+
+    ``plain``: the plan's largest context replaces the bounded pot (``_plain``:
+    the summarizer's ``largest_pot``, or a book counted to fit). The summary
+    cache key names this plan's pot (engine/summarycache.py), so a summary
+    made under one cap is never served for another.
+    """
+    from .plan import make_plan
+
+    plan = make_plan(meta, cap, pot_tokens=opts.pot_tokens, nuc=opts.nuc, unit_room=unit_room)
+    plain = _plain(opts, plan, model, segments)
+    if plain:
+        plan = make_plan(meta, cap, nuc=opts.nuc, unit_room=unit_room, plain=True)
+    return plan, plain
 
 
 def _answering(session, opts: Options, entry) -> None:

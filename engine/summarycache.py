@@ -136,6 +136,17 @@ class SummaryModel:
         return SavedKV.find(store.cache_root(self.options.cache_dir), doc_hash=doc_hash,
                             model=model_id(self.path), style=self.prompt_style)
 
+    def session_options(self):
+        """The engine.build.Options a summary's session is built with: no memory units, no
+        saved book state (units only serve questions, and a pot that summary steps have
+        emptied must not pass for the book's), the largest pot the cap allows."""
+        from .build import Options
+
+        o = self.options
+        return Options(model=o.model, prompt_style=self.prompt_style, mode=o.mode, ram_cap=o.ram_cap,
+                       pot_tokens=o.pot_tokens, alpha=o.alpha, nuc=o.nuc, threads=o.threads,
+                       use_units=False, cache=False, largest_pot=True)
+
     @property
     def prompt_style(self) -> str:
         """The style summaries are asked in: the option, else the model's measured default."""
@@ -146,7 +157,8 @@ class SummaryModel:
     def settings(self) -> dict:
         """Every setting that changes the summary (the RAM cap only through its plan)."""
         from .. import native
-        from .plan import default_cap, make_plan, parse_size
+        from .build import session_plan
+        from .plan import default_cap, parse_size
         from .version import LLAMA_CPP_PYTHON, VERSION
 
         o = self.options
@@ -156,13 +168,9 @@ class SummaryModel:
              "native": native.available()}
         if not o.reuse:  # every token decoded: not the summary a read book may give (savedkv.py)
             d["reuse"] = False
-        if o.mode != "full":
+        if o.mode != "full":  # the pot the summary reads through (build_session's plan)
             cap = parse_size(o.ram_cap) if o.ram_cap else default_cap()
-            plan = make_plan(self.meta, cap, pot_tokens=o.pot_tokens, nuc=o.nuc)
-            if o.pot_tokens is None and plan.plain_tokens > plan.pot_tokens:
-                # The summary's session has the largest pot the cap allows (build._plain,
-                # ``largest_pot``): the pot it reads through, hence its sections.
-                plan = make_plan(self.meta, cap, nuc=o.nuc, plain=True)
+            plan, _ = session_plan(self.session_options(), self.meta, cap)
             d.update(pot_tokens=plan.pot_tokens, keep_tokens=plan.keep_tokens, n_batch=plan.n_batch,
                      nuc=plan.nuc, alpha=o.alpha)
         return d
@@ -186,7 +194,7 @@ def summarize_book(path: str, shared: SummaryModel, *, label: str, bar=None, on_
     cache has missed, right before the summary's context is made (the
     reader frees its own there, so two contexts never share the RAM cap).
     """
-    from .build import Options, build_session
+    from .build import build_session
     from .readers import open_document
 
     opts = shared.options
@@ -219,12 +227,7 @@ def summarize_book(path: str, shared: SummaryModel, *, label: str, bar=None, on_
         model = shared.model()
         if before_session is not None:
             before_session()
-        # No memory units and no saved book state: units only serve questions,
-        # and a pot that summary steps have emptied must not pass for the book's.
-        built = build_session(Options(model=opts.model, prompt_style=shared.prompt_style, mode=opts.mode,
-                                      ram_cap=opts.ram_cap, pot_tokens=opts.pot_tokens, alpha=opts.alpha,
-                                      nuc=opts.nuc, threads=opts.threads, use_units=False,
-                                      cache=False, largest_pot=True), model, shared.entry, shared.meta)
+        built = build_session(shared.session_options(), model, shared.entry, shared.meta)
         session = built.session
         saved = shared.saved_kv(doc_hash)  # looked up under the lock: after the cache missed
         if saved is not None:
