@@ -46,6 +46,7 @@ from .loops import looping
 from .readers.base import Segment
 from .rss import peak_rss_bytes
 from .session import Catalyst
+from .tokens import chapter_streams
 
 SUMMARY_FORMAT = 1  # bump when prompts or section rules change: old cache entries go stale
 MIN_SECTION_TOKENS = 128
@@ -67,33 +68,6 @@ PROMPTS = {
 LEADS = {"completion": "This text is about ", "chat": ""}  # what the primed answer begins with
 REPEAT_PENALTY = 1.3  # without it 2 of 5 completion prompts looped on some chapter
 RETRY_PENALTY = 1.6
-
-
-def chapter_streams(segments: Iterable[Segment]) -> Iterator[Segment]:
-    """``segments``, each chapter's first one led by the whitespace the reading holds there.
-
-    The summarizer tokenizes each chapter as a stream of its own
-    (``token_chunks(..., first=False)``), which starts with no whitespace
-    held back and so joins with the separator; reading the book as one
-    stream joins with the whitespace that ended the previous chapter (the
-    blank lines before a Markdown heading). Its saved KV is found by book
-    token offset and tokens (savedkv.py), so the streams must give the same
-    tokens as the one: this hands each chapter's first segment the
-    whitespace ``token_chunks`` holds back at that point (the previous
-    segment's trailing whitespace and blank segments after it). Yields
-    Segments (text: str), as many as ``segments``; only texts change.
-    """
-    started, pending, chapter = False, "", None
-    for i, seg in enumerate(segments):
-        text = seg.text
-        yield dataclasses.replace(seg, text=pending + text) \
-            if i and seg.locator.chapter != chapter and pending else seg
-        chapter = seg.locator.chapter
-        # What one stream holds back after this segment (token_chunks' rule).
-        if not text.strip():
-            pending += text if started else ""
-        else:
-            started, pending = True, text[len(text.rstrip()):]
 
 
 @dataclass(frozen=True)

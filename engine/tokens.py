@@ -7,6 +7,7 @@ page or chapter it came from.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
@@ -41,15 +42,14 @@ def token_chunks(model, segments: Iterable[Segment], *, separator: str = "\n",
         text = seg.text
         body = text.rstrip()
         if not body.strip():
-            pending += text if started else ""
+            started, pending = _held(started, pending, text)
             continue
         if not started:
             body = body.lstrip()
         else:
             lead = pending if (pending or body[:1].isspace()) else separator
             body = lead + body
-        started = True
-        pending = text[len(text.rstrip()):]
+        started, pending = _held(started, pending, text)
         toks = model.tokenize(body, special=False)
         n_chunks = max(1, -(-len(toks) // max_tokens))
         for j, i in enumerate(range(0, len(toks), max_tokens)):
@@ -57,6 +57,34 @@ def token_chunks(model, segments: Iterable[Segment], *, separator: str = "\n",
             yield TokenChunk(toks[i : i + max_tokens], seg.locator, frac,
                              len(body) if i == 0 else 0, seg.text if i == 0 else None)
         done = seg.progress
+
+
+def _held(started: bool, pending: str, text: str) -> tuple[bool, str]:
+    """After segment ``text``: (the document has begun, the whitespace held back)."""
+    if not text.strip():
+        return started, pending + (text if started else "")
+    return True, text[len(text.rstrip()):]
+
+
+def chapter_streams(segments: Iterable[Segment]) -> Iterator[Segment]:
+    """``segments``, each chapter's first one led by the whitespace one reading holds there.
+
+    The summarizer tokenizes each chapter as a stream of its own
+    (``token_chunks(..., first=False)``), which starts with nothing held
+    back and so joins with the separator; one stream over the whole book
+    joins with the whitespace that ended the previous chapter (the blank
+    lines before a Markdown heading). A summary finds the KV its book's
+    reading saved by book token offset and tokens (savedkv.py), so the
+    chapters' streams must give the one stream's tokens: each chapter's
+    first segment gets the whitespace ``token_chunks`` holds at that point
+    (``_held``, its own rule). Yields as many Segments as ``segments``.
+    """
+    started, pending, chapter = False, "", None
+    for i, seg in enumerate(segments):
+        yield dataclasses.replace(seg, text=pending + seg.text) \
+            if i and seg.locator.chapter != chapter and pending else seg
+        chapter = seg.locator.chapter
+        started, pending = _held(started, pending, seg.text)
 
 
 def count_upto(model, segments: Iterable[Segment], limit: int) -> int:

@@ -326,7 +326,7 @@ def test_chapter_streams_have_the_tokens_of_one_reading(tmp_path, model_path):
     from bookpot.engine.llm import Model
     from bookpot.engine.readers import open_document
     from bookpot.engine.readers.base import Locator, Segment
-    from bookpot.engine.summarize import chapter_streams
+    from bookpot.engine.tokens import chapter_streams
     from bookpot.engine.tokens import token_chunks
 
     vocab = Model(model_path, vocab_only=True)
