@@ -42,16 +42,14 @@ loaded: a missing, damaged or different unit means those tokens are decoded
 from __future__ import annotations
 
 import bisect
-import contextlib
-import json
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .textpass import SINK_TOKENS
-from .units import read_ok, load_file
+from . import store
+from .textpass import SINK_TOKENS, read_early
+from .units import load_file, read_index, read_ok, unit_path
 
 
 @dataclass(frozen=True)
@@ -85,15 +83,14 @@ class SavedKV:
         """The cached reading of this document with this model and prompt style that saved the
         most units, or None. ``model``: ``bookcache.model_id``; ``style``: the prompt style
         (the units' KV was computed after that style's prompt prefix)."""
-        from .bookcache import list_books
-
         best = None
-        for m in list_books(cache_root):
-            s = m.get("settings") or {}
-            if (m.get("document") or {}).get("hash") != doc_hash or m.get("model") != model \
+        for manifest in sorted((Path(cache_root) / "books").glob("*/manifest.json")):
+            m = store.read_json(manifest)
+            s = (m.get("settings") or {}) if isinstance(m, dict) else {}
+            if not s or (m.get("document") or {}).get("hash") != doc_hash or m.get("model") != model \
                     or s.get("style") != style or not s.get("units"):
                 continue
-            found = cls.read(Path(m["dir"]), n_units=int(m.get("units") or 0),
+            found = cls.read(manifest.parent, n_units=int(m.get("units") or 0),
                              unit_tokens=int(s.get("unit_tokens") or 0))
             if found.units and (best is None or found.tokens > best.tokens):
                 best = found
@@ -104,23 +101,16 @@ class SavedKV:
         """The units of one book directory: the first ``n_units`` read ones (what its last
         checkpoint vouches for) and the early ones on record in its text pass."""
         root = Path(book_dir) / "units"
-        units: list[SavedUnit] = []
-        with contextlib.suppress(OSError):
-            with open(root / "units.jsonl", "rb") as f:
-                for i, line in enumerate(f):
-                    if i >= n_units:
-                        break
-                    try:
-                        d = json.loads(line)
-                    except ValueError:
-                        break
-                    if d.get("kv"):  # units beyond the disk cap have no KV file
-                        units.append(SavedUnit(SINK_TOKENS + int(d["tok0"]), int(d["n"]),
-                                               root / "units" / f"u{int(d['id']):07d}.kv", str(d["digest"]),
-                                               int(d["bytes"]), ("file", int(d["tok0"]))))
+        units = [SavedUnit(SINK_TOKENS + u.tok0, u.n, unit_path(root, u.uid), u.digest, u.nbytes, ("file", u.tok0))
+                 for u in read_index(root, n_units)[0] if u.kv]  # beyond the disk cap: no KV file
         read_end = max((u.g0 + u.n for u in units), default=0)
         if unit_tokens > 0:
-            units += [u for u in _early_units(root, unit_tokens) if u.g0 >= read_end]
+            for chunk, early in read_early(root / "lexicon.sqlite"):
+                for uid, digest, nbytes in early:
+                    a, b = chunk.unit_span(uid, unit_tokens)
+                    if 0 <= a < b and chunk.tok0 + a >= read_end:
+                        units.append(SavedUnit(chunk.tok0 + a, b - a, unit_path(root, uid, early=True), digest,
+                                               nbytes, ("list", tuple(chunk.tokens[a:b]))))
         return cls(book_dir, units)
 
     # ----------------------------------------------------------------- cover
@@ -184,29 +174,3 @@ class SavedKV:
                 return False
             p += b - a
         return True
-
-
-def _early_units(root: Path, unit_tokens: int) -> list[SavedUnit]:
-    """Early units (prefilled on demand, textpass.py) on record in the book's lexicon file."""
-    path = root / "lexicon.sqlite"
-    if not path.exists():
-        return []
-    out = []
-    try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-        try:
-            rows = db.execute("SELECT e.units, c.tok0, c.first_uid, c.skip, c.tokens FROM tp_early e "
-                              "JOIN tp_chunks c ON c.chunk = e.chunk").fetchall()
-        finally:
-            db.close()
-    except sqlite3.Error:  # no text pass, or a busy or damaged file: no early units offered
-        return []
-    for units_js, tok0, first_uid, skip, blob in rows:
-        toks = np.frombuffer(blob, dtype=np.int32).tolist()
-        for uid, digest, nbytes in json.loads(units_js):
-            a = skip + (uid - first_uid) * unit_tokens
-            b = min(len(toks), a + unit_tokens)
-            if 0 <= a < b:
-                out.append(SavedUnit(tok0 + a, b - a, root / "units" / f"e{uid:07d}.kv", digest, nbytes,
-                                     ("list", tuple(toks[a:b]))))
-    return out

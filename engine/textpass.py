@@ -289,6 +289,23 @@ def _chunk(row) -> Chunk:
                  np.frombuffer(row[6], dtype=np.int32).tolist())
 
 
+def read_early(path) -> list[tuple[Chunk, list[tuple[int, str, int]]]]:
+    """The early units on record in the lexicon file at ``path``, opened read-only (a summary
+    reads another process's book: nothing is created, reset or locked for writing):
+    [(the chunk, its early units (uid, digest, bytes))]. None on record, no text pass, a
+    busy or damaged file: []."""
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        try:
+            rows = db.execute("SELECT c.chunk, c.tok0, c.first_uid, c.n_units, c.skip, c.loc, c.tokens, e.units "
+                              "FROM tp_early e JOIN tp_chunks c ON c.chunk = e.chunk").fetchall()
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return []
+    return [(_chunk(r), [tuple(u) for u in json.loads(r[7])]) for r in rows]
+
+
 def signature(model, *, n_batch: int, unit_tokens: int, separator: str, sink: int, prefix: list[int]) -> dict:
     """What decides the pass's cut: the same values give the same chunks and unit ids as reading."""
     return {"n_batch": n_batch, "unit_tokens": unit_tokens, "separator": separator, "sink": sink,

@@ -308,12 +308,12 @@ class UnitStore:
         return digest, nbytes
 
     def path(self, uid: int) -> Path:
-        return self.root / "units" / f"u{uid:07d}.kv"
+        return unit_path(self.root, uid)
 
     # ---------------------------------------------------------- early units
     def early_path(self, uid: int) -> Path:
         """The KV file of unit ``uid`` prefilled on demand before reading reached it (textpass.py)."""
-        return self.root / "units" / f"e{uid:07d}.kv"
+        return unit_path(self.root, uid, early=True)
 
     def write_early(self, ctx, uid: int, p0: int, n: int) -> tuple[str, int]:
         """Save positions p0..p0+n of sequence 0 as early unit ``uid`` (durable at once); (digest, bytes)."""
@@ -423,11 +423,10 @@ class UnitStore:
     def load(self, counts: dict) -> None:
         """Read the index a checkpoint vouches for; cut anything written after it."""
         n_units, n_tokens = int(counts["n_units"]), int(counts["n_tokens"])
-        lines = (self.root / "units.jsonl").read_bytes().splitlines() if n_units else []
-        if len(lines) < n_units:
+        units, index_bytes = read_index(self.root, n_units)
+        if len(units) < n_units:
             raise ValueError("the unit index is shorter than the checkpoint says")
-        self.units = UnitIndex(Unit(d["id"], d["tok0"], d["n"], d["loc"], d["kv"], d["digest"], d["bytes"])
-                               for d in map(json.loads, lines[:n_units]))
+        self.units = UnitIndex(units)
         key_bytes = n_units * self._rec_bytes
         for name, size in (("keys.f16", key_bytes), ("tokens.i32", 4 * n_tokens)):
             have = (self.root / name).stat().st_size if (self.root / name).exists() else 0
@@ -440,7 +439,7 @@ class UnitStore:
         self.kv_bytes = int(counts.get("kv_bytes", 0))
         self.without_kv = int(counts.get("without_kv", 0))
         self._committed, self._committed_tokens = n_units, n_tokens
-        for name, size in (("units.jsonl", sum(len(l) + 1 for l in lines[:n_units])),
+        for name, size in (("units.jsonl", index_bytes),
                            ("keys.f16", key_bytes), ("tokens.i32", 4 * n_tokens)):
             store.truncate(self.root / name, size)
         for p in (self.root / "units").glob("u*.kv"):  # files of units past the checkpoint
@@ -554,6 +553,35 @@ class UnitStore:
 
     def disk_bytes(self) -> int:
         return store.dir_size(self.root)
+
+
+def unit_path(root: Path, uid: int, *, early: bool = False) -> Path:
+    """Unit ``uid``'s KV file under a book's units folder ``root`` (``early``: prefilled on demand)."""
+    return Path(root) / "units" / f"{'e' if early else 'u'}{uid:07d}.kv"
+
+
+def read_index(root: Path, n_units: int) -> tuple[list[Unit], int]:
+    """The first ``n_units`` units of ``root``/units.jsonl (fewer when the file is shorter or a
+    line is damaged) and the bytes of their lines. No file: ([], 0)."""
+    units: list[Unit] = []
+    size = 0
+    if n_units <= 0:
+        return units, size
+    try:
+        f = open(Path(root) / "units.jsonl", "rb")
+    except OSError:
+        return units, size
+    with f:
+        for line in f:
+            if len(units) >= n_units:
+                break
+            try:
+                d = json.loads(line)
+                units.append(Unit(d["id"], d["tok0"], d["n"], d["loc"], d["kv"], d["digest"], d["bytes"]))
+            except (ValueError, KeyError, TypeError):
+                break
+            size += len(line.rstrip(b"\r\n")) + 1
+    return units, size
 
 
 def load_file(ctx, path: Path, n: int, pos: int, data: bytes | None = None,
