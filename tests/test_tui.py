@@ -1959,6 +1959,9 @@ def test_snapshot_reader(snap_compare, tmp_path, theme, size):
         app.clear_notifications()
         steady_cursors(app)
         await pilot.pause(0.2)
+        # Drawn to its end (under load the last lines came a refresh after ``done``).
+        await wait_for(pilot, lambda: all(w in app.export_screenshot() for w in ("Varga.", "p.&#160;3")), 10,
+                       "the whole answer on screen")
 
     assert snap_compare(app, terminal_size=size, run_before=before)
 
