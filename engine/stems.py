@@ -129,12 +129,12 @@ def _inflected(word: str) -> bool:
     return bool(lemma) and (word != lemma or word in _BE_ALL) and word not in (_lemmas().getInflection(lemma, tag="VBG") or ())
 
 
-def _clause_stem(words: list[str], *, whole: bool) -> str | None:
-    """A statement's words as a stem: all of them (``whole``, or when it has a form of "be"),
-    else up to its first finite verb ("Vale buried the logbook" -> "Vale buried")."""
+def _clause_stem(words: list[str]) -> str | None:
+    """A statement's words as a stem: all of them when it has a form of "be", else up to
+    its first finite verb ("Vale buried the logbook" -> "Vale buried")."""
     if not words:
         return None
-    if whole or any(w.lower() in _BE for w in words[1:]):
+    if any(w.lower() in _BE for w in words[1:]):
         return _cap(" ".join(words))
     for i in range(1, len(words)):
         if words[i - 1].lower() not in _DET and _inflected(words[i]):
@@ -170,14 +170,14 @@ def _request(q: str) -> str | None:
         clause = clause[2:]  # the asked noun ("sheep", "jars of honey"): up to the subject
         while len(clause) > 1 and clause[0].islower() and clause[0] not in _DET | _PRON:
             clause = clause[1:]
-        return _clause_stem(clause, whole=False)
+        return _clause_stem(clause)
     if w0 in ("what", "which", "whose") and clause and clause[0].lower() not in _DET and not clause[0][:1].isupper():
         clause = clause[1:]  # "what colour the door is"
     if w0 == "why":
         return _cap(" ".join(clause + ["because"])) if clause else None
     if w0 in ("what", "which", "whose", "who") and clause and clause[-1].lower() in _BE:
         return _cap(" ".join(clause))  # "what the pass key is" -> "The pass key is"
-    return _clause_stem(clause, whole=False)
+    return _clause_stem(clause)
 
 
 def answer_stem(question: str) -> str | None:
@@ -229,7 +229,7 @@ def answer_stem(question: str) -> str | None:
     k = 1
     if w0 in ("what", "which", "whose") and len(words) > 2 and words[1].lower() not in _BE | set(_DO):
         k = 2
-    if w0 not in ("what", "who", "where", "when", "which", "whose", "why", "how"):
+    if w0 not in _WH:
         return None
     aux = words[k].lower() if k < len(words) else ""
     rest = words[k + 1:]
